@@ -1,0 +1,170 @@
+package audit
+
+import (
+	"net/url"
+	"strings"
+	"time"
+)
+
+// UserKind classifies who made a request.
+type UserKind string
+
+// User kinds.
+const (
+	UserHuman          UserKind = "human"
+	UserServiceAccount UserKind = "serviceaccount"
+	UserNode           UserKind = "node"
+	UserSystem         UserKind = "system"
+	UserAnonymous      UserKind = "anonymous"
+)
+
+// UserKinds lists every user kind.
+var UserKinds = []UserKind{UserHuman, UserServiceAccount, UserNode, UserSystem, UserAnonymous}
+
+// KindOfUser classifies a username. Requests that failed authentication carry no username and
+// count as anonymous.
+func KindOfUser(username string) UserKind {
+	switch {
+	case username == "" || username == "system:anonymous":
+		return UserAnonymous
+	case strings.HasPrefix(username, "system:serviceaccount:"):
+		return UserServiceAccount
+	case strings.HasPrefix(username, "system:node:"):
+		return UserNode
+	case strings.HasPrefix(username, "system:"), strings.HasPrefix(username, "eks:"):
+		return UserSystem
+	}
+	return UserHuman
+}
+
+// IsTerminalStage reports whether stage is the last event of a request (ResponseComplete or
+// Panic): counting these counts each request once.
+func IsTerminalStage(stage string) bool {
+	return stage == StageResponseComplete || stage == StagePanic
+}
+
+// IsLongRunning mirrors kube-apiserver's default long-running check: verbs watch and proxy,
+// subresources attach, exec, proxy, log and portforward.
+func IsLongRunning(verb, subresource string) bool {
+	switch verb {
+	case "watch", "proxy":
+		return true
+	}
+	switch subresource {
+	case "attach", "exec", "proxy", "log", "portforward":
+		return true
+	}
+	return false
+}
+
+func latency(stage string, received, stageAt time.Time) (time.Duration, bool) {
+	if !IsTerminalStage(stage) || received.IsZero() || stageAt.IsZero() {
+		return 0, false
+	}
+	d := stageAt.Sub(received)
+	if d < 0 {
+		return 0, false
+	}
+	return d, true
+}
+
+// ExecInfo is what an exec or attach request URI says.
+type ExecInfo struct {
+	Subresource string   // exec or attach
+	Command     []string // exec only: the command and its arguments
+	Container   string
+	TTY, Stdin  bool
+}
+
+// CommandLine is the command joined with spaces.
+func (x ExecInfo) CommandLine() string { return strings.Join(x.Command, " ") }
+
+// ParseExec parses an exec/attach request URI such as
+// /api/v1/namespaces/ns/pods/p/exec?command=sh&command=-c&container=app.
+func ParseExec(subresource, requestURI string) (ExecInfo, bool) {
+	if subresource != "exec" && subresource != "attach" {
+		return ExecInfo{}, false
+	}
+	x := ExecInfo{Subresource: subresource}
+	_, rawQuery, _ := strings.Cut(requestURI, "?")
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		// Keep what parsed; a malformed query string still names its command parts.
+		if q == nil {
+			return x, true
+		}
+	}
+	x.Command = q["command"]
+	x.Container = q.Get("container")
+	x.TTY = q.Get("tty") == "true" || q.Get("tty") == "1"
+	x.Stdin = q.Get("stdin") == "true" || q.Get("stdin") == "1"
+	return x, true
+}
+
+// ParseTime parses the timestamps found in audit logs without allocating: RFC 3339 with any
+// number of fractional digits (kube-apiserver writes microseconds), a 'Z' or numeric offset, and
+// the space-separated form ("2022-11-29 00:09:04.38") some pipelines write, read as UTC.
+func ParseTime(b []byte) (time.Time, bool) {
+	// yyyy-mm-ddThh:mm:ss
+	if len(b) < 19 || b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != ' ' && b[10] != 't') ||
+		b[13] != ':' || b[16] != ':' {
+		return time.Time{}, false
+	}
+	year, ok1 := digits(b[0:4])
+	month, ok2 := digits(b[5:7])
+	day, ok3 := digits(b[8:10])
+	hour, ok4 := digits(b[11:13])
+	minute, ok5 := digits(b[14:16])
+	sec, ok6 := digits(b[17:19])
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || month < 1 || month > 12 || day < 1 || day > 31 ||
+		hour > 23 || minute > 59 || sec > 60 {
+		return time.Time{}, false
+	}
+	rest := b[19:]
+	nsec := 0
+	if len(rest) > 0 && (rest[0] == '.' || rest[0] == ',') {
+		i := 1
+		scale := 100000000
+		for ; i < len(rest) && rest[i] >= '0' && rest[i] <= '9'; i++ {
+			nsec += int(rest[i]-'0') * scale
+			scale /= 10
+		}
+		if i == 1 {
+			return time.Time{}, false
+		}
+		rest = rest[i:]
+	}
+	offset := 0
+	switch {
+	case len(rest) == 0:
+	case len(rest) == 1 && (rest[0] == 'Z' || rest[0] == 'z'):
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		oh, ok1 := digits(rest[1:3])
+		om, ok2 := digits(rest[4:6])
+		if !ok1 || !ok2 {
+			return time.Time{}, false
+		}
+		offset = oh*3600 + om*60
+		if rest[0] == '-' {
+			offset = -offset
+		}
+	default:
+		return time.Time{}, false
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
+	if offset != 0 {
+		t = t.Add(-time.Duration(offset) * time.Second)
+	}
+	return t, true
+}
+
+func digits(b []byte) (int, bool) {
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}

@@ -1,0 +1,77 @@
+// Package models holds the datasource settings.
+package models
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
+)
+
+// Source kinds.
+const (
+	SourceFile       = "file"
+	SourceLoki       = "loki"
+	SourceCloudWatch = "cloudwatch"
+)
+
+// DefaultMaxLineBytes is the line size cap when none is configured: single audit events can
+// exceed 1 MB (large request and response objects).
+const DefaultMaxLineBytes = 4 << 20
+
+// Settings is the datasource's jsonData: one instance reads one source.
+type Settings struct {
+	Source string        `json:"source"`
+	File   *FileSettings `json:"file,omitempty"`
+	// Secrets are never read from or written to jsonData.
+	Secrets Secrets `json:"-"`
+}
+
+// FileSettings configures the local audit file source.
+type FileSettings struct {
+	Paths        []string `json:"paths"`
+	MaxLineBytes int      `json:"maxLineBytes,omitempty"`
+}
+
+// Secrets holds decrypted secure JSON data. The file source has none; Loki and CloudWatch add
+// theirs. Never log or return it.
+type Secrets struct{}
+
+// Load parses and validates the datasource settings.
+func Load(s backend.DataSourceInstanceSettings) (*Settings, error) {
+	var set Settings
+	if len(s.JSONData) > 0 {
+		if err := json.Unmarshal(s.JSONData, &set); err != nil {
+			return nil, fmt.Errorf("invalid datasource settings: %w", err)
+		}
+	}
+	if set.Source == "" {
+		set.Source = SourceFile
+	}
+	switch set.Source {
+	case SourceFile:
+		if set.File == nil || len(nonEmpty(set.File.Paths)) == 0 {
+			return nil, fmt.Errorf("no audit log paths configured: add the directory kube-apiserver writes with --audit-log-path (for example /var/log/kubernetes/audit)")
+		}
+		set.File.Paths = nonEmpty(set.File.Paths)
+		if set.File.MaxLineBytes <= 0 {
+			set.File.MaxLineBytes = DefaultMaxLineBytes
+		}
+	case SourceLoki, SourceCloudWatch:
+		return nil, fmt.Errorf("source %q is not supported by this version of the plugin", set.Source)
+	default:
+		return nil, fmt.Errorf("unknown source %q: use file", set.Source)
+	}
+	return &set, nil
+}
+
+func nonEmpty(in []string) []string {
+	var out []string
+	for _, p := range in {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,57 @@
+// Package plugin adapts the audit query engine to Grafana's plugin SDK: one file per handler.
+package plugin
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	"github.com/grafana/grafana-plugin-sdk-go/backend/instancemgmt"
+	"github.com/grafana/grafana-plugin-sdk-go/backend/resource/httpadapter"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/models"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/file"
+)
+
+// ID is the plugin id.
+const ID = "k8saudit-auditlogs-datasource"
+
+var (
+	_ backend.QueryDataHandler      = (*Datasource)(nil)
+	_ backend.CheckHealthHandler    = (*Datasource)(nil)
+	_ backend.CallResourceHandler   = (*Datasource)(nil)
+	_ instancemgmt.InstanceDisposer = (*Datasource)(nil)
+)
+
+// Datasource is one configured datasource instance: its settings and its source, built once
+// and released in Dispose.
+type Datasource struct {
+	settings  *models.Settings
+	src       source.Source
+	configErr error // settings that cannot work: reported by health checks and queries
+	resources backend.CallResourceHandler
+}
+
+// NewDatasource builds a datasource instance from its settings. Invalid settings do not fail
+// here (Grafana would show an opaque error); they are reported by CheckHealth and each query.
+func NewDatasource(_ context.Context, s backend.DataSourceInstanceSettings) (instancemgmt.Instance, error) {
+	ds := &Datasource{}
+	ds.settings, ds.configErr = models.Load(s)
+	if ds.configErr == nil {
+		ds.src, ds.configErr = newSource(ds.settings)
+	}
+	mux := http.NewServeMux()
+	ds.registerRoutes(mux)
+	ds.resources = httpadapter.New(mux)
+	return ds, nil
+}
+
+func newSource(s *models.Settings) (source.Source, error) {
+	return file.New(file.Config{Paths: s.File.Paths, MaxLineBytes: s.File.MaxLineBytes},
+		file.Options{TimeOf: audit.LineTime})
+}
+
+// Dispose releases the instance's resources when its settings change or it is deleted.
+func (d *Datasource) Dispose() {}

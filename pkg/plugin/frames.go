@@ -1,0 +1,313 @@
+package plugin
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/data"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/engine"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
+)
+
+// frameTypeHeatmapRows is the heatmap-rows frame type of the data plane contract.
+const frameTypeHeatmapRows data.FrameType = "heatmap-rows"
+
+// toFrames turns an engine result into the frames of the query model (docs/query-model.md).
+func toFrames(q *query.Query, r *engine.Result) data.Frames {
+	var f *data.Frame
+	switch {
+	case r.Series != nil:
+		f = seriesFrame(r.Series)
+	case r.Heatmap != nil:
+		f = heatmapFrame(r.Heatmap)
+	case r.Denied != nil:
+		f = deniedFrame(r.Denied)
+	case r.Matrix != nil:
+		f = matrixFrame(r.Matrix)
+	case r.TopN != nil:
+		f = topNFrame(r.TopN)
+	case r.Events != nil && q.Format == query.FormatTable:
+		f = eventsTableFrame(r.Events)
+	case r.Events != nil:
+		f = logsFrame(r.Events)
+	default:
+		f = data.NewFrame("")
+	}
+	for _, n := range r.Notices {
+		sev := data.NoticeSeverityInfo
+		if n.Severity == engine.Warning {
+			sev = data.NoticeSeverityWarning
+		}
+		f.AppendNotices(data.Notice{Severity: sev, Text: n.Text})
+	}
+	return data.Frames{f}
+}
+
+func withMeta(f *data.Frame, typ data.FrameType, version data.FrameTypeVersion) *data.Frame {
+	if f.Meta == nil {
+		f.Meta = &data.FrameMeta{}
+	}
+	f.Meta.Type = typ
+	f.Meta.TypeVersion = version
+	return f
+}
+
+func seriesFrame(s *engine.SeriesResult) *data.Frame {
+	f := data.NewFrame("", data.NewField("time", nil, s.Times))
+	for _, ser := range s.Series {
+		labels := data.Labels{}
+		for _, l := range ser.Labels {
+			labels[l.Name] = l.Value
+		}
+		vals := make([]*float64, len(ser.Values))
+		for i, v := range ser.Values {
+			if !math.IsNaN(v) {
+				vals[i] = &v
+			}
+		}
+		field := data.NewField(ser.Name, labels, vals)
+		if s.Unit != "" {
+			field.Config = &data.FieldConfig{Unit: s.Unit}
+		}
+		f.Fields = append(f.Fields, field)
+	}
+	withMeta(f, data.FrameTypeTimeSeriesWide, data.FrameTypeVersion{0, 1})
+	f.Meta.Custom = map[string]any{"intervalMs": s.Step.Milliseconds()}
+	return f
+}
+
+func heatmapFrame(h *engine.HeatmapResult) *data.Frame {
+	f := data.NewFrame("", data.NewField("time", nil, h.Times))
+	for i, b := range h.Bounds {
+		name := strconv.FormatFloat(b, 'f', -1, 64)
+		if math.IsInf(b, 1) {
+			name = "+Inf"
+		}
+		f.Fields = append(f.Fields, data.NewField(name, nil, h.Counts[i]))
+	}
+	return withMeta(f, frameTypeHeatmapRows, data.FrameTypeVersion{0, 0})
+}
+
+func deniedFrame(d *engine.DeniedResult) *data.Frame {
+	n := len(d.Rows)
+	times := make([]time.Time, n)
+	cols := make([][]string, 11)
+	for i := range cols {
+		cols[i] = make([]string, n)
+	}
+	codes := make([]int64, n)
+	for i, r := range d.Rows {
+		times[i] = r.Time
+		for j, v := range []string{r.User, r.Groups, r.Verb, r.Resource, r.Namespace, r.Name, r.Subresource, r.Reason, r.SourceIP, r.UserAgent, r.AuditID} {
+			cols[j][i] = v
+		}
+		codes[i] = int64(r.Code)
+	}
+	f := data.NewFrame("denied",
+		data.NewField("time", nil, times),
+		data.NewField("user", nil, cols[0]),
+		data.NewField("groups", nil, cols[1]),
+		data.NewField("verb", nil, cols[2]),
+		data.NewField("resource", nil, cols[3]),
+		data.NewField("namespace", nil, cols[4]),
+		data.NewField("name", nil, cols[5]),
+		data.NewField("subresource", nil, cols[6]),
+		data.NewField("code", nil, codes),
+		data.NewField("reason", nil, cols[7]),
+		data.NewField("sourceIP", nil, cols[8]),
+		data.NewField("userAgent", nil, cols[9]),
+		data.NewField("auditID", nil, cols[10]),
+	)
+	return withMeta(f, data.FrameTypeTable, data.FrameTypeVersion{0, 0})
+}
+
+func matrixFrame(m *engine.MatrixResult) *data.Frame {
+	f := data.NewFrame("matrix", data.NewField(m.RowDim, nil, m.Rows))
+	for j, c := range m.Cols {
+		vals := make([]int64, len(m.Rows))
+		for i := range m.Rows {
+			vals[i] = m.Cells[i][j]
+		}
+		f.Fields = append(f.Fields, data.NewField(c, nil, vals))
+	}
+	f.Fields = append(f.Fields, data.NewField("total", nil, m.RowTotals))
+	return withMeta(f, data.FrameTypeTable, data.FrameTypeVersion{0, 0})
+}
+
+func topNFrame(t *engine.TopNResult) *data.Frame {
+	f := data.NewFrame("topn")
+	for i, dim := range t.Dims {
+		vals := make([]string, len(t.Rows))
+		for j, r := range t.Rows {
+			vals[j] = r.Values[i]
+		}
+		f.Fields = append(f.Fields, data.NewField(dim, nil, vals))
+	}
+	req := make([]int64, len(t.Rows))
+	errs := make([]int64, len(t.Rows))
+	den := make([]int64, len(t.Rows))
+	p99 := make([]*float64, len(t.Rows))
+	for i, r := range t.Rows {
+		req[i], errs[i], den[i] = r.Requests, r.Errors, r.Denied
+		if r.HasP99 {
+			v := r.P99
+			p99[i] = &v
+		}
+	}
+	f.Fields = append(f.Fields,
+		data.NewField("requests", nil, req),
+		data.NewField("errors", nil, errs),
+		data.NewField("denied", nil, den),
+		data.NewField("p99", nil, p99).SetConfig(&data.FieldConfig{Unit: "s"}),
+	)
+	return withMeta(f, data.FrameTypeTable, data.FrameTypeVersion{0, 0})
+}
+
+// severity maps a response code to a log level.
+func severity(code int) string {
+	switch {
+	case code >= 500:
+		return "error"
+	case code >= 400:
+		return "warning"
+	}
+	return "info"
+}
+
+// body is the readable line shown in Explore: "403 get pods default/web-1 by alice (forbid)".
+func body(e *audit.Event) string {
+	var b strings.Builder
+	if c := e.Code(); c != 0 {
+		fmt.Fprintf(&b, "%d ", c)
+	}
+	ref := e.Ref()
+	b.WriteString(e.Verb)
+	if ref.Resource != "" {
+		b.WriteString(" " + ref.Resource)
+		if ref.Subresource != "" {
+			b.WriteString("/" + ref.Subresource)
+		}
+		switch {
+		case ref.Namespace != "" && ref.Name != "":
+			b.WriteString(" " + ref.Namespace + "/" + ref.Name)
+		case ref.Namespace != "":
+			b.WriteString(" in " + ref.Namespace)
+		case ref.Name != "":
+			b.WriteString(" " + ref.Name)
+		}
+	} else if e.RequestURI != "" {
+		b.WriteString(" " + e.RequestURI)
+	}
+	user := e.User.Username
+	if user == "" {
+		user = "(unauthenticated)"
+	}
+	b.WriteString(" by " + user)
+	if e.ImpersonatedUser != nil && e.ImpersonatedUser.Username != "" {
+		b.WriteString(" as " + e.ImpersonatedUser.Username)
+	}
+	if x, ok := e.Exec(); ok && len(x.Command) > 0 {
+		b.WriteString(": " + x.CommandLine())
+	}
+	if d := e.Decision(); d != "" {
+		b.WriteString(" (" + d + ")")
+	}
+	if e.Stage != audit.StageResponseComplete && e.Stage != "" {
+		b.WriteString(" [" + e.Stage + "]")
+	}
+	return b.String()
+}
+
+func logsFrame(ev *engine.EventsResult) *data.Frame {
+	n := len(ev.Events)
+	ts := make([]time.Time, n)
+	bodies := make([]string, n)
+	sev := make([]string, n)
+	ids := make([]string, n)
+	labels := make([]json.RawMessage, n)
+	for i, e := range ev.Events {
+		ts[i] = e.Time()
+		bodies[i] = body(e)
+		sev[i] = severity(e.Code())
+		ids[i] = e.AuditID + "/" + e.Stage
+		lb := map[string]string{
+			"verb": e.Verb, "user": e.User.Username, "userKind": string(e.UserKind()),
+			"stage": e.Stage, "level": e.Level, "auditID": e.AuditID,
+		}
+		ref := e.Ref()
+		for k, v := range map[string]string{"namespace": ref.Namespace, "resource": ref.Resource, "subresource": ref.Subresource,
+			"name": ref.Name, "apiGroup": ref.APIGroup, "decision": e.Decision(), "sourceIP": e.SourceIP(), "userAgent": e.UserAgent} {
+			if v != "" {
+				lb[k] = v
+			}
+		}
+		if c := e.Code(); c != 0 {
+			lb["code"] = strconv.Itoa(c)
+		}
+		if d, ok := e.Latency(); ok {
+			lb["latency"] = d.String()
+		}
+		labels[i], _ = json.Marshal(lb)
+	}
+	f := data.NewFrame("events",
+		data.NewField("timestamp", nil, ts),
+		data.NewField("body", nil, bodies),
+		data.NewField("severity", nil, sev),
+		data.NewField("id", nil, ids),
+		data.NewField("labels", nil, labels),
+	)
+	withMeta(f, data.FrameTypeLogLines, data.FrameTypeVersion{0, 0})
+	f.Meta.PreferredVisualization = data.VisTypeLogs
+	return f
+}
+
+func eventsTableFrame(ev *engine.EventsResult) *data.Frame {
+	n := len(ev.Events)
+	ts := make([]time.Time, n)
+	names := []string{"stage", "level", "verb", "user", "userKind", "groups", "impersonatedUser", "sourceIP",
+		"userAgent", "apiGroup", "resource", "subresource", "namespace", "name", "decision", "reason", "requestURI", "auditID"}
+	cols := make([][]string, len(names))
+	for i := range cols {
+		cols[i] = make([]string, n)
+	}
+	codes := make([]*int64, n)
+	lat := make([]*float64, n)
+	ann := make([]json.RawMessage, n)
+	for i, e := range ev.Events {
+		ts[i] = e.Time()
+		ref := e.Ref()
+		imp := ""
+		if e.ImpersonatedUser != nil {
+			imp = e.ImpersonatedUser.Username
+		}
+		for j, v := range []string{e.Stage, e.Level, e.Verb, e.User.Username, string(e.UserKind()), strings.Join(e.User.Groups, ","), imp,
+			e.SourceIP(), e.UserAgent, ref.APIGroup, ref.Resource, ref.Subresource, ref.Namespace, ref.Name, e.Decision(), e.Reason(), e.RequestURI, e.AuditID} {
+			cols[j][i] = v
+		}
+		if c := e.Code(); c != 0 {
+			v := int64(c)
+			codes[i] = &v
+		}
+		if d, ok := e.Latency(); ok {
+			v := d.Seconds()
+			lat[i] = &v
+		}
+		ann[i], _ = json.Marshal(e.Annotations)
+	}
+	f := data.NewFrame("events", data.NewField("time", nil, ts))
+	for j, name := range names[:15] {
+		f.Fields = append(f.Fields, data.NewField(name, nil, cols[j]))
+	}
+	f.Fields = append(f.Fields, data.NewField("code", nil, codes))
+	f.Fields = append(f.Fields, data.NewField(names[15], nil, cols[15]))
+	f.Fields = append(f.Fields, data.NewField("latency", nil, lat).SetConfig(&data.FieldConfig{Unit: "s"}))
+	f.Fields = append(f.Fields, data.NewField(names[16], nil, cols[16]), data.NewField(names[17], nil, cols[17]))
+	f.Fields = append(f.Fields, data.NewField("annotations", nil, ann))
+	return withMeta(f, data.FrameTypeTable, data.FrameTypeVersion{0, 0})
+}

@@ -1,0 +1,315 @@
+// Package query is the query model v1 (docs/query-model.md): parsing, migration, defaults and
+// validation of the JSON every panel, variable and alert rule sends, and the compiled filter.
+// It is authoritative: Grafana alerting runs queries in the backend only.
+package query
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Type is a query type.
+type Type string
+
+// Query types.
+const (
+	TypeEvents     Type = "events"
+	TypeTimeSeries Type = "timeseries"
+	TypeLatency    Type = "latency"
+	TypeDenied     Type = "denied"
+	TypeMatrix     Type = "matrix"
+	TypeTopN       Type = "topn"
+)
+
+// Types lists the query types.
+var Types = []Type{TypeEvents, TypeTimeSeries, TypeLatency, TypeDenied, TypeMatrix, TypeTopN}
+
+// Formats.
+const (
+	FormatTimeSeries = "timeseries"
+	FormatHeatmap    = "heatmap"
+	FormatLogs       = "logs"
+	FormatTable      = "table"
+)
+
+// Metrics of timeseries queries.
+const (
+	MetricCount = "count"
+	MetricRate  = "rate"
+)
+
+// SchemaVersion is the current version of the query model.
+const SchemaVersion = 1
+
+// Limits.
+const (
+	DefaultSeriesLimit = 10
+	MaxSeriesLimit     = 500
+	DefaultRowLimit    = 100
+	MaxDeniedRows      = 10000
+	MaxEventRows       = 5000
+	DefaultTopN        = 10
+	MaxTopN            = 1000
+	DefaultAxisLimit   = 10
+	MaxAxisLimit       = 100
+)
+
+// Query is one parsed, defaulted and validated query.
+type Query struct {
+	SchemaVersion      int        `json:"schemaVersion"`
+	QueryType          Type       `json:"queryType"`
+	Filter             Filter     `json:"filter"`
+	GroupBy            StringList `json:"groupBy,omitempty"`
+	Metric             string     `json:"metric,omitempty"`
+	Quantiles          []float64  `json:"quantiles,omitempty"`
+	IncludeLongRunning bool       `json:"includeLongRunning,omitempty"`
+	Rows               string     `json:"rows,omitempty"`
+	Columns            string     `json:"columns,omitempty"`
+	Limit              int        `json:"limit,omitempty"`
+	Format             string     `json:"format,omitempty"`
+}
+
+// Filter selects events. Lists match any of their values, fields combine with AND; `*` is a
+// glob and a leading `!` excludes.
+type Filter struct {
+	Verbs        StringList `json:"verbs,omitempty"`
+	Users        StringList `json:"users,omitempty"`
+	Groups       StringList `json:"groups,omitempty"`
+	Namespaces   StringList `json:"namespaces,omitempty"`
+	Resources    StringList `json:"resources,omitempty"`
+	Subresources StringList `json:"subresources,omitempty"`
+	APIGroups    StringList `json:"apiGroups,omitempty"`
+	Names        StringList `json:"names,omitempty"`
+	Codes        StringList `json:"codes,omitempty"`
+	Decisions    StringList `json:"decisions,omitempty"`
+	SourceIPs    StringList `json:"sourceIPs,omitempty"`
+	UserAgents   StringList `json:"userAgents,omitempty"`
+	UserKinds    StringList `json:"userKinds,omitempty"`
+	Stages       StringList `json:"stages,omitempty"`
+	Levels       StringList `json:"levels,omitempty"`
+	Search       string     `json:"search,omitempty"`
+}
+
+// StringList accepts a JSON list of strings, a single string, or a list mixing strings and
+// numbers (codes typed as 403). Empty values are dropped.
+type StringList []string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (l *StringList) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if string(b) == "null" {
+		*l = nil
+		return nil
+	}
+	var raw []json.RawMessage
+	if len(b) > 0 && b[0] == '[' {
+		if err := json.Unmarshal(b, &raw); err != nil {
+			return err
+		}
+	} else {
+		raw = []json.RawMessage{b}
+	}
+	out := make(StringList, 0, len(raw))
+	for _, r := range raw {
+		var s string
+		if err := json.Unmarshal(r, &s); err != nil {
+			var n json.Number
+			if err2 := json.Unmarshal(r, &n); err2 != nil {
+				return fmt.Errorf("expected a string or a list of strings, got %s", r)
+			}
+			s = n.String()
+		}
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	*l = out
+	return nil
+}
+
+// Error is a problem with a query the user can fix.
+type Error struct{ Msg string }
+
+func (e *Error) Error() string { return e.Msg }
+
+func errorf(format string, args ...any) error { return &Error{Msg: fmt.Sprintf(format, args...)} }
+
+// rawQuery is the wire shape, tolerant of what older or hand-written queries send.
+type rawQuery struct {
+	Query
+	Limit     json.RawMessage `json:"limit,omitempty"`
+	Quantiles json.RawMessage `json:"quantiles,omitempty"`
+}
+
+// Parse parses a query's JSON. fallbackType is the DataQuery's QueryType, used when the JSON
+// has none. The result is migrated to the current schema, defaulted and validated.
+func Parse(raw []byte, fallbackType string) (*Query, error) {
+	var rq rawQuery
+	if len(bytes.TrimSpace(raw)) > 0 {
+		if err := json.Unmarshal(raw, &rq); err != nil {
+			return nil, errorf("invalid query JSON: %v", err)
+		}
+	}
+	q := rq.Query
+	if q.SchemaVersion > SchemaVersion {
+		return nil, errorf("query schemaVersion %d is newer than this plugin supports (%d): upgrade the plugin", q.SchemaVersion, SchemaVersion)
+	}
+	var err error
+	if q.Limit, err = parseLimit(rq.Limit); err != nil {
+		return nil, err
+	}
+	if q.Quantiles, err = parseQuantiles(rq.Quantiles); err != nil {
+		return nil, err
+	}
+	if q.QueryType == "" {
+		q.QueryType = Type(fallbackType)
+	}
+	migrate(&q)
+	if err := q.defaultAndValidate(); err != nil {
+		return nil, err
+	}
+	return &q, nil
+}
+
+func parseLimit(raw json.RawMessage) (int, error) {
+	if len(raw) == 0 || string(raw) == "null" || string(raw) == `""` {
+		return 0, nil
+	}
+	s := strings.Trim(string(raw), `"`)
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return 0, errorf("limit must be a whole number, got %s", raw)
+	}
+	if n < 0 {
+		return 0, errorf("limit must not be negative, got %d", n)
+	}
+	return n, nil
+}
+
+func parseQuantiles(raw json.RawMessage) ([]float64, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		items = []json.RawMessage{raw}
+	}
+	out := make([]float64, 0, len(items))
+	for _, it := range items {
+		s := strings.TrimSpace(strings.Trim(string(it), `"`))
+		if s == "" {
+			continue
+		}
+		pct := strings.HasPrefix(s, "p")
+		s = strings.TrimPrefix(s, "p")
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, errorf("quantile %s is not a number", it)
+		}
+		if pct || v > 1 {
+			v /= 100 // "p99" or 99 mean 0.99
+		}
+		if v <= 0 || v > 1 {
+			return nil, errorf("quantile %s must be in (0, 1]", it)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// migrate brings older queries to the current schema. Version 1 is the first; unversioned
+// queries are version 1. Keep every step here: alert rules saved long ago still run.
+func migrate(q *Query) {
+	if q.SchemaVersion == 0 {
+		q.SchemaVersion = SchemaVersion
+	}
+	q.QueryType = Type(strings.ToLower(strings.TrimSpace(string(q.QueryType))))
+	if q.QueryType == "" {
+		q.QueryType = TypeTimeSeries
+	}
+}
+
+func (q *Query) defaultAndValidate() error {
+	if !slices.Contains(Types, q.QueryType) {
+		return errorf("unknown query type %q: use one of events, timeseries, latency, denied, matrix, topn", q.QueryType)
+	}
+	for i, g := range q.GroupBy {
+		d, ok := LookupDimension(g)
+		if !ok {
+			return errorf("unknown dimension %q in groupBy", g)
+		}
+		q.GroupBy[i] = d.Name
+	}
+	if err := q.Filter.validate(); err != nil {
+		return err
+	}
+	switch q.QueryType {
+	case TypeTimeSeries:
+		if q.Metric == "" {
+			q.Metric = MetricCount
+		}
+		if q.Metric != MetricCount && q.Metric != MetricRate {
+			return errorf("unknown metric %q: use count or rate", q.Metric)
+		}
+		return q.limitDefault(DefaultSeriesLimit, MaxSeriesLimit)
+	case TypeLatency:
+		if len(q.Quantiles) == 0 {
+			q.Quantiles = []float64{0.5, 0.9, 0.99}
+		}
+		if q.Format == "" {
+			q.Format = FormatTimeSeries
+		}
+		if q.Format != FormatTimeSeries && q.Format != FormatHeatmap {
+			return errorf("unknown format %q for latency: use timeseries or heatmap", q.Format)
+		}
+		return q.limitDefault(DefaultSeriesLimit, MaxSeriesLimit)
+	case TypeDenied:
+		return q.limitDefault(DefaultRowLimit, MaxDeniedRows)
+	case TypeEvents:
+		if q.Format == "" {
+			q.Format = FormatLogs
+		}
+		if q.Format != FormatLogs && q.Format != FormatTable {
+			return errorf("unknown format %q for events: use logs or table", q.Format)
+		}
+		return q.limitDefault(DefaultRowLimit, MaxEventRows)
+	case TypeMatrix:
+		if q.Rows == "" {
+			q.Rows = "user.username"
+		}
+		if q.Columns == "" {
+			q.Columns = "objectRef.resource"
+		}
+		for _, p := range []*string{&q.Rows, &q.Columns} {
+			d, ok := LookupDimension(*p)
+			if !ok {
+				return errorf("unknown dimension %q in matrix", *p)
+			}
+			*p = d.Name
+		}
+		if q.Rows == q.Columns {
+			return errorf("matrix rows and columns must be different dimensions (both are %q)", q.Rows)
+		}
+		return q.limitDefault(DefaultAxisLimit, MaxAxisLimit)
+	case TypeTopN:
+		if len(q.GroupBy) == 0 {
+			q.GroupBy = StringList{"user.username"}
+		}
+		return q.limitDefault(DefaultTopN, MaxTopN)
+	}
+	return nil
+}
+
+func (q *Query) limitDefault(def, maxLimit int) error {
+	if q.Limit == 0 {
+		q.Limit = def
+	}
+	if q.Limit > maxLimit {
+		return errorf("limit %d is above the maximum of %d for %s queries", q.Limit, maxLimit, q.QueryType)
+	}
+	return nil
+}

@@ -1,0 +1,61 @@
+// Package source defines the small interface the query engine consumes. Each source (local
+// files, Loki, CloudWatch Logs) lives in its own package and yields raw audit lines; the engine
+// decodes them with the project's audit decoder, so every source has the same semantics.
+package source
+
+import (
+	"context"
+	"time"
+)
+
+// LineFunc receives one raw audit line (one JSON event, without the trailing newline).
+// The slice is only valid during the call: copy it to keep it. Returning an error stops the scan
+// and the error is returned from Scan.
+type LineFunc func(line []byte) error
+
+// Request bounds a scan. Sources may return lines outside [From, To] (the engine filters on the
+// event's own stageTimestamp), but must not drop lines whose stageTimestamp is inside it.
+type Request struct {
+	From, To time.Time
+}
+
+// Stats describes what a scan read and what it had to skip. Problems are human-readable
+// sentences, shown to the user as frame notices ("skipped 3 lines longer than 1 MiB in
+// /var/log/audit/audit.log").
+type Stats struct {
+	FilesScanned int
+	FilesSkipped int // skipped because their time range cannot overlap the request
+	LinesRead    int64
+	BytesRead    int64
+	LinesTooLong int64
+	Problems     []string
+}
+
+// Add merges o into s.
+func (s *Stats) Add(o Stats) {
+	s.FilesScanned += o.FilesScanned
+	s.FilesSkipped += o.FilesSkipped
+	s.LinesRead += o.LinesRead
+	s.BytesRead += o.BytesRead
+	s.LinesTooLong += o.LinesTooLong
+	s.Problems = append(s.Problems, o.Problems...)
+}
+
+// Health is what a source reports for the datasource health check.
+type Health struct {
+	OK      bool
+	Message string // one actionable sentence on failure, a summary on success
+	Files   int
+	Newest  time.Time // newest event time seen, zero if unknown
+}
+
+// Source yields raw audit lines for a time range.
+type Source interface {
+	// Scan calls fn for every line that may fall in req, in no guaranteed order. It stops
+	// promptly when ctx is cancelled and returns ctx.Err(). Problems that affect only part of
+	// the data (one unreadable file, a truncated .gz) are reported in Stats.Problems, not as an
+	// error; an error means nothing useful could be read.
+	Scan(ctx context.Context, req Request, fn LineFunc) (Stats, error)
+	// Health does one cheap real check of the source.
+	Health(ctx context.Context) Health
+}
