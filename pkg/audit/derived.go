@@ -117,7 +117,7 @@ func ParseTime(b []byte) (time.Time, bool) {
 	minute, ok5 := digits(b[14:16])
 	sec, ok6 := digits(b[17:19])
 	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || month < 1 || month > 12 || day < 1 || day > 31 ||
-		hour > 23 || minute > 59 || sec > 60 {
+		hour > 23 || minute > 59 || sec > 60 || day > daysIn(month, year) {
 		return time.Time{}, false
 	}
 	rest := b[19:]
@@ -156,6 +156,20 @@ func ParseTime(b []byte) (time.Time, bool) {
 		t = t.Add(-time.Duration(offset) * time.Second)
 	}
 	return t, true
+}
+
+// daysIn is the number of days of a month (1-12) of the proleptic Gregorian calendar.
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 func digits(b []byte) (int, bool) {

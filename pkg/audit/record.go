@@ -60,38 +60,6 @@ func (s Fields) Has(f Field) bool { return s&(1<<f) != 0 }
 // AllFields is every field a Record can hold.
 const AllFields = Fields(1<<numFields - 1)
 
-// The paths of the fields, indexed by Field. Old events have their time in `timestamp` or
-// `metadata.creationTimestamp`; the scanner always asks for those with FieldStageTimestamp.
-var fieldPaths = [numFields][]string{
-	FieldVerb:                 {"verb"},
-	FieldStage:                {"stage"},
-	FieldLevel:                {"level"},
-	FieldAuditID:              {"auditID"},
-	FieldRequestURI:           {"requestURI"},
-	FieldUserAgent:            {"userAgent"},
-	FieldUsername:             {"user", "username"},
-	FieldGroups:               {"user", "groups"},
-	FieldImpersonatedUsername: {"impersonatedUser", "username"},
-	FieldSourceIPs:            {"sourceIPs"},
-	FieldResource:             {"objectRef", "resource"},
-	FieldNamespace:            {"objectRef", "namespace"},
-	FieldName:                 {"objectRef", "name"},
-	FieldSubresource:          {"objectRef", "subresource"},
-	FieldAPIGroup:             {"objectRef", "apiGroup"},
-	FieldAPIVersion:           {"objectRef", "apiVersion"},
-	FieldCode:                 {"responseStatus", "code"},
-	FieldStatusReason:         {"responseStatus", "reason"},
-	FieldStatusMessage:        {"responseStatus", "message"},
-	FieldRequestReceived:      {"requestReceivedTimestamp"},
-	FieldStageTimestamp:       {"stageTimestamp"},
-	FieldAnnotations:          {"annotations"},
-}
-
-var (
-	pathTimestamp = []string{"timestamp"}
-	pathCreation  = []string{"metadata", "creationTimestamp"}
-)
-
 // ErrMalformed is returned for a line that is not a complete JSON object with an audit event's
 // identity (an auditID, a stage or a timestamp).
 var ErrMalformed = errors.New("malformed audit line")
@@ -112,37 +80,37 @@ type Record struct {
 
 	decision, reason []byte
 	annParsed        bool
-	hasIdentity      bool
 	buf              []byte
 }
 
-// Scanner extracts a fixed set of fields from audit lines. A Scanner is not safe for
-// concurrent use; use one per goroutine.
+// Scanner extracts a fixed set of fields from audit lines in one pass, skipping everything
+// else (request and response objects included) without parsing it. A Scanner holds no state
+// between lines and is safe for concurrent use; each goroutine needs its own Record.
 type Scanner struct {
 	fields Fields
-	paths  [][]string
-	index  []Field // path position -> field; timestamp fallbacks use numFields, numFields+1
+	// which nested objects hold a wanted field
+	user, impUser, ref, status bool
 }
-
-const (
-	idxTimestamp = numFields
-	idxCreation  = numFields + 1
-)
 
 // NewScanner returns a scanner for the given fields. Stage, auditID and the event time are
 // always extracted: they identify the event and place it in time.
 func NewScanner(fields Fields) *Scanner {
 	fields = fields.With(FieldStage, FieldAuditID, FieldStageTimestamp)
-	s := &Scanner{fields: fields}
-	for f := Field(0); f < numFields; f++ {
-		if fields.Has(f) {
-			s.paths = append(s.paths, fieldPaths[f])
-			s.index = append(s.index, f)
+	any := func(fs ...Field) bool {
+		for _, f := range fs {
+			if fields.Has(f) {
+				return true
+			}
 		}
+		return false
 	}
-	s.paths = append(s.paths, pathTimestamp, pathCreation)
-	s.index = append(s.index, idxTimestamp, idxCreation)
-	return s
+	return &Scanner{
+		fields:  fields,
+		user:    any(FieldUsername, FieldGroups),
+		impUser: any(FieldImpersonatedUsername),
+		ref:     any(FieldResource, FieldNamespace, FieldName, FieldSubresource, FieldAPIGroup, FieldAPIVersion),
+		status:  any(FieldCode, FieldStatusReason, FieldStatusMessage),
+	}
 }
 
 // Fields returns the set of fields the scanner extracts.
@@ -156,57 +124,116 @@ func (s *Scanner) Scan(line []byte, r *Record) error {
 	if len(line) < 2 || line[0] != '{' || line[len(line)-1] != '}' {
 		return ErrMalformed
 	}
+	w := walker{b: line}
 	var fallback time.Time
-	var bad bool
-	jsonparser.EachKey(line, func(i int, v []byte, vt jsonparser.ValueType, err error) {
-		if err != nil {
-			bad = true
-			return
+	ok := w.object(func(key []byte, _ bool) bool {
+		switch string(key) {
+		case "verb":
+			return s.str(&w, r, FieldVerb)
+		case "stage":
+			return s.str(&w, r, FieldStage)
+		case "level":
+			return s.str(&w, r, FieldLevel)
+		case "auditID":
+			return s.str(&w, r, FieldAuditID)
+		case "requestURI":
+			return s.str(&w, r, FieldRequestURI)
+		case "userAgent":
+			return s.str(&w, r, FieldUserAgent)
+		case "stageTimestamp":
+			return timeValue(&w, &r.Time)
+		case "requestReceivedTimestamp":
+			if s.fields.Has(FieldRequestReceived) {
+				return timeValue(&w, &r.Received)
+			}
+		case "timestamp":
+			return timeValue(&w, &fallback)
+		case "sourceIPs":
+			if s.fields.Has(FieldSourceIPs) {
+				return rawValue(&w, &r.sourceIPs, '[')
+			}
+		case "annotations":
+			if s.fields.Has(FieldAnnotations) {
+				return rawValue(&w, &r.annotations, '{')
+			}
+		case "user":
+			if s.user {
+				return w.peek() != '{' && w.skip() || w.object(func(k []byte, _ bool) bool {
+					switch string(k) {
+					case "username":
+						return s.str(&w, r, FieldUsername)
+					case "groups":
+						if s.fields.Has(FieldGroups) {
+							return rawValue(&w, &r.groups, '[')
+						}
+					}
+					return w.skip()
+				})
+			}
+		case "impersonatedUser":
+			if s.impUser {
+				return w.peek() != '{' && w.skip() || w.object(func(k []byte, _ bool) bool {
+					if string(k) == "username" {
+						return s.str(&w, r, FieldImpersonatedUsername)
+					}
+					return w.skip()
+				})
+			}
+		case "objectRef":
+			if s.ref {
+				return w.peek() != '{' && w.skip() || w.object(func(k []byte, _ bool) bool {
+					switch string(k) {
+					case "resource":
+						return s.str(&w, r, FieldResource)
+					case "namespace":
+						return s.str(&w, r, FieldNamespace)
+					case "name":
+						return s.str(&w, r, FieldName)
+					case "subresource":
+						return s.str(&w, r, FieldSubresource)
+					case "apiGroup":
+						return s.str(&w, r, FieldAPIGroup)
+					case "apiVersion":
+						return s.str(&w, r, FieldAPIVersion)
+					}
+					return w.skip()
+				})
+			}
+		case "responseStatus":
+			if s.status {
+				return w.peek() != '{' && w.skip() || w.object(func(k []byte, _ bool) bool {
+					switch string(k) {
+					case "code":
+						raw, kind, _, ok := w.value()
+						if ok && kind != '"' {
+							r.Code = atoi(raw)
+						}
+						return ok
+					case "reason":
+						return s.str(&w, r, FieldStatusReason)
+					case "message":
+						return s.str(&w, r, FieldStatusMessage)
+					}
+					return w.skip()
+				})
+			}
+		case "metadata":
+			if w.peek() == '{' {
+				return w.object(func(k []byte, _ bool) bool {
+					if string(k) == "creationTimestamp" && fallback.IsZero() {
+						return timeValue(&w, &fallback)
+					}
+					return w.skip()
+				})
+			}
 		}
-		f := s.index[i]
-		switch f {
-		case idxTimestamp, idxCreation:
-			if vt == jsonparser.String && fallback.IsZero() {
-				fallback, _ = ParseTime(v)
-			}
-			return
-		case FieldCode:
-			if vt == jsonparser.Number {
-				if n, err := jsonparser.ParseInt(v); err == nil {
-					r.Code = int(n)
-				}
-			}
-			return
-		case FieldGroups:
-			if vt == jsonparser.Array {
-				r.groups = v
-			}
-			return
-		case FieldSourceIPs:
-			if vt == jsonparser.Array {
-				r.sourceIPs = v
-			}
-			return
-		case FieldAnnotations:
-			if vt == jsonparser.Object {
-				r.annotations = v
-			}
-			return
-		}
-		if vt != jsonparser.String {
-			return
-		}
-		switch f {
-		case FieldStageTimestamp:
-			r.Time, _ = ParseTime(v)
-		case FieldRequestReceived:
-			r.Received, _ = ParseTime(v)
-		default:
-			r.str[f] = r.unescape(v)
-		}
-	}, s.paths...)
-	if bad {
+		return w.skip()
+	})
+	if !ok {
 		return ErrMalformed
+	}
+	if w.peek() != 0 {
+		return ErrMalformed // trailing bytes after the object
 	}
 	if r.Time.IsZero() {
 		r.Time = fallback
@@ -214,8 +241,50 @@ func (s *Scanner) Scan(line []byte, r *Record) error {
 	if len(r.str[FieldAuditID]) == 0 && len(r.str[FieldStage]) == 0 && r.Time.IsZero() {
 		return ErrMalformed
 	}
-	r.hasIdentity = true
 	return nil
+}
+
+// str stores a string field if the scanner wants it, and skips the value otherwise.
+func (s *Scanner) str(w *walker, r *Record, f Field) bool {
+	if !s.fields.Has(f) {
+		return w.skip()
+	}
+	raw, kind, esc, ok := w.value()
+	if ok && kind == '"' {
+		if esc {
+			raw = r.unescape(raw)
+		}
+		r.str[f] = raw
+	}
+	return ok
+}
+
+func timeValue(w *walker, t *time.Time) bool {
+	raw, kind, _, ok := w.value()
+	if ok && kind == '"' {
+		*t, _ = ParseTime(raw)
+	}
+	return ok
+}
+
+// rawValue keeps the raw text of an object or array value.
+func rawValue(w *walker, dst *[]byte, want byte) bool {
+	raw, kind, _, ok := w.value()
+	if ok && kind == want {
+		*dst = raw
+	}
+	return ok
+}
+
+func atoi(b []byte) int {
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
 }
 
 func (r *Record) reset(line []byte) {
@@ -309,26 +378,13 @@ func (r *Record) Reason() []byte {
 	return r.str[FieldStatusReason]
 }
 
-var annotationPaths = [][]string{{AnnotationDecision}, {AnnotationReason}}
-
 func (r *Record) parseAnnotations() {
 	if r.annParsed {
 		return
 	}
 	r.annParsed = true
-	if len(r.annotations) == 0 {
-		return
-	}
-	jsonparser.EachKey(r.annotations, func(i int, v []byte, vt jsonparser.ValueType, err error) {
-		if err != nil || vt != jsonparser.String {
-			return
-		}
-		if i == 0 {
-			r.decision = r.unescape(v)
-		} else {
-			r.reason = r.unescape(v)
-		}
-	}, annotationPaths...)
+	r.decision, _ = r.Annotation(AnnotationDecision)
+	r.reason, _ = r.Annotation(AnnotationReason)
 }
 
 // Annotation returns one annotation's value (needs FieldAnnotations).
@@ -336,11 +392,23 @@ func (r *Record) Annotation(key string) ([]byte, bool) {
 	if len(r.annotations) == 0 {
 		return nil, false
 	}
-	v, vt, _, err := jsonparser.Get(r.annotations, key)
-	if err != nil || vt != jsonparser.String {
-		return nil, false
-	}
-	return r.unescape(v), true
+	var out []byte
+	found := false
+	w := walker{b: r.annotations}
+	w.object(func(k []byte, _ bool) bool {
+		if found || string(k) != key {
+			return w.skip()
+		}
+		raw, kind, esc, ok := w.value()
+		if ok && kind == '"' {
+			if esc {
+				raw = r.unescape(raw)
+			}
+			out, found = raw, true
+		}
+		return ok
+	})
+	return out, found
 }
 
 // Annotations returns the raw JSON object of annotations (needs FieldAnnotations).
@@ -365,12 +433,10 @@ func (r *Record) SourceIP() []byte {
 }
 
 func (r *Record) eachString(arr []byte, fn func([]byte)) {
-	if len(arr) < 2 {
-		return
-	}
-	_, _ = jsonparser.ArrayEach(arr, func(v []byte, vt jsonparser.ValueType, _ int, err error) {
-		if err == nil && vt == jsonparser.String {
-			fn(r.unescape(v))
+	eachString(arr, func(raw []byte, esc bool) {
+		if esc {
+			raw = r.unescape(raw)
 		}
+		fn(raw)
 	})
 }

@@ -1,0 +1,233 @@
+package audit
+
+import "bytes"
+
+// A minimal JSON walker for the Scanner: it reads only the structure of an audit event and
+// skips every value it is not asked for without parsing it. Strings are skipped with
+// bytes.IndexByte (vectorised), so large request and response objects, which are mostly string
+// bytes, cost little. It validates structure only as far as needed to not misread a field: a
+// malformed line yields ok=false.
+
+type walker struct {
+	b []byte
+	i int
+}
+
+func (w *walker) ws() {
+	for w.i < len(w.b) {
+		switch w.b[w.i] {
+		case ' ', '\t', '\n', '\r':
+			w.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next non-space byte, or 0 at the end.
+func (w *walker) peek() byte {
+	w.ws()
+	if w.i >= len(w.b) {
+		return 0
+	}
+	return w.b[w.i]
+}
+
+// str reads a string at w.i (which must be '"') and returns its raw content (escapes kept)
+// and whether it has escapes.
+func (w *walker) str() (raw []byte, escaped, ok bool) {
+	start := w.i + 1
+	j := start
+	// Short strings (keys, most values) are faster to scan byte by byte.
+	for end := min(len(w.b), start+16); j < end; j++ {
+		switch w.b[j] {
+		case '"':
+			w.i = j + 1
+			return w.b[start:j], false, true
+		case '\\':
+			goto slow
+		}
+	}
+slow:
+	for {
+		k := bytes.IndexByte(w.b[j:], '"')
+		if k < 0 {
+			return nil, false, false
+		}
+		j += k
+		// An escaped quote has an odd number of backslashes before it.
+		n := 0
+		for p := j - 1; p >= start && w.b[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
+			raw = w.b[start:j]
+			w.i = j + 1
+			return raw, bytes.IndexByte(raw, '\\') >= 0, true
+		}
+		j++
+	}
+}
+
+// skip skips one value.
+func (w *walker) skip() bool {
+	switch w.peek() {
+	case '"':
+		_, _, ok := w.str()
+		return ok
+	case '{', '[':
+		return w.skipContainer()
+	case 0:
+		return false
+	}
+	// number, true, false, null
+	start := w.i
+	for w.i < len(w.b) {
+		switch w.b[w.i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return w.i > start
+		}
+		w.i++
+	}
+	return w.i > start
+}
+
+// skipContainer skips an object or array, counting brackets outside strings.
+func (w *walker) skipContainer() bool {
+	depth := 0
+	b := w.b
+	for i := w.i; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			if i = skipString(b, i+1); i < 0 {
+				return false
+			}
+			i--
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				w.i = i + 1
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// skipString returns the index after the closing quote of the string whose content starts at
+// i (just after its opening quote), or -1.
+func skipString(b []byte, i int) int {
+	for {
+		k := bytes.IndexByte(b[i:], '"')
+		if k < 0 {
+			return -1
+		}
+		j := i + k
+		// b[j-1] exists: at worst it is the opening quote.
+		if b[j-1] != '\\' {
+			return j + 1
+		}
+		n := 0
+		for p := j - 1; b[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
+			return j + 1
+		}
+		i = j + 1
+	}
+}
+
+// value reads one value and returns its raw bytes: for strings the content without quotes,
+// for other values the whole value text.
+func (w *walker) value() (raw []byte, kind byte, escaped, ok bool) {
+	c := w.peek()
+	if c == '"' {
+		raw, escaped, ok = w.str()
+		return raw, '"', escaped, ok
+	}
+	start := w.i
+	if !w.skip() {
+		return nil, 0, false, false
+	}
+	return w.b[start:w.i], c, false, true
+}
+
+// object iterates the members of the object at w.i, calling fn with each key (raw); fn must
+// consume the member's value (by reading or skipping it) and return false to abort.
+func (w *walker) object(fn func(key []byte, escaped bool) bool) bool {
+	if w.peek() != '{' {
+		return false
+	}
+	w.i++
+	if w.peek() == '}' {
+		w.i++
+		return true
+	}
+	for {
+		if w.peek() != '"' {
+			return false
+		}
+		key, esc, ok := w.str()
+		if !ok || w.peek() != ':' {
+			return false
+		}
+		w.i++
+		if !fn(key, esc) {
+			return false
+		}
+		switch w.peek() {
+		case ',':
+			w.i++
+		case '}':
+			w.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// array iterates the elements of the array at w.i; fn must consume each element.
+func (w *walker) array(fn func() bool) bool {
+	if w.peek() != '[' {
+		return false
+	}
+	w.i++
+	if w.peek() == ']' {
+		w.i++
+		return true
+	}
+	for {
+		if !fn() {
+			return false
+		}
+		switch w.peek() {
+		case ',':
+			w.i++
+		case ']':
+			w.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// eachString calls fn with the raw content of each string element of the array in arr;
+// other elements are skipped.
+func eachString(arr []byte, fn func(raw []byte, escaped bool)) {
+	w := walker{b: arr}
+	w.array(func() bool {
+		if w.peek() == '"' {
+			raw, esc, ok := w.str()
+			if ok {
+				fn(raw, esc)
+			}
+			return ok
+		}
+		return w.skip()
+	})
+}
