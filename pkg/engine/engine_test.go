@@ -360,3 +360,21 @@ func TestValues(t *testing.T) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// kube-apiserver audits a failed authentication as a single ResponseStarted event with code 401
+// (WithFailedAuthenticationAudit): the default stage filter must count it once.
+func TestFailedAuthenticationCountsOnce(t *testing.T) {
+	src := lines{
+		ev{at: time.Second, stage: "ResponseStarted", verb: "list", resource: "pods", code: 401, message: "Authentication failed, attempted: bearer"}.line(),
+		ev{at: 2 * time.Second, stage: "ResponseStarted", verb: "watch", user: "a", resource: "pods", code: 200}.line(),
+		ev{at: 3 * time.Second, verb: "watch", user: "a", resource: "pods", code: 200}.line(),
+	}
+	res := run(t, src, `{"queryType":"timeseries"}`, time.Hour)
+	if got := sum(res.Series.Series[0].Values); got != 2 {
+		t.Errorf("requests = %v, want 2 (the 401 and the completed watch)", got)
+	}
+	res = run(t, src, `{"queryType":"denied"}`, 0)
+	if len(res.Denied.Rows) != 1 || res.Denied.Rows[0].Reason != "Authentication failed, attempted: bearer" {
+		t.Errorf("denied %+v", res.Denied.Rows)
+	}
+}

@@ -9,7 +9,10 @@ import (
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
 )
 
-// DefaultStages are the terminal stages: counting them counts each request once.
+// DefaultStages are the terminal stages: counting them counts each request once. Requests
+// that fail authentication are the exception: kube-apiserver writes a single ResponseStarted
+// event with code 401 for them (WithFailedAuthenticationAudit), which the default filter
+// counts too (see Matcher).
 var DefaultStages = []string{audit.StageResponseComplete, audit.StagePanic}
 
 var (
@@ -83,11 +86,12 @@ func (f *Filter) Compile() *Matcher {
 	str(f.Names, audit.FieldName)
 	str(f.UserAgents, audit.FieldUserAgent)
 	str(f.Levels, audit.FieldLevel)
-	stages := f.Stages
-	if len(stages) == 0 {
-		stages = DefaultStages
+	if len(f.Stages) > 0 {
+		str(f.Stages, audit.FieldStage)
+	} else {
+		m.needs = m.needs.With(audit.FieldCode)
+		m.checks = append(m.checks, IsRequestFinal)
 	}
-	str(stages, audit.FieldStage)
 	if sm := newStringMatcher(f.Groups); sm != nil {
 		m.needs = m.needs.With(audit.FieldGroups)
 		m.checks = append(m.checks, func(r *audit.Record) bool {
@@ -126,6 +130,13 @@ func (f *Filter) Compile() *Matcher {
 		m.checks = append(m.checks, func(r *audit.Record) bool { return cm.match(r.Code) })
 	}
 	return m
+}
+
+// IsRequestFinal reports whether r is the one event that completes its request: a
+// ResponseComplete or Panic event, or the lone ResponseStarted event kube-apiserver writes for a
+// request that failed authentication (code 401). Needs FieldStage and FieldCode.
+func IsRequestFinal(r *audit.Record) bool {
+	return r.IsTerminal() || (r.Code == 401 && string(r.Stage()) == audit.StageResponseStarted)
 }
 
 // Needs is the set of fields the matcher reads.
