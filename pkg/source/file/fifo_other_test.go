@@ -1,0 +1,5 @@
+//go:build !unix
+
+package file
+
+var mkfifo func(path string) error

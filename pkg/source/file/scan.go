@@ -1,0 +1,208 @@
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
+)
+
+// Scan reads the discovered files oldest first and calls fn for every line of the files whose
+// time range may overlap req. See the package documentation for pruning and error rules.
+func (s *Source) Scan(ctx context.Context, req source.Request, fn source.LineFunc) (st source.Stats, err error) {
+	files, probs, err := s.discover(ctx)
+	if err != nil {
+		return st, err
+	}
+	defer func() { st.Problems = messages(probs) }()
+	reached := 0 // files opened or pruned: something was learnt from them
+	for i := range files {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		res, err := s.scanFile(ctx, &files[i], req, fn, &st, &probs)
+		if err != nil {
+			return st, err
+		}
+		switch res {
+		case pruned:
+			st.FilesSkipped++
+			reached++
+		case scanned:
+			st.FilesScanned++
+			reached++
+		}
+	}
+	if reached == 0 {
+		return st, unreadable(probs)
+	}
+	return st, nil
+}
+
+// unreadable returns an *UnreadableError if some path or file was missing or unreadable.
+func unreadable(probs []problem) error {
+	var e UnreadableError
+	for _, p := range probs {
+		if p.access {
+			e.Problems = append(e.Problems, p.msg)
+			e.Errs = append(e.Errs, p.err)
+		}
+	}
+	if len(e.Problems) == 0 {
+		return nil
+	}
+	return &e
+}
+
+type outcome int
+
+const (
+	failed  outcome = iota // could not be opened
+	pruned                 // cannot overlap the request
+	scanned                // opened and read (perhaps partly)
+)
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// scanFile prunes or reads one file. The error is ctx's or fn's; everything else is a problem.
+func (s *Source) scanFile(ctx context.Context, f *FileInfo, req source.Request, fn source.LineFunc, st *source.Stats, probs *[]problem) (outcome, error) {
+	// Upper bound: the name's rotation time and the mtime are both after the last write.
+	if !req.From.IsZero() && later(f.Rotated, f.ModTime).Add(PruneSlack).Before(req.From) {
+		return pruned, nil
+	}
+	// Lower bound: the previous rotation (file creation) and the first event must both be
+	// after the request for the file to be skipped; the first line is read only if it matters.
+	prevAfter := !req.To.IsZero() && !f.Previous.IsZero() && f.Previous.Add(-PruneSlack).After(req.To)
+	peek := false
+	switch {
+	case prevAfter && s.timeOf == nil:
+		return pruned, nil
+	case prevAfter:
+		peek = true
+	case !req.To.IsZero() && f.Previous.IsZero() && s.timeOf != nil:
+		peek = true
+	}
+
+	fh, err := s.open(f)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			*probs = append(*probs, problem{msg: fmt.Sprintf("skipped %s: it was removed during the scan (rotated or deleted)", f.Path)})
+		} else {
+			*probs = append(*probs, problem{msg: accessMessage("read", f.Path, err), err: err, access: true})
+		}
+		return failed, nil
+	}
+	defer fh.Close()
+
+	var r io.Reader = fh
+	gz := f.Gzip
+	if !gz {
+		var head [2]byte
+		n, _ := fh.ReadAt(head[:], 0)
+		gz = isGzip(head[:n])
+	}
+	if gz {
+		g, err := openGzip(fh)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				*probs = append(*probs, problem{msg: fmt.Sprintf("skipped %s: the gzip file is empty (still being written?)", f.Path)})
+			} else {
+				*probs = append(*probs, problem{msg: fmt.Sprintf("skipped %s: not a valid gzip file: %v", f.Path, err)})
+			}
+			return scanned, nil
+		}
+		defer g.release()
+		r = g
+	}
+
+	lr := getLineReader(ctx, r, s.bufSize, s.maxLine)
+	defer putLineReader(lr)
+
+	line, err := lr.next()
+	if peek {
+		skip := prevAfter
+		if err == nil {
+			if t, ok := s.timeOf(line); ok {
+				skip = t.Add(-PruneSlack).After(req.To)
+			}
+		}
+		if skip {
+			return pruned, nil
+		}
+	}
+	var lines int64
+	defer func() {
+		st.LinesRead += lines
+		st.BytesRead += lr.bytes
+		st.LinesTooLong += lr.tooLong
+		if lr.tooLong > 0 {
+			*probs = append(*probs, problem{msg: fmt.Sprintf("skipped %d %s longer than %s in %s",
+				lr.tooLong, plural(lr.tooLong, "line", "lines"), formatSize(s.maxLine), f.Path)})
+		}
+	}()
+	for err == nil {
+		lines++
+		if ferr := fn(line); ferr != nil {
+			return scanned, ferr
+		}
+		line, err = lr.next()
+	}
+	switch {
+	case err == io.EOF:
+	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
+		return scanned, ctx.Err()
+	case gz && errors.Is(err, io.ErrUnexpectedEOF):
+		*probs = append(*probs, problem{msg: fmt.Sprintf("%s is truncated (a partly written or cut .gz file): read the %d complete %s before the cut",
+			f.Path, lines, plural(lines, "line", "lines"))})
+	default:
+		*probs = append(*probs, problem{msg: fmt.Sprintf("error reading %s after %d %s: %s",
+			f.Path, lines, plural(lines, "line", "lines"), errText(err))})
+	}
+	return scanned, nil
+}
+
+// open opens f's resolved path. A rotation x.log that was compressed since discovery is read
+// from x.log.gz instead (same directory, so still inside the configured path).
+func (s *Source) open(f *FileInfo) (*os.File, error) {
+	fh, err := openFile(f.Resolved)
+	if errors.Is(err, fs.ErrNotExist) && !f.Gzip && !f.Rotated.IsZero() {
+		if gh, gerr := openFile(f.Resolved + ".gz"); gerr == nil {
+			f.Path, f.Resolved, f.Gzip = f.Path+".gz", f.Resolved+".gz", true
+			fh, err = gh, nil
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := fh.Stat()
+	if err != nil {
+		fh.Close()
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		fh.Close()
+		return nil, errors.New("not a regular file")
+	}
+	return fh, nil
+}
+
+// openFile opens a file for reading; a variable so tests can simulate permission errors, which
+// cannot be produced for real when the tests run as root.
+var openFile = openFileNoFollow
+
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
