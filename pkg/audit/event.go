@@ -105,7 +105,8 @@ type ObjectMeta struct {
 var ErrNotEvent = errors.New("not an audit event")
 
 // Decode decodes one line into a full Event. It accepts every API version and returns an error
-// for a line that is not a JSON object or that has neither an auditID nor a timestamp.
+// for a line that is not a JSON object or that has no auditID, stage or timestamp (the same
+// identity Scanner.Scan requires).
 func Decode(line []byte) (*Event, error) {
 	line = bytes.TrimSpace(line)
 	if len(line) == 0 || line[0] != '{' {
@@ -115,7 +116,7 @@ func Decode(line []byte) (*Event, error) {
 	if err := gojson.Unmarshal(line, &ev); err != nil {
 		return nil, fmt.Errorf("decode audit event: %w", err)
 	}
-	if ev.AuditID == "" && ev.Time().IsZero() {
+	if ev.AuditID == "" && ev.Stage == "" && ev.Time().IsZero() {
 		return nil, ErrNotEvent
 	}
 	return &ev, nil

@@ -277,12 +277,19 @@ func rawValue(w *walker, dst *[]byte, want byte) bool {
 }
 
 func atoi(b []byte) int {
+	neg := len(b) > 1 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
 	n := 0
 	for _, c := range b {
 		if c < '0' || c > '9' {
 			return 0
 		}
 		n = n*10 + int(c-'0')
+	}
+	if neg {
+		return -n
 	}
 	return n
 }

@@ -213,7 +213,7 @@ func parseQuantiles(raw json.RawMessage) ([]float64, error) {
 		if pct || v > 1 {
 			v /= 100 // "p99" or 99 mean 0.99
 		}
-		if v <= 0 || v > 1 {
+		if !(v > 0 && v <= 1) { // also rejects NaN
 			return nil, errorf("quantile %s must be in (0, 1]", it)
 		}
 		out = append(out, v)
