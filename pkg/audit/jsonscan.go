@@ -36,45 +36,27 @@ func (w *walker) peek() byte {
 // str reads a string at w.i (which must be '"') and returns its raw content (escapes kept)
 // and whether it has escapes.
 func (w *walker) str() (raw []byte, escaped, ok bool) {
+	raw, ok = w.key()
+	return raw, ok && bytes.IndexByte(raw, '\\') >= 0, ok
+}
+
+// key reads a string at w.i (which must be '"') and returns its raw content.
+func (w *walker) key() ([]byte, bool) {
 	start := w.i + 1
-	j := start
-	// Short strings (keys, most values) are faster to scan byte by byte.
-	for end := min(len(w.b), start+16); j < end; j++ {
-		switch w.b[j] {
-		case '"':
-			w.i = j + 1
-			return w.b[start:j], false, true
-		case '\\':
-			goto slow
-		}
+	end := skipString(w.b, start)
+	if end < 0 {
+		return nil, false
 	}
-slow:
-	for {
-		k := bytes.IndexByte(w.b[j:], '"')
-		if k < 0 {
-			return nil, false, false
-		}
-		j += k
-		// An escaped quote has an odd number of backslashes before it.
-		n := 0
-		for p := j - 1; p >= start && w.b[p] == '\\'; p-- {
-			n++
-		}
-		if n%2 == 0 {
-			raw = w.b[start:j]
-			w.i = j + 1
-			return raw, bytes.IndexByte(raw, '\\') >= 0, true
-		}
-		j++
-	}
+	w.i = end
+	return w.b[start : end-1], true
 }
 
 // skip skips one value.
 func (w *walker) skip() bool {
 	switch w.peek() {
 	case '"':
-		_, _, ok := w.str()
-		return ok
+		w.i = skipString(w.b, w.i+1)
+		return w.i >= 0
 	case '{', '[':
 		return w.skipContainer()
 	case 0:
@@ -157,7 +139,7 @@ func (w *walker) value() (raw []byte, kind byte, escaped, ok bool) {
 
 // object iterates the members of the object at w.i, calling fn with each key (raw); fn must
 // consume the member's value (by reading or skipping it) and return false to abort.
-func (w *walker) object(fn func(key []byte, escaped bool) bool) bool {
+func (w *walker) object(fn func(key []byte) bool) bool {
 	if w.peek() != '{' {
 		return false
 	}
@@ -170,12 +152,12 @@ func (w *walker) object(fn func(key []byte, escaped bool) bool) bool {
 		if w.peek() != '"' {
 			return false
 		}
-		key, esc, ok := w.str()
+		key, ok := w.key()
 		if !ok || w.peek() != ':' {
 			return false
 		}
 		w.i++
-		if !fn(key, esc) {
+		if !fn(key) {
 			return false
 		}
 		switch w.peek() {

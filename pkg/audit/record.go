@@ -126,7 +126,7 @@ func (s *Scanner) Scan(line []byte, r *Record) error {
 	}
 	w := walker{b: line}
 	var fallback time.Time
-	ok := w.object(func(key []byte, _ bool) bool {
+	ok := w.object(func(key []byte) bool {
 		switch string(key) {
 		case "verb":
 			return s.str(&w, r, FieldVerb)
@@ -158,7 +158,7 @@ func (s *Scanner) Scan(line []byte, r *Record) error {
 			}
 		case "user":
 			if s.user {
-				return w.peek() != '{' && w.skip() || w.object(func(k []byte, _ bool) bool {
+				return w.peek() != '{' && w.skip() || w.object(func(k []byte) bool {
 					switch string(k) {
 					case "username":
 						return s.str(&w, r, FieldUsername)
@@ -172,7 +172,7 @@ func (s *Scanner) Scan(line []byte, r *Record) error {
 			}
 		case "impersonatedUser":
 			if s.impUser {
-				return w.peek() != '{' && w.skip() || w.object(func(k []byte, _ bool) bool {
+				return w.peek() != '{' && w.skip() || w.object(func(k []byte) bool {
 					if string(k) == "username" {
 						return s.str(&w, r, FieldImpersonatedUsername)
 					}
@@ -181,7 +181,7 @@ func (s *Scanner) Scan(line []byte, r *Record) error {
 			}
 		case "objectRef":
 			if s.ref {
-				return w.peek() != '{' && w.skip() || w.object(func(k []byte, _ bool) bool {
+				return w.peek() != '{' && w.skip() || w.object(func(k []byte) bool {
 					switch string(k) {
 					case "resource":
 						return s.str(&w, r, FieldResource)
@@ -201,7 +201,7 @@ func (s *Scanner) Scan(line []byte, r *Record) error {
 			}
 		case "responseStatus":
 			if s.status {
-				return w.peek() != '{' && w.skip() || w.object(func(k []byte, _ bool) bool {
+				return w.peek() != '{' && w.skip() || w.object(func(k []byte) bool {
 					switch string(k) {
 					case "code":
 						raw, kind, _, ok := w.value()
@@ -219,7 +219,7 @@ func (s *Scanner) Scan(line []byte, r *Record) error {
 			}
 		case "metadata":
 			if w.peek() == '{' {
-				return w.object(func(k []byte, _ bool) bool {
+				return w.object(func(k []byte) bool {
 					if string(k) == "creationTimestamp" && fallback.IsZero() {
 						return timeValue(&w, &fallback)
 					}
@@ -402,7 +402,7 @@ func (r *Record) Annotation(key string) ([]byte, bool) {
 	var out []byte
 	found := false
 	w := walker{b: r.annotations}
-	w.object(func(k []byte, _ bool) bool {
+	w.object(func(k []byte) bool {
 		if found || string(k) != key {
 			return w.skip()
 		}
