@@ -158,7 +158,7 @@ func (s *Scanner) Scan(line []byte, r *Record) error {
 			}
 		case "user":
 			if s.user {
-				return w.peek() != '{' && w.skip() || w.object(func(k []byte) bool {
+				return w.objectOrSkip(func(k []byte) bool {
 					switch string(k) {
 					case "username":
 						return s.str(&w, r, FieldUsername)
@@ -172,7 +172,7 @@ func (s *Scanner) Scan(line []byte, r *Record) error {
 			}
 		case "impersonatedUser":
 			if s.impUser {
-				return w.peek() != '{' && w.skip() || w.object(func(k []byte) bool {
+				return w.objectOrSkip(func(k []byte) bool {
 					if string(k) == "username" {
 						return s.str(&w, r, FieldImpersonatedUsername)
 					}
@@ -181,7 +181,7 @@ func (s *Scanner) Scan(line []byte, r *Record) error {
 			}
 		case "objectRef":
 			if s.ref {
-				return w.peek() != '{' && w.skip() || w.object(func(k []byte) bool {
+				return w.objectOrSkip(func(k []byte) bool {
 					switch string(k) {
 					case "resource":
 						return s.str(&w, r, FieldResource)
@@ -201,7 +201,7 @@ func (s *Scanner) Scan(line []byte, r *Record) error {
 			}
 		case "responseStatus":
 			if s.status {
-				return w.peek() != '{' && w.skip() || w.object(func(k []byte) bool {
+				return w.objectOrSkip(func(k []byte) bool {
 					switch string(k) {
 					case "code":
 						raw, kind, _, ok := w.value()
