@@ -1,0 +1,96 @@
+import React, { useState } from 'react';
+import { DataSourceSettings } from '@grafana/data';
+import { render, screen } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+
+import { AuditDataSourceOptions, AuditSecureJsonData } from '../types';
+import { ConfigEditor } from './ConfigEditor';
+
+type Settings = DataSourceSettings<AuditDataSourceOptions, AuditSecureJsonData>;
+
+function settings(jsonData: Partial<AuditDataSourceOptions>): Settings {
+  // Cast: leaves out the deprecated `database` field, which this plugin does not use.
+  return {
+    id: 1,
+    uid: 'audit',
+    orgId: 1,
+    name: 'Kubernetes Audit Logs',
+    type: 'k8saudit-auditlogs-datasource',
+    typeName: 'Kubernetes Audit Logs',
+    typeLogoUrl: '',
+    access: 'proxy',
+    url: '',
+    user: '',
+    basicAuth: false,
+    basicAuthUser: '',
+    isDefault: false,
+    jsonData: jsonData as AuditDataSourceOptions,
+    secureJsonFields: {},
+    readOnly: false,
+    withCredentials: false,
+  } as Settings;
+}
+
+function setup(jsonData: Partial<AuditDataSourceOptions>) {
+  const changes: Settings[] = [];
+  function Harness() {
+    const [options, setOptions] = useState(settings(jsonData));
+    return (
+      <ConfigEditor
+        options={options}
+        onOptionsChange={(o) => {
+          changes.push(o);
+          setOptions(o);
+        }}
+      />
+    );
+  }
+  const user = userEvent.setup();
+  render(<Harness />);
+  const last = () => changes[changes.length - 1].jsonData;
+  return { user, changes, last };
+}
+
+describe('ConfigEditor', () => {
+  it('stores the file source for a new datasource', () => {
+    const { last } = setup({});
+    expect(last().source).toBe('file');
+    expect(screen.getByText('No paths yet.')).toBeInTheDocument();
+  });
+
+  it('adds, edits and removes paths', async () => {
+    const { user, last } = setup({ source: 'file', file: { paths: ['/var/log/kubernetes/audit'] } });
+    expect(screen.getByLabelText('Path 1')).toHaveValue('/var/log/kubernetes/audit');
+
+    await user.click(screen.getByRole('button', { name: /Add path/ }));
+    await user.type(screen.getByLabelText('Path 2'), '/var/log/*/audit.log');
+    expect(last()).toEqual({
+      source: 'file',
+      file: { paths: ['/var/log/kubernetes/audit', '/var/log/*/audit.log'] },
+    });
+
+    await user.clear(screen.getByLabelText('Path 1'));
+    await user.type(screen.getByLabelText('Path 1'), '/srv/audit');
+    expect(last().file?.paths).toEqual(['/srv/audit', '/var/log/*/audit.log']);
+
+    await user.click(screen.getByRole('button', { name: 'Remove path 1' }));
+    expect(last().file?.paths).toEqual(['/var/log/*/audit.log']);
+    expect(screen.getByLabelText('Path 1')).toHaveValue('/var/log/*/audit.log');
+    expect(screen.queryByLabelText('Path 2')).not.toBeInTheDocument();
+  });
+
+  it('sets max line bytes and keeps the paths', async () => {
+    const { user, last } = setup({ source: 'file', file: { paths: ['/a'] } });
+    await user.type(screen.getByLabelText(/^Max line bytes/), '1048576');
+    expect(last()).toEqual({ source: 'file', file: { paths: ['/a'], maxLineBytes: 1048576 } });
+    await user.clear(screen.getByLabelText(/^Max line bytes/));
+    expect(last().file).toEqual({ paths: ['/a'], maxLineBytes: undefined });
+  });
+
+  it('offers only the sources that work', () => {
+    setup({ source: 'file' });
+    expect(screen.getByRole('radio', { name: 'Local audit files' })).toBeChecked();
+    expect(screen.getByRole('radio', { name: 'Loki' })).toBeDisabled();
+    expect(screen.getByRole('radio', { name: /CloudWatch/ })).toBeDisabled();
+  });
+});

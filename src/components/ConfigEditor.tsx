@@ -1,0 +1,122 @@
+import React, { useEffect } from 'react';
+import { DataSourcePluginOptionsEditorProps } from '@grafana/data';
+import { Button, Field, FieldSet, IconButton, Input, RadioButtonGroup, Stack, Text } from '@grafana/ui';
+
+import {
+  AuditDataSourceOptions,
+  AuditSecureJsonData,
+  AuditSource,
+  DEFAULT_MAX_LINE_BYTES,
+  FileSourceOptions,
+} from '../types';
+
+export type Props = DataSourcePluginOptionsEditorProps<AuditDataSourceOptions, AuditSecureJsonData>;
+
+const SOURCE_OPTIONS: Array<{ value: AuditSource; label: string; description: string }> = [
+  {
+    value: 'file',
+    label: 'Local audit files',
+    description: 'Files written by kube-apiserver --audit-log-path, read by the Grafana server.',
+  },
+  // Loki and CloudWatch Logs sources are planned (later issues). They are listed here, disabled,
+  // so the choice is visible; their settings sections are added with their backends.
+  { value: 'loki', label: 'Loki', description: 'Not available yet.' },
+  { value: 'cloudwatch', label: 'CloudWatch Logs (EKS)', description: 'Not available yet.' },
+];
+
+const AVAILABLE_SOURCES: AuditSource[] = ['file'];
+
+export function ConfigEditor({ options, onOptionsChange }: Props) {
+  const jsonData = options.jsonData;
+  const source: AuditSource = jsonData.source ?? 'file';
+  const file: FileSourceOptions = jsonData.file ?? { paths: [] };
+  const paths = file.paths ?? [];
+
+  // A new datasource has empty jsonData: store the source explicitly so the backend never guesses.
+  useEffect(() => {
+    if (!options.jsonData.source) {
+      onOptionsChange({ ...options, jsonData: { ...options.jsonData, source: 'file' } });
+    }
+  }, [options, onOptionsChange]);
+
+  const updateFile = (patch: Partial<FileSourceOptions>) => {
+    onOptionsChange({
+      ...options,
+      jsonData: { ...jsonData, source, file: { ...file, paths, ...patch } },
+    });
+  };
+  const setPath = (index: number, value: string) =>
+    updateFile({ paths: paths.map((p, i) => (i === index ? value : p)) });
+  const removePath = (index: number) => updateFile({ paths: paths.filter((_, i) => i !== index) });
+  const addPath = () => updateFile({ paths: [...paths, ''] });
+
+  return (
+    <Stack direction="column" gap={2}>
+      <FieldSet label="Source">
+        <Field label="Audit log source" description={SOURCE_OPTIONS.find((o) => o.value === source)?.description}>
+          <RadioButtonGroup<AuditSource>
+            aria-label="Audit log source"
+            options={SOURCE_OPTIONS}
+            value={source}
+            disabledOptions={SOURCE_OPTIONS.map((o) => o.value).filter((v) => !AVAILABLE_SOURCES.includes(v))}
+            onChange={(next) => onOptionsChange({ ...options, jsonData: { ...jsonData, source: next } })}
+          />
+        </Field>
+      </FieldSet>
+
+      {source === 'file' && (
+        <FieldSet label="Local audit files">
+          <Field
+            label="Paths"
+            description="Directories, files or glob patterns on the Grafana server, e.g. /var/log/kubernetes/audit or /var/log/*/audit.log. A directory gives its *.log, *.jsonl and gzipped files; a file also gives its rotated siblings (audit-<time>.log[.gz]). The Grafana server user needs read permission: kube-apiserver writes audit logs with mode 0600."
+          >
+            <Stack direction="column" gap={1}>
+              {paths.length === 0 && (
+                <Text color="secondary" italic>
+                  No paths yet.
+                </Text>
+              )}
+              {paths.map((p, i) => (
+                <Stack key={i} direction="row" gap={1} alignItems="center">
+                  <Input
+                    id={`audit-path-${i}`}
+                    aria-label={`Path ${i + 1}`}
+                    width={60}
+                    value={p}
+                    placeholder="/var/log/kubernetes/audit"
+                    onChange={(e) => setPath(i, e.currentTarget.value)}
+                  />
+                  <IconButton name="trash-alt" tooltip={`Remove path ${i + 1}`} onClick={() => removePath(i)} />
+                </Stack>
+              ))}
+              <div>
+                <Button variant="secondary" icon="plus" size="sm" onClick={addPath}>
+                  Add path
+                </Button>
+              </div>
+            </Stack>
+          </Field>
+          <Field
+            label="Max line bytes"
+            description={`Longer lines (single audit events can exceed 1 MB) are skipped and reported. Default ${DEFAULT_MAX_LINE_BYTES} (4 MiB).`}
+          >
+            <Input
+              id="audit-max-line-bytes"
+              type="number"
+              min={1024}
+              width={20}
+              placeholder={String(DEFAULT_MAX_LINE_BYTES)}
+              value={file.maxLineBytes ?? ''}
+              onChange={(e) => {
+                const n = parseInt(e.currentTarget.value, 10);
+                updateFile({ maxLineBytes: Number.isFinite(n) && n > 0 ? n : undefined });
+              }}
+            />
+          </Field>
+        </FieldSet>
+      )}
+      {/* Loki settings (URL, tenant, auth, label selector) go here with the Loki source. */}
+      {/* CloudWatch settings (region, log group, credentials) go here with the CloudWatch source. */}
+    </Stack>
+  );
+}

@@ -1,0 +1,193 @@
+import { DataSourceJsonData } from '@grafana/data';
+import { DataQuery } from '@grafana/schema';
+
+/**
+ * Query model v1, mirrored from docs/query-model.md.
+ *
+ * The Go backend (pkg/query) is authoritative: it parses, migrates, defaults and validates every
+ * query, because Grafana alerting runs queries in the backend only. Everything here is optional
+ * on purpose: the frontend never has to fill in a default for the query to work.
+ */
+export const SCHEMA_VERSION = 1;
+
+export type QueryType = 'events' | 'timeseries' | 'latency' | 'denied' | 'matrix' | 'topn';
+
+/** Every query type with a one-line description, in the order the editor shows them. */
+export const QUERY_TYPES: ReadonlyArray<{ value: QueryType; label: string; description: string }> = [
+  { value: 'timeseries', label: 'Requests', description: 'Request count or rate over time, split by dimensions.' },
+  {
+    value: 'latency',
+    label: 'Latency',
+    description: 'Request latency percentiles over time, or a latency heatmap.',
+  },
+  { value: 'denied', label: 'Denied', description: 'Every 401/403 request, newest first, with the reason.' },
+  { value: 'topn', label: 'Top N', description: 'Top values of a dimension by requests, errors, denials and p99.' },
+  { value: 'matrix', label: 'Matrix', description: 'Request counts of one dimension against another (who did what).' },
+  { value: 'events', label: 'Events', description: 'Matching audit events, newest first, as logs or a table.' },
+];
+
+/** Filter lists match ANY of their values; fields combine with AND. `*` is a glob, a leading `!` excludes. */
+export interface AuditFilter {
+  verbs?: string[];
+  users?: string[];
+  groups?: string[];
+  namespaces?: string[];
+  resources?: string[];
+  subresources?: string[];
+  apiGroups?: string[];
+  names?: string[];
+  /** Exact codes ("403") or classes ("4xx"). */
+  codes?: string[];
+  /** allow | forbid */
+  decisions?: string[];
+  sourceIPs?: string[];
+  userAgents?: string[];
+  /** human | serviceaccount | node | system | anonymous */
+  userKinds?: string[];
+  /** Default (backend): ResponseComplete and Panic, so each request counts once. */
+  stages?: string[];
+  levels?: string[];
+  /** Substring of the raw line. */
+  search?: string;
+}
+
+/** The list-valued keys of {@link AuditFilter} (everything but `search`). */
+export type AuditFilterListKey = Exclude<keyof AuditFilter, 'search'>;
+
+export const FILTER_LIST_KEYS: readonly AuditFilterListKey[] = [
+  'verbs',
+  'users',
+  'groups',
+  'namespaces',
+  'resources',
+  'subresources',
+  'apiGroups',
+  'names',
+  'codes',
+  'decisions',
+  'sourceIPs',
+  'userAgents',
+  'userKinds',
+  'stages',
+  'levels',
+];
+
+/** Dimension names (docs/query-model.md "Dimensions"). The backend lists them at GET /dimensions. */
+export type Dimension =
+  | 'verb'
+  | 'user.username'
+  | 'user.groups'
+  | 'userKind'
+  | 'impersonatedUser.username'
+  | 'objectRef.resource'
+  | 'objectRef.namespace'
+  | 'objectRef.name'
+  | 'objectRef.subresource'
+  | 'objectRef.apiGroup'
+  | 'objectRef.apiVersion'
+  | 'responseStatus.code'
+  | 'decision'
+  | 'userAgent'
+  | 'sourceIPs'
+  | 'stage'
+  | 'level';
+
+/** Every dimension with its label, in the backend's display order (pkg/query/dimension.go). */
+export const DIMENSIONS: ReadonlyArray<{ name: Dimension; label: string }> = [
+  { name: 'verb', label: 'Verb' },
+  { name: 'user.username', label: 'User' },
+  { name: 'user.groups', label: 'Group' },
+  { name: 'userKind', label: 'User kind' },
+  { name: 'impersonatedUser.username', label: 'Impersonated user' },
+  { name: 'objectRef.resource', label: 'Resource' },
+  { name: 'objectRef.namespace', label: 'Namespace' },
+  { name: 'objectRef.name', label: 'Name' },
+  { name: 'objectRef.subresource', label: 'Subresource' },
+  { name: 'objectRef.apiGroup', label: 'API group' },
+  { name: 'objectRef.apiVersion', label: 'API version' },
+  { name: 'responseStatus.code', label: 'Code' },
+  { name: 'decision', label: 'Decision' },
+  { name: 'userAgent', label: 'User agent' },
+  { name: 'sourceIPs', label: 'Source IP' },
+  { name: 'stage', label: 'Stage' },
+  { name: 'level', label: 'Level' },
+];
+
+export type TimeSeriesMetric = 'count' | 'rate';
+
+/** latency: timeseries | heatmap; events: logs | table. */
+export type QueryFormat = 'timeseries' | 'heatmap' | 'logs' | 'table';
+
+export interface AuditQuery extends DataQuery {
+  /** Absent means 1. */
+  schemaVersion?: number;
+  /** Default (backend): timeseries. */
+  queryType?: QueryType;
+  filter?: AuditFilter;
+  /** Dimension names. Strings rather than {@link Dimension} so template variables fit. */
+  groupBy?: string[];
+  /** timeseries: count | rate (per second). */
+  metric?: TimeSeriesMetric;
+  /** latency, e.g. [0.5, 0.9, 0.99]. */
+  quantiles?: number[];
+  /** latency/topn: include watch, exec, attach, proxy, log, portforward. */
+  includeLongRunning?: boolean;
+  /** matrix: the row dimension. */
+  rows?: string;
+  /** matrix: the column dimension. */
+  columns?: string;
+  /** Series (timeseries/latency), rows (denied/events/topn), axis size (matrix). */
+  limit?: number;
+  format?: QueryFormat;
+}
+
+export const DEFAULT_QUERY: Partial<AuditQuery> = {
+  schemaVersion: SCHEMA_VERSION,
+  queryType: 'timeseries',
+  metric: 'count',
+};
+
+/** Quantiles the backend uses for latency queries that set none. */
+export const DEFAULT_QUANTILES = [0.5, 0.9, 0.99];
+
+/** Where the audit events come from. Only 'file' is implemented so far. */
+export type AuditSource = 'file' | 'loki' | 'cloudwatch';
+
+export interface FileSourceOptions {
+  /** Directories, files or glob patterns of kube-apiserver audit logs (`--audit-log-path`). */
+  paths: string[];
+  /** Lines longer than this are skipped (with a notice). */
+  maxLineBytes?: number;
+}
+
+/**
+ * jsonData of a datasource instance:
+ * `{"source":"file","file":{"paths":[...],"maxLineBytes":N}}`.
+ */
+export interface AuditDataSourceOptions extends DataSourceJsonData {
+  source: AuditSource;
+  file?: FileSourceOptions;
+  // loki?: LokiSourceOptions;             -- later issue
+  // cloudwatch?: CloudWatchSourceOptions; -- later issue
+}
+
+/** Default for `file.maxLineBytes` (4 MiB): single audit events can exceed 1 MB. */
+export const DEFAULT_MAX_LINE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Values stored encrypted and sent to the backend only. Empty while only local files are
+ * supported; Loki credentials and AWS keys go here later.
+ */
+export interface AuditSecureJsonData {}
+
+/** GET /dimensions */
+export interface DimensionInfo {
+  name: string;
+  label: string;
+}
+
+/** GET /values */
+export interface DimensionValue {
+  value: string;
+  count: number;
+}
