@@ -126,7 +126,7 @@ func skipString(b []byte, i int) int {
 		x := binary.LittleEndian.Uint64(b[i:])
 		q, s := x^quotes, x^slashs
 		// The lowest set bit marks the first byte equal to '"' or '\\' (exact for the first).
-		m := ((q - ones) &^ q | (s - ones) &^ s) & highs
+		m := ((q-ones)&^q | (s-ones)&^s) & highs
 		if m == 0 {
 			i += 8
 			continue

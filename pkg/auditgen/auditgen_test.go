@@ -352,20 +352,15 @@ func TestRotatedPlain(t *testing.T) {
 	}
 }
 
-// TestWriteSpeed reports generation speed; go test -run Speed -v.
-func TestWriteSpeed(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short")
+// BenchmarkWrite measures generation speed: go test -run '^$' -bench Write ./pkg/auditgen.
+func BenchmarkWrite(b *testing.B) {
+	var sum Summary
+	for b.Loop() {
+		var err error
+		sum, err = Write(bufio.NewWriter(io.Discard), Options{Seed: 1, Start: testStart, Duration: 6 * time.Hour, Requests: 60000, HugeEvery: 20000})
+		if err != nil {
+			b.Fatal(err)
+		}
 	}
-	began := time.Now()
-	sum, err := Write(bufio.NewWriter(io.Discard), Options{Seed: 1, Start: testStart, Duration: 6 * time.Hour, Requests: 60000, HugeEvery: 20000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	el := time.Since(began)
-	mbs := float64(sum.Bytes) / 1e6 / el.Seconds()
-	t.Logf("%d requests, %d events, %.1f MB in %s: %.0f MB/s", sum.Requests, sum.Events, float64(sum.Bytes)/1e6, el, mbs)
-	if mbs < 10 {
-		t.Errorf("generation at %.1f MB/s; 256 MB would take more than 25 s", mbs)
-	}
+	b.SetBytes(sum.Bytes)
 }

@@ -231,11 +231,21 @@ func logsFrame(ev *engine.EventsResult) *data.Frame {
 	sev := make([]string, n)
 	ids := make([]string, n)
 	labels := make([]json.RawMessage, n)
+	seen := make(map[string]int, n)
 	for i, e := range ev.Events {
 		ts[i] = e.Time()
 		bodies[i] = body(e)
 		sev[i] = severity(e.Code())
-		ids[i] = e.AuditID + "/" + e.Stage
+		// Grafana tells log rows apart by id: the same event can occur twice (copied logs,
+		// replayed pipelines), so repeats get a suffix.
+		id := e.AuditID + "/" + e.Stage
+		if k := seen[id]; k > 0 {
+			seen[id] = k + 1
+			id += "#" + strconv.Itoa(k+1)
+		} else {
+			seen[id] = 1
+		}
+		ids[i] = id
 		lb := map[string]string{
 			"verb": e.Verb, "user": e.User.Username, "userKind": string(e.UserKind()),
 			"stage": e.Stage, "level": e.Level, "auditID": e.AuditID,
