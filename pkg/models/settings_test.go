@@ -1,0 +1,41 @@
+package models
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
+)
+
+func load(jsonData string) (*Settings, error) {
+	return Load(backend.DataSourceInstanceSettings{JSONData: []byte(jsonData)})
+}
+
+func TestLoadDefaults(t *testing.T) {
+	s, err := load(`{"file":{"paths":[" /var/log/kubernetes/audit ",""]}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Source != SourceFile || len(s.File.Paths) != 1 || s.File.Paths[0] != "/var/log/kubernetes/audit" || s.File.MaxLineBytes != DefaultMaxLineBytes {
+		t.Errorf("settings %+v file %+v", s, s.File)
+	}
+	s, err = load(`{"source":"file","file":{"paths":["/a"],"maxLineBytes":1024}}`)
+	if err != nil || s.File.MaxLineBytes != 1024 {
+		t.Errorf("maxLineBytes: %+v %v", s, err)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	for _, tc := range []struct{ json, want string }{
+		{`{}`, "no audit log paths configured"},
+		{`{"source":"file","file":{"paths":["  "]}}`, "no audit log paths configured"},
+		{`{"source":"loki"}`, "not supported by this version"},
+		{`{"source":"s3"}`, `unknown source "s3"`},
+		{`{"source":`, "invalid datasource settings"},
+	} {
+		_, err := load(tc.json)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err %v, want %q", tc.json, err, tc.want)
+		}
+	}
+}
