@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
@@ -19,6 +21,8 @@ type Request struct {
 	From, To      time.Time
 	Interval      time.Duration // the panel's interval; may be zero
 	MaxDataPoints int64         // may be zero
+	// Workers is how many goroutines decode lines; 0 means one per CPU (at most 8).
+	Workers int
 }
 
 // Severity of a notice.
@@ -55,10 +59,12 @@ type Stats struct {
 	Matched   int64 // events that matched the filter and time range
 }
 
-// aggregator consumes matching records.
+// aggregator consumes matching records. Each scan worker has its own aggregator; at the end
+// they are merged into the first one, which then finishes the result.
 type aggregator interface {
 	needs() audit.Fields
 	add(r *audit.Record)
+	merge(other aggregator) // other is of the same type and is not used afterwards
 	finish(res *Result)
 }
 
@@ -71,61 +77,165 @@ func Run(ctx context.Context, src source.Source, req Request) (*Result, error) {
 	if !req.To.After(req.From) {
 		return nil, &query.Error{Msg: fmt.Sprintf("empty time range: from %s is not before to %s", req.From.Format(time.RFC3339), req.To.Format(time.RFC3339))}
 	}
-	var agg aggregator
+	var newAgg func() aggregator
 	switch q.QueryType {
 	case query.TypeTimeSeries:
-		agg = newTimeSeries(q, newBuckets(req))
+		b := newBuckets(req)
+		newAgg = func() aggregator { return newTimeSeries(q, b) }
 	case query.TypeLatency:
+		b := newBuckets(req)
 		if q.Format == query.FormatHeatmap {
-			agg = newHeatmap(q, newBuckets(req))
+			newAgg = func() aggregator { return newHeatmap(q, b) }
 		} else {
-			agg = newLatency(q, newBuckets(req))
+			newAgg = func() aggregator { return newLatency(q, b) }
 		}
 	case query.TypeDenied:
-		agg = newDenied(q)
+		newAgg = func() aggregator { return newDenied(q) }
 	case query.TypeMatrix:
-		agg = newMatrix(q)
+		newAgg = func() aggregator { return newMatrix(q) }
 	case query.TypeTopN:
-		agg = newTopN(q)
+		newAgg = func() aggregator { return newTopN(q) }
 	case query.TypeEvents:
-		agg = newEvents(q)
+		newAgg = func() aggregator { return newEvents(q) }
 	default:
 		return nil, &query.Error{Msg: fmt.Sprintf("unknown query type %q", q.QueryType)}
 	}
+	aggs := make([]aggregator, workers(req.Workers))
+	adds := make([]func(*audit.Record), len(aggs))
+	for i := range aggs {
+		aggs[i] = newAgg()
+		adds[i] = aggs[i].add
+	}
 	res := &Result{}
-	stats, err := scan(ctx, src, req, q.Filter.Compile(), agg.needs(), agg.add)
+	stats, err := scan(ctx, src, req, q.Filter.Compile(), aggs[0].needs(), adds)
 	res.Stats = stats
 	if err != nil {
 		return nil, err
 	}
-	agg.finish(res)
+	for _, o := range aggs[1:] {
+		aggs[0].merge(o)
+	}
+	aggs[0].finish(res)
 	res.Notices = append(sourceNotices(stats), res.Notices...)
 	return res, nil
 }
 
-// scan feeds every record of src that matches m and lies in [req.From, req.To] to add.
-func scan(ctx context.Context, src source.Source, req Request, m *query.Matcher, needs audit.Fields, add func(*audit.Record)) (Stats, error) {
+// maxWorkers bounds the goroutines one query decodes with.
+const maxWorkers = 8
+
+func workers(n int) int {
+	if n > 0 {
+		return n
+	}
+	return min(runtime.GOMAXPROCS(0), maxWorkers)
+}
+
+// batchBytes is the size of the line batches handed to scan workers.
+const batchBytes = 1 << 20
+
+// batch holds copied lines: line i is buf[ends[i-1]:ends[i]].
+type batch struct {
+	buf  []byte
+	ends []int
+}
+
+// scan feeds every record of src that matches m and lies in [req.From, req.To] to one of the
+// adds: with one add, in the source's goroutine; with several, lines are copied into batches
+// and decoded by one worker goroutine per add (each add is only called from its worker).
+func scan(ctx context.Context, src source.Source, req Request, m *query.Matcher, needs audit.Fields, adds []func(*audit.Record)) (Stats, error) {
 	sc := audit.NewScanner(needs | m.Needs())
-	var rec audit.Record
-	var st Stats
 	from, to := req.From, req.To
-	srcStats, err := src.Scan(ctx, source.Request{From: from, To: to}, func(line []byte) error {
+	srcReq := source.Request{From: from, To: to}
+	if len(adds) == 1 {
+		var rec audit.Record
+		var st Stats
+		srcStats, err := src.Scan(ctx, srcReq, func(line []byte) error {
+			if m.MatchLine(line) {
+				decode(sc, m, from, to, line, &rec, &st, adds[0])
+			}
+			return nil
+		})
+		st.Source = srcStats
+		return st, err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	full := make(chan *batch, len(adds))
+	empty := make(chan *batch, 2*len(adds))
+	for range cap(empty) {
+		empty <- &batch{buf: make([]byte, 0, batchBytes)}
+	}
+	stats := make([]Stats, len(adds))
+	var wg sync.WaitGroup
+	for w, add := range adds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var rec audit.Record
+			for b := range full {
+				start := 0
+				for _, end := range b.ends {
+					decode(sc, m, from, to, b.buf[start:end], &rec, &stats[w], add)
+					start = end
+				}
+				b.buf, b.ends = b.buf[:0], b.ends[:0]
+				empty <- b
+			}
+		}()
+	}
+	send := func(b *batch) error {
+		select {
+		case full <- b:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	cur := <-empty
+	srcStats, err := src.Scan(ctx, srcReq, func(line []byte) error {
 		if !m.MatchLine(line) {
 			return nil
 		}
-		if sc.Scan(line, &rec) != nil {
-			st.Malformed++
-			return nil
+		if len(cur.ends) > 0 && len(cur.buf)+len(line) > batchBytes {
+			if err := send(cur); err != nil {
+				return err
+			}
+			select {
+			case cur = <-empty:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
-		if rec.Time.Before(from) || rec.Time.After(to) || !m.Match(&rec) {
-			return nil
-		}
-		st.Matched++
-		add(&rec)
+		cur.buf = append(cur.buf, line...)
+		cur.ends = append(cur.ends, len(cur.buf))
 		return nil
 	})
+	if err == nil && len(cur.ends) > 0 {
+		err = send(cur)
+	}
+	close(full)
+	wg.Wait()
+	var st Stats
+	for _, s := range stats {
+		st.Malformed += s.Malformed
+		st.Matched += s.Matched
+	}
 	st.Source = srcStats
 	return st, err
+}
+
+// decode scans one line and hands it to add if it matches.
+func decode(sc *audit.Scanner, m *query.Matcher, from, to time.Time, line []byte, rec *audit.Record, st *Stats, add func(*audit.Record)) {
+	if sc.Scan(line, rec) != nil {
+		st.Malformed++
+		return
+	}
+	if rec.Time.Before(from) || rec.Time.After(to) || !m.Match(rec) {
+		return
+	}
+	st.Matched++
+	add(rec)
 }
 
 func sourceNotices(st Stats) []Notice {
@@ -142,17 +252,29 @@ func sourceNotices(st Stats) []Notice {
 // Values counts the distinct values of a dimension over the matching events, most frequent
 // first, at most limit of them.
 func Values(ctx context.Context, src source.Source, dim *query.Dimension, f query.Filter, from, to time.Time, limit int) ([]ValueCount, Stats, error) {
-	counts := map[string]int64{}
-	var scratch [16]byte
-	st, err := scan(ctx, src, Request{From: from, To: to}, f.Compile(), dim.Needs, func(r *audit.Record) {
-		dim.Each(r, scratch[:], func(v []byte) {
-			if len(v) > 0 {
-				counts[string(v)]++
-			}
-		})
-	})
+	parts := make([]map[string]int64, workers(0))
+	adds := make([]func(*audit.Record), len(parts))
+	for i := range parts {
+		counts := map[string]int64{}
+		parts[i] = counts
+		var scratch [16]byte
+		adds[i] = func(r *audit.Record) {
+			dim.Each(r, scratch[:], func(v []byte) {
+				if len(v) > 0 {
+					counts[string(v)]++
+				}
+			})
+		}
+	}
+	st, err := scan(ctx, src, Request{From: from, To: to}, f.Compile(), dim.Needs, adds)
 	if err != nil {
 		return nil, st, err
+	}
+	counts := parts[0]
+	for _, p := range parts[1:] {
+		for k, n := range p {
+			counts[k] += n
+		}
 	}
 	return topValues(counts, limit), st, nil
 }
