@@ -59,6 +59,15 @@ func TestMain(m *testing.M) {
 }
 
 func benchQuery(b *testing.B, raw string) {
+	for _, w := range []struct {
+		name    string
+		workers int
+	}{{"1worker", 1}, {"allcores", 0}} {
+		b.Run(w.name, func(b *testing.B) { benchQueryWorkers(b, raw, w.workers) })
+	}
+}
+
+func benchQueryWorkers(b *testing.B, raw string, workers int) {
 	dir, sum := benchFile(b)
 	src, err := file.New(file.Config{Paths: []string{dir}}, file.Options{TimeOf: audit.LineTime})
 	if err != nil {
@@ -68,7 +77,7 @@ func benchQuery(b *testing.B, raw string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	req := engine.Request{Query: q, From: benchStart, To: benchStart.Add(6 * time.Hour), Interval: time.Minute, MaxDataPoints: 1000}
+	req := engine.Request{Query: q, From: benchStart, To: benchStart.Add(6 * time.Hour), Interval: time.Minute, MaxDataPoints: 1000, Workers: workers}
 	b.SetBytes(sum.Bytes)
 	b.ReportAllocs()
 	b.ResetTimer()
