@@ -6,38 +6,40 @@ import "container/heap"
 // workers: sums are exact, samples are sorted before quantiles, and kept rows are ordered by
 // (time, id).
 
-func (t *timeseries) merge(other aggregator) {
-	for key, vals := range other.(*timeseries).series {
-		mine, ok := t.series[key]
-		if !ok {
-			t.series[key] = vals
-			continue
-		}
-		for i, v := range vals {
-			mine[i] += v
+// mergeInto moves the entries of src that dst lacks and combines the others with add, which
+// must update mine in place.
+func mergeInto[V any](dst, src map[string]V, add func(mine, theirs V)) {
+	for key, theirs := range src {
+		if mine, ok := dst[key]; ok {
+			add(mine, theirs)
+		} else {
+			dst[key] = theirs
 		}
 	}
 }
 
+func addFloats(mine, theirs []float64) {
+	for i, v := range theirs {
+		mine[i] += v
+	}
+}
+
+func (t *timeseries) merge(other aggregator) {
+	mergeInto(t.series, other.(*timeseries).series, addFloats)
+}
+
 func (l *latency) merge(other aggregator) {
-	for key, s := range other.(*latency).series {
-		mine, ok := l.series[key]
-		if !ok {
-			l.series[key] = s
-			continue
-		}
-		mine.n += s.n
-		for i, sm := range s.samples {
+	mergeInto(l.series, other.(*latency).series, func(mine, theirs *latencySeries) {
+		mine.n += theirs.n
+		for i, sm := range theirs.samples {
 			mine.samples[i] = append(mine.samples[i], sm...)
 		}
-	}
+	})
 }
 
 func (h *heatmap) merge(other aggregator) {
 	for j, row := range other.(*heatmap).counts {
-		for i, v := range row {
-			h.counts[j][i] += v
-		}
+		addFloats(h.counts[j], row)
 	}
 }
 
@@ -56,28 +58,18 @@ func (d *denied) merge(other aggregator) { d.keep.merge(&other.(*denied).keep) }
 func (e *events) merge(other aggregator) { e.keep.merge(&other.(*events).keep) }
 
 func (m *matrix) merge(other aggregator) {
-	for rk, row := range other.(*matrix).counts {
-		mine, ok := m.counts[rk]
-		if !ok {
-			m.counts[rk] = row
-			continue
+	mergeInto(m.counts, other.(*matrix).counts, func(mine, theirs map[string]int64) {
+		for col, n := range theirs {
+			mine[col] += n
 		}
-		for ck, n := range row {
-			mine[ck] += n
-		}
-	}
+	})
 }
 
 func (t *topn) merge(other aggregator) {
-	for key, s := range other.(*topn).stats {
-		mine, ok := t.stats[key]
-		if !ok {
-			t.stats[key] = s
-			continue
-		}
-		mine.requests += s.requests
-		mine.errors += s.errors
-		mine.denied += s.denied
-		mine.latencies = append(mine.latencies, s.latencies...)
-	}
+	mergeInto(t.stats, other.(*topn).stats, func(mine, theirs *topStats) {
+		mine.requests += theirs.requests
+		mine.errors += theirs.errors
+		mine.denied += theirs.denied
+		mine.latencies = append(mine.latencies, theirs.latencies...)
+	})
 }
