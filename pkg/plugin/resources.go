@@ -46,7 +46,7 @@ const (
 	maxValuesLimit     = 10000
 )
 
-// handleValues answers GET /values?dim=verb&from=<ms>&to=<ms>[&limit=N][&query=<filter JSON>].
+// handleValues answers GET /values?dim=verb&from=<ms>&to=<ms>[&limit=N][&filter=<filter JSON>].
 func (d *Datasource) handleValues(w http.ResponseWriter, r *http.Request) {
 	if d.configErr != nil {
 		writeError(w, http.StatusBadRequest, d.configErr.Error())
