@@ -22,8 +22,10 @@ const DefaultMaxLineBytes = 4 << 20
 
 // Settings is the datasource's jsonData: one instance reads one source.
 type Settings struct {
-	Source string        `json:"source"`
-	File   *FileSettings `json:"file,omitempty"`
+	Source     string              `json:"source"`
+	File       *FileSettings       `json:"file,omitempty"`
+	Loki       *LokiSettings       `json:"loki,omitempty"`       // loki.go
+	CloudWatch *CloudWatchSettings `json:"cloudwatch,omitempty"` // cloudwatch.go
 	// Secrets are never read from or written to jsonData.
 	Secrets Secrets `json:"-"`
 }
@@ -34,9 +36,11 @@ type FileSettings struct {
 	MaxLineBytes int      `json:"maxLineBytes,omitempty"`
 }
 
-// Secrets holds decrypted secure JSON data. The file source has none; Loki and CloudWatch add
-// theirs. Never log or return it.
-type Secrets struct{}
+// Secrets holds decrypted secure JSON data. The file source has none. Never log or return it.
+type Secrets struct {
+	Loki       LokiSecrets
+	CloudWatch CloudWatchSecrets
+}
 
 // Load parses and validates the datasource settings.
 func Load(s backend.DataSourceInstanceSettings) (*Settings, error) {
@@ -58,10 +62,16 @@ func Load(s backend.DataSourceInstanceSettings) (*Settings, error) {
 		if set.File.MaxLineBytes <= 0 {
 			set.File.MaxLineBytes = DefaultMaxLineBytes
 		}
-	case SourceLoki, SourceCloudWatch:
-		return nil, fmt.Errorf("source %q is not supported by this version of the plugin", set.Source)
+	case SourceLoki:
+		if err := loadLoki(&set, s.DecryptedSecureJSONData); err != nil {
+			return nil, err
+		}
+	case SourceCloudWatch:
+		if err := loadCloudWatch(&set, s.DecryptedSecureJSONData); err != nil {
+			return nil, err
+		}
 	default:
-		return nil, fmt.Errorf("unknown source %q: use file", set.Source)
+		return nil, fmt.Errorf("unknown source %q: use file, loki or cloudwatch", set.Source)
 	}
 	return &set, nil
 }

@@ -49,9 +49,19 @@ func NewDatasource(_ context.Context, s backend.DataSourceInstanceSettings) (ins
 }
 
 func newSource(s *models.Settings) (source.Source, error) {
+	switch s.Source {
+	case models.SourceLoki:
+		return newLokiSource(s) // source_loki.go
+	case models.SourceCloudWatch:
+		return newCloudWatchSource(s) // source_cloudwatch.go
+	}
 	return file.New(file.Config{Paths: s.File.Paths, MaxLineBytes: s.File.MaxLineBytes},
 		file.Options{TimeOf: audit.LineTime})
 }
 
 // Dispose releases the instance's resources when its settings change or it is deleted.
-func (d *Datasource) Dispose() {}
+func (d *Datasource) Dispose() {
+	if c, ok := d.src.(interface{ Close() }); ok {
+		c.Close()
+	}
+}

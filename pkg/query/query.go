@@ -42,6 +42,13 @@ const (
 	MetricRate  = "rate"
 )
 
+// Source modes.
+const (
+	ModeAuto     = "auto"
+	ModeRaw      = "raw"
+	ModePushdown = "pushdown"
+)
+
 // SchemaVersion is the current version of the query model.
 const SchemaVersion = 1
 
@@ -71,6 +78,10 @@ type Query struct {
 	Columns            string     `json:"columns,omitempty"`
 	Limit              int        `json:"limit,omitempty"`
 	Format             string     `json:"format,omitempty"`
+	// SourceMode chooses how sources that can count (Loki, CloudWatch) answer timeseries
+	// queries: auto (by estimated volume), raw (pull lines, count in the plugin) or pushdown
+	// (count at the source). Sources that cannot count ignore it.
+	SourceMode string `json:"sourceMode,omitempty"`
 }
 
 // Filter selects events. Lists match any of their values, fields combine with AND; `*` is a
@@ -246,6 +257,13 @@ func (q *Query) defaultAndValidate() error {
 	}
 	if err := q.Filter.validate(); err != nil {
 		return err
+	}
+	switch q.SourceMode {
+	case "":
+		q.SourceMode = ModeAuto
+	case ModeAuto, ModeRaw, ModePushdown:
+	default:
+		return errorf("unknown sourceMode %q: use auto, raw or pushdown", q.SourceMode)
 	}
 	switch q.QueryType {
 	case TypeTimeSeries:

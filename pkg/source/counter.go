@@ -1,0 +1,52 @@
+package source
+
+import (
+	"context"
+	"time"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
+)
+
+// Counter is implemented by sources that can count requests themselves — Loki with LogQL
+// metric queries, CloudWatch Logs Insights with `stats count(*) by bin(...)` — so that
+// timeseries counts over ranges too large to pull line by line are computed where the data
+// lives. The engine decides when to use it (pkg/engine/pushdown.go); counts must equal what the
+// engine computes from the raw lines of the same events (each request once, default stages).
+type Counter interface {
+	// CanCount reports whether the filter and dimensions can be counted exactly by the source;
+	// reason says why not (shown in a notice when pushdown was asked for).
+	CanCount(f query.Filter, groupBy []string) (ok bool, reason string)
+	// PreferCount reports whether, in automatic mode, counting at the source is better than
+	// pulling lines for this range (for example by estimated volume).
+	PreferCount(ctx context.Context, req CountRequest) bool
+	// Count counts matching requests per Step-wide bucket and per groupBy combination.
+	Count(ctx context.Context, req CountRequest) (*CountResult, error)
+}
+
+// CountRequest is a request count over a time range.
+type CountRequest struct {
+	// From and To bound the events by their own stageTimestamp, inclusive.
+	From, To time.Time
+	// Start is the first bucket's start (epoch-aligned, <= From); buckets are Step wide and
+	// N of them cover [Start, To].
+	Start time.Time
+	Step  time.Duration
+	N     int
+	// Filter and GroupBy are those of the query (GroupBy holds canonical dimension names).
+	Filter  query.Filter
+	GroupBy []string
+}
+
+// CountResult is what a Counter counted.
+type CountResult struct {
+	Series []CountSeries
+	// Problems are sentences for notices: partial results, limits hit.
+	Problems []string
+}
+
+// CountSeries is one combination of groupBy values (in GroupBy order; "" for a missing value)
+// with its count per bucket (len N).
+type CountSeries struct {
+	Values []string
+	Counts []float64
+}
