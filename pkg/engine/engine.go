@@ -77,6 +77,13 @@ func Run(ctx context.Context, src source.Source, req Request) (*Result, error) {
 	if !req.To.After(req.From) {
 		return nil, &query.Error{Msg: fmt.Sprintf("empty time range: from %s is not before to %s", req.From.Format(time.RFC3339), req.To.Format(time.RFC3339))}
 	}
+	pd, done, err := pushdown(ctx, src, req)
+	if err != nil {
+		return nil, err
+	}
+	if done {
+		return pd, nil
+	}
 	var newAgg func() aggregator
 	switch q.QueryType {
 	case query.TypeTimeSeries:
@@ -117,6 +124,9 @@ func Run(ctx context.Context, src source.Source, req Request) (*Result, error) {
 	}
 	aggs[0].finish(res)
 	res.Notices = append(sourceNotices(stats), res.Notices...)
+	if pd != nil {
+		res.Notices = append(pd.Notices, res.Notices...)
+	}
 	return res, nil
 }
 

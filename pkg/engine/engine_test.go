@@ -92,7 +92,7 @@ func (e ev) line() string {
 	return string(b)
 }
 
-func run(t *testing.T, src lines, rawQuery string, interval time.Duration) *Result {
+func run(t *testing.T, src source.Source, rawQuery string, interval time.Duration) *Result {
 	t.Helper()
 	q, err := query.Parse([]byte(rawQuery), "")
 	if err != nil {
