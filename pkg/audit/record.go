@@ -418,6 +418,25 @@ func (r *Record) Annotation(key string) ([]byte, bool) {
 	return out, found
 }
 
+// EachAnnotation calls fn for each string annotation (needs FieldAnnotations); key and value
+// are valid only during the call.
+func (r *Record) EachAnnotation(fn func(key, value []byte)) {
+	if len(r.annotations) == 0 {
+		return
+	}
+	w := walker{b: r.annotations}
+	w.object(func(k []byte) bool {
+		raw, kind, esc, ok := w.value()
+		if ok && kind == '"' {
+			if esc {
+				raw = r.unescape(raw)
+			}
+			fn(k, raw)
+		}
+		return ok
+	})
+}
+
 // Annotations returns the raw JSON object of annotations (needs FieldAnnotations).
 func (r *Record) Annotations() []byte { return r.annotations }
 

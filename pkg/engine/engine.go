@@ -48,8 +48,11 @@ type Result struct {
 	Matrix  *MatrixResult
 	TopN    *TopNResult
 	Events  *EventsResult
-	Notices []Notice
-	Stats   Stats
+	// Operational insights.
+	Slowest    *SlowestResult    // latencyBreakdown (table format)
+	Deprecated *DeprecatedResult // deprecatedApis
+	Notices    []Notice
+	Stats      Stats
 }
 
 // Stats counts what the engine read.
@@ -104,6 +107,15 @@ func Run(ctx context.Context, src source.Source, req Request) (*Result, error) {
 		newAgg = func() aggregator { return newTopN(q) }
 	case query.TypeEvents:
 		newAgg = func() aggregator { return newEvents(q) }
+	case query.TypeLatencyBreakdown:
+		if q.Format == query.FormatTable {
+			newAgg = func() aggregator { return newSlowest(q) }
+		} else {
+			b := newBuckets(req)
+			newAgg = func() aggregator { return newBreakdownSeries(b) }
+		}
+	case query.TypeDeprecatedAPIs:
+		newAgg = func() aggregator { return newDeprecated(q) }
 	default:
 		return nil, &query.Error{Msg: fmt.Sprintf("unknown query type %q", q.QueryType)}
 	}

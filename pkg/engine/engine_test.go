@@ -55,6 +55,7 @@ type ev struct {
 	message   string
 	ip        string
 	userAgent string
+	ann       map[string]string
 }
 
 func (e ev) line() string {
@@ -78,6 +79,9 @@ func (e ev) line() string {
 		m["responseStatus"] = map[string]any{"metadata": map[string]any{}, "code": e.code, "message": e.message}
 	}
 	ann := map[string]string{}
+	for k, v := range e.ann {
+		ann[k] = v
+	}
 	if e.decision != "" {
 		ann["authorization.k8s.io/decision"] = e.decision
 	}

@@ -43,7 +43,7 @@ func (h *heatmap) merge(other aggregator) {
 	}
 }
 
-func (n *newest[T]) merge(o *newest[T]) {
+func (n *largest[T]) merge(o *largest[T]) {
 	n.total += o.total
 	for _, x := range o.items {
 		heap.Push(&n.items, x)

@@ -39,6 +39,9 @@ func TestParallelEqualsSequential(t *testing.T) {
 		`{"queryType":"denied","limit":50}`,
 		`{"queryType":"matrix","limit":6}`,
 		`{"queryType":"topn","groupBy":["user.username","verb"],"limit":25}`,
+		`{"queryType":"latencyBreakdown"}`,
+		`{"queryType":"latencyBreakdown","format":"table","limit":7}`,
+		`{"queryType":"deprecatedApis","limit":5}`,
 		`{"queryType":"events","limit":40,"filter":{"stages":["RequestReceived","ResponseStarted","ResponseComplete","Panic"]}}`,
 	} {
 		q, err := query.Parse([]byte(raw), "")

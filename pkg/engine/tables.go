@@ -12,56 +12,58 @@ import (
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 )
 
-// newest keeps the newest `limit` items by time (ties broken by id), counting all it saw.
-type newest[T any] struct {
+// largest keeps the `limit` items of largest rank (ties broken by the larger id), counting all
+// it saw: the newest rows (rank = time) or the slowest requests (rank = latency).
+type largest[T any] struct {
 	limit int
 	total int
-	items newestHeap[T]
+	items rankHeap[T]
 }
 
-type timed[T any] struct {
-	t    time.Time
+type ranked[T any] struct {
+	rank int64
 	id   string
 	item T
 }
 
-type newestHeap[T any] []timed[T]
+// rankHeap is a min-heap: the smallest kept item is at the root, ready to be evicted.
+type rankHeap[T any] []ranked[T]
 
-func (h newestHeap[T]) Len() int { return len(h) }
-func (h newestHeap[T]) Less(i, j int) bool {
-	if !h[i].t.Equal(h[j].t) {
-		return h[i].t.Before(h[j].t)
+func (h rankHeap[T]) Len() int { return len(h) }
+func (h rankHeap[T]) Less(i, j int) bool {
+	if h[i].rank != h[j].rank {
+		return h[i].rank < h[j].rank
 	}
 	return h[i].id < h[j].id
 }
-func (h newestHeap[T]) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *newestHeap[T]) Push(x any)   { *h = append(*h, x.(timed[T])) }
-func (h *newestHeap[T]) Pop() any {
+func (h rankHeap[T]) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *rankHeap[T]) Push(x any)   { *h = append(*h, x.(ranked[T])) }
+func (h *rankHeap[T]) Pop() any {
 	old := *h
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
 }
 
-// wants reports whether an item at t with id would be kept (and counts it).
-func (n *newest[T]) wants(t time.Time, id []byte) bool {
+// wants reports whether an item of this rank and id would be kept (and counts it).
+func (n *largest[T]) wants(rank int64, id []byte) bool {
 	n.total++
 	if len(n.items) < n.limit {
 		return true
 	}
-	oldest := n.items[0]
-	return t.After(oldest.t) || (t.Equal(oldest.t) && string(id) > oldest.id)
+	least := n.items[0]
+	return rank > least.rank || (rank == least.rank && string(id) > least.id)
 }
 
-func (n *newest[T]) push(t time.Time, id string, item T) {
-	heap.Push(&n.items, timed[T]{t, id, item})
+func (n *largest[T]) push(rank int64, id string, item T) {
+	heap.Push(&n.items, ranked[T]{rank, id, item})
 	if len(n.items) > n.limit {
 		heap.Pop(&n.items)
 	}
 }
 
-// sorted returns the kept items, newest first.
-func (n *newest[T]) sorted() []T {
+// sorted returns the kept items, largest first.
+func (n *largest[T]) sorted() []T {
 	h := n.items
 	sort.Slice(h, func(i, j int) bool { return h.Less(j, i) })
 	out := make([]T, len(h))
@@ -90,10 +92,10 @@ type DeniedResult struct {
 }
 
 type denied struct {
-	keep newest[DeniedRow]
+	keep largest[DeniedRow]
 }
 
-func newDenied(q *query.Query) *denied { return &denied{keep: newest[DeniedRow]{limit: q.Limit}} }
+func newDenied(q *query.Query) *denied { return &denied{keep: largest[DeniedRow]{limit: q.Limit}} }
 
 func (d *denied) needs() audit.Fields {
 	return audit.Fields(0).With(audit.FieldCode, audit.FieldUsername, audit.FieldGroups, audit.FieldVerb,
@@ -107,12 +109,12 @@ func (d *denied) add(r *audit.Record) {
 		return
 	}
 	id := r.Str(audit.FieldAuditID)
-	if !d.keep.wants(r.Time, id) {
+	if !d.keep.wants(r.Time.UnixNano(), id) {
 		return
 	}
 	var groups []string
 	r.EachGroup(func(g []byte) { groups = append(groups, string(g)) })
-	d.keep.push(r.Time, string(id), DeniedRow{
+	d.keep.push(r.Time.UnixNano(), string(id), DeniedRow{
 		Time: r.Time, User: string(r.Username()), Groups: strings.Join(groups, ","), Verb: string(r.Verb()),
 		Resource: string(r.Resource()), Namespace: string(r.Str(audit.FieldNamespace)), Name: string(r.Str(audit.FieldName)),
 		Subresource: string(r.Subresource()), Code: r.Code, Reason: string(r.Reason()),
@@ -301,21 +303,21 @@ type EventsResult struct {
 }
 
 type events struct {
-	keep newest[[]byte]
+	keep largest[[]byte]
 	id   []byte
 }
 
-func newEvents(q *query.Query) *events { return &events{keep: newest[[]byte]{limit: q.Limit}} }
+func newEvents(q *query.Query) *events { return &events{keep: largest[[]byte]{limit: q.Limit}} }
 
 func (e *events) needs() audit.Fields { return 0 }
 
 func (e *events) add(r *audit.Record) {
 	// Ties on time keep a stable order: auditID then stage.
 	e.id = append(append(append(e.id[:0], r.Str(audit.FieldAuditID)...), '/'), r.Stage()...)
-	if !e.keep.wants(r.Time, e.id) {
+	if !e.keep.wants(r.Time.UnixNano(), e.id) {
 		return
 	}
-	e.keep.push(r.Time, string(e.id), bytes.Clone(r.Line))
+	e.keep.push(r.Time.UnixNano(), string(e.id), bytes.Clone(r.Line))
 }
 
 func (e *events) finish(res *Result) {

@@ -32,6 +32,10 @@ func toFrames(q *query.Query, r *engine.Result) data.Frames {
 		f = matrixFrame(r.Matrix)
 	case r.TopN != nil:
 		f = topNFrame(r.TopN)
+	case r.Slowest != nil:
+		f = slowestFrame(r.Slowest)
+	case r.Deprecated != nil:
+		f = deprecatedFrame(r.Deprecated)
 	case r.Events != nil && q.Format == query.FormatTable:
 		f = eventsTableFrame(r.Events)
 	case r.Events != nil:
@@ -319,5 +323,63 @@ func eventsTableFrame(ev *engine.EventsResult) *data.Frame {
 	f.Fields = append(f.Fields, data.NewField("latency", nil, lat).SetConfig(&data.FieldConfig{Unit: "s"}))
 	f.Fields = append(f.Fields, data.NewField(names[16], nil, cols[16]), data.NewField(names[17], nil, cols[17]))
 	f.Fields = append(f.Fields, data.NewField("annotations", nil, ann))
+	return withMeta(f, data.FrameTypeTable, data.FrameTypeVersion{0, 0})
+}
+
+func slowestFrame(s *engine.SlowestResult) *data.Frame {
+	n := len(s.Rows)
+	times := make([]time.Time, n)
+	names := []string{"verb", "resource", "subresource", "namespace", "name", "user", "auditID"}
+	cols := make([][]string, len(names))
+	for i := range cols {
+		cols[i] = make([]string, n)
+	}
+	codes := make([]int64, n)
+	totals := make([]float64, n)
+	parts := make([][]*float64, len(engine.BreakdownNames()))
+	for i := range parts {
+		parts[i] = make([]*float64, n)
+	}
+	for i, r := range s.Rows {
+		times[i], codes[i], totals[i] = r.Time, int64(r.Code), r.Total
+		for j, v := range []string{r.Verb, r.Resource, r.Subresource, r.Namespace, r.Name, r.User, r.AuditID} {
+			cols[j][i] = v
+		}
+		for j, v := range r.Parts {
+			if !math.IsNaN(v) {
+				parts[j][i] = &v
+			}
+		}
+	}
+	seconds := &data.FieldConfig{Unit: "s"}
+	f := data.NewFrame("slowest", data.NewField("time", nil, times))
+	for j, name := range names[:6] {
+		f.Fields = append(f.Fields, data.NewField(name, nil, cols[j]))
+	}
+	f.Fields = append(f.Fields, data.NewField("code", nil, codes), data.NewField("total", nil, totals).SetConfig(seconds))
+	for j, name := range engine.BreakdownNames() {
+		f.Fields = append(f.Fields, data.NewField(name, nil, parts[j]).SetConfig(seconds))
+	}
+	f.Fields = append(f.Fields, data.NewField("auditID", nil, cols[6]))
+	return withMeta(f, data.FrameTypeTable, data.FrameTypeVersion{0, 0})
+}
+
+func deprecatedFrame(d *engine.DeprecatedResult) *data.Frame {
+	f := data.NewFrame("deprecated")
+	for i, dim := range d.Dims {
+		vals := make([]string, len(d.Rows))
+		for j, r := range d.Rows {
+			vals[j] = r.Values[i]
+		}
+		f.Fields = append(f.Fields, data.NewField(dim, nil, vals))
+	}
+	removed := make([]string, len(d.Rows))
+	reqs := make([]int64, len(d.Rows))
+	last := make([]time.Time, len(d.Rows))
+	for i, r := range d.Rows {
+		removed[i], reqs[i], last[i] = r.RemovedRelease, r.Requests, r.LastSeen
+	}
+	f.Fields = append(f.Fields, data.NewField("removedRelease", nil, removed),
+		data.NewField("requests", nil, reqs), data.NewField("lastSeen", nil, last))
 	return withMeta(f, data.FrameTypeTable, data.FrameTypeVersion{0, 0})
 }

@@ -23,10 +23,18 @@ const (
 	TypeDenied     Type = "denied"
 	TypeMatrix     Type = "matrix"
 	TypeTopN       Type = "topn"
+	// Operational insights.
+	TypeLatencyBreakdown Type = "latencyBreakdown"
+	TypeDeprecatedAPIs   Type = "deprecatedApis"
 )
 
 // Types lists the query types.
-var Types = []Type{TypeEvents, TypeTimeSeries, TypeLatency, TypeDenied, TypeMatrix, TypeTopN}
+var Types = []Type{TypeEvents, TypeTimeSeries, TypeLatency, TypeDenied, TypeMatrix, TypeTopN,
+	TypeLatencyBreakdown, TypeDeprecatedAPIs}
+
+// DefaultDeprecatedGroupBy says who uses which deprecated API: the client, the user and the
+// group/version/resource.
+var DefaultDeprecatedGroupBy = StringList{"userAgent", "user.username", "objectRef.apiGroup", "objectRef.apiVersion", "objectRef.resource"}
 
 // Formats.
 const (
@@ -62,6 +70,7 @@ const (
 	DefaultTopN        = 10
 	MaxTopN            = 1000
 	DefaultAxisLimit   = 10
+	DefaultSlowest     = 20
 	MaxAxisLimit       = 100
 )
 
@@ -238,15 +247,24 @@ func migrate(q *Query) {
 	if q.SchemaVersion == 0 {
 		q.SchemaVersion = SchemaVersion
 	}
-	q.QueryType = Type(strings.ToLower(strings.TrimSpace(string(q.QueryType))))
+	q.QueryType = Type(strings.TrimSpace(string(q.QueryType)))
 	if q.QueryType == "" {
 		q.QueryType = TypeTimeSeries
+	}
+	for _, t := range Types { // accept any letter case ("TopN", "latencybreakdown")
+		if strings.EqualFold(string(t), string(q.QueryType)) {
+			q.QueryType = t
+		}
 	}
 }
 
 func (q *Query) defaultAndValidate() error {
 	if !slices.Contains(Types, q.QueryType) {
-		return errorf("unknown query type %q: use one of events, timeseries, latency, denied, matrix, topn", q.QueryType)
+		names := make([]string, len(Types))
+		for i, t := range Types {
+			names[i] = string(t)
+		}
+		return errorf("unknown query type %q: use one of %s", q.QueryType, strings.Join(names, ", "))
 	}
 	for i, g := range q.GroupBy {
 		d, ok := LookupDimension(g)
@@ -318,6 +336,19 @@ func (q *Query) defaultAndValidate() error {
 			q.GroupBy = StringList{"user.username"}
 		}
 		return q.limitDefault(DefaultTopN, MaxTopN)
+	case TypeLatencyBreakdown:
+		if q.Format == "" {
+			q.Format = FormatTimeSeries
+		}
+		if q.Format != FormatTimeSeries && q.Format != FormatTable {
+			return errorf("unknown format %q for latencyBreakdown: use timeseries or table", q.Format)
+		}
+		return q.limitDefault(DefaultSlowest, MaxEventRows)
+	case TypeDeprecatedAPIs:
+		if len(q.GroupBy) == 0 {
+			q.GroupBy = slices.Clone(DefaultDeprecatedGroupBy)
+		}
+		return q.limitDefault(DefaultRowLimit, MaxEventRows)
 	}
 	return nil
 }
