@@ -37,6 +37,8 @@ const (
 	FieldRequestReceived
 	FieldStageTimestamp
 	FieldAnnotations
+	FieldRequestObject
+	FieldImpersonatedGroups
 	numFields
 	// Derived fields: asking for them makes the scanner extract what they derive from.
 	FieldDecision = FieldAnnotations
@@ -75,8 +77,10 @@ type Record struct {
 	Received    time.Time
 	Time        time.Time // stageTimestamp, else timestamp, else metadata.creationTimestamp
 	groups      []byte    // raw JSON array
+	impGroups   []byte    // raw JSON array
 	sourceIPs   []byte    // raw JSON array
 	annotations []byte    // raw JSON object
+	requestObj  []byte    // raw JSON object
 
 	decision, reason []byte
 	annParsed        bool
@@ -107,7 +111,7 @@ func NewScanner(fields Fields) *Scanner {
 	return &Scanner{
 		fields:  fields,
 		user:    any(FieldUsername, FieldGroups),
-		impUser: any(FieldImpersonatedUsername),
+		impUser: any(FieldImpersonatedUsername, FieldImpersonatedGroups),
 		ref:     any(FieldResource, FieldNamespace, FieldName, FieldSubresource, FieldAPIGroup, FieldAPIVersion),
 		status:  any(FieldCode, FieldStatusReason, FieldStatusMessage),
 	}
@@ -156,6 +160,10 @@ func (s *Scanner) Scan(line []byte, r *Record) error {
 			if s.fields.Has(FieldAnnotations) {
 				return rawValue(&w, &r.annotations, '{')
 			}
+		case "requestObject":
+			if s.fields.Has(FieldRequestObject) {
+				return rawValue(&w, &r.requestObj, '{')
+			}
 		case "user":
 			if s.user {
 				return w.objectOrSkip(func(k []byte) bool {
@@ -173,8 +181,13 @@ func (s *Scanner) Scan(line []byte, r *Record) error {
 		case "impersonatedUser":
 			if s.impUser {
 				return w.objectOrSkip(func(k []byte) bool {
-					if string(k) == "username" {
+					switch string(k) {
+					case "username":
 						return s.str(&w, r, FieldImpersonatedUsername)
+					case "groups":
+						if s.fields.Has(FieldImpersonatedGroups) {
+							return rawValue(&w, &r.impGroups, '[')
+						}
 					}
 					return w.skip()
 				})
@@ -360,7 +373,27 @@ func (r *Record) Latency() (time.Duration, bool) {
 }
 
 // UserKind classifies the user (needs FieldUsername).
-func (r *Record) UserKind() UserKind { return KindOfUser(string(r.str[FieldUsername])) }
+func (r *Record) UserKind() UserKind {
+	u := r.str[FieldUsername]
+	switch {
+	case len(u) == 0 || string(u) == "system:anonymous":
+		return UserAnonymous
+	case bytes.HasPrefix(u, prefixServiceAccount):
+		return UserServiceAccount
+	case bytes.HasPrefix(u, prefixNode):
+		return UserNode
+	case bytes.HasPrefix(u, prefixSystem), bytes.HasPrefix(u, prefixEKS):
+		return UserSystem
+	}
+	return UserHuman
+}
+
+var (
+	prefixServiceAccount = []byte("system:serviceaccount:")
+	prefixNode           = []byte("system:node:")
+	prefixSystem         = []byte("system:")
+	prefixEKS            = []byte("eks:")
+)
 
 // Decision is the authorization decision annotation (needs FieldAnnotations).
 func (r *Record) Decision() []byte {
@@ -442,6 +475,13 @@ func (r *Record) Annotations() []byte { return r.annotations }
 
 // EachGroup calls fn for each of the user's groups (needs FieldGroups).
 func (r *Record) EachGroup(fn func(g []byte)) { r.eachString(r.groups, fn) }
+
+// EachImpersonatedGroup calls fn for each impersonated group (needs FieldImpersonatedGroups).
+func (r *Record) EachImpersonatedGroup(fn func(g []byte)) { r.eachString(r.impGroups, fn) }
+
+// RequestObject is the raw JSON of the request body, empty below Request level or when the
+// scanner was not asked for it (needs FieldRequestObject).
+func (r *Record) RequestObject() []byte { return r.requestObj }
 
 // HasGroups reports whether the user has any group.
 func (r *Record) HasGroups() bool { return len(r.groups) > 2 }

@@ -103,3 +103,7 @@ func BenchmarkLatencyP99ByResource(b *testing.B) {
 func BenchmarkDeniedTable(b *testing.B) {
 	benchQuery(b, `{"queryType":"denied"}`)
 }
+
+func BenchmarkDetections(b *testing.B) {
+	benchQuery(b, `{"queryType":"detections"}`)
+}

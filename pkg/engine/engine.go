@@ -51,6 +51,7 @@ type Result struct {
 	// Operational insights.
 	Slowest    *SlowestResult    // latencyBreakdown (table format)
 	Deprecated *DeprecatedResult // deprecatedApis
+	Detections *DetectionsResult // detections (table format)
 	Notices    []Notice
 	Stats      Stats
 }
@@ -116,6 +117,16 @@ func Run(ctx context.Context, src source.Source, req Request) (*Result, error) {
 		}
 	case query.TypeDeprecatedAPIs:
 		newAgg = func() aggregator { return newDeprecated(q) }
+	case query.TypeDetections:
+		rules, err := detectionRules(q)
+		if err != nil {
+			return nil, err
+		}
+		var b *buckets
+		if q.Format == query.FormatTimeSeries {
+			b = newBuckets(req)
+		}
+		newAgg = func() aggregator { return newDetections(q, rules, b) }
 	default:
 		return nil, &query.Error{Msg: fmt.Sprintf("unknown query type %q", q.QueryType)}
 	}

@@ -36,6 +36,8 @@ func toFrames(q *query.Query, r *engine.Result) data.Frames {
 		f = slowestFrame(r.Slowest)
 	case r.Deprecated != nil:
 		f = deprecatedFrame(r.Deprecated)
+	case r.Detections != nil:
+		f = findingsFrame(r.Detections)
 	case r.Events != nil && q.Format == query.FormatTable:
 		f = eventsTableFrame(r.Events)
 	case r.Events != nil:
@@ -382,4 +384,25 @@ func deprecatedFrame(d *engine.DeprecatedResult) *data.Frame {
 	f.Fields = append(f.Fields, data.NewField("removedRelease", nil, removed),
 		data.NewField("requests", nil, reqs), data.NewField("lastSeen", nil, last))
 	return withMeta(f, data.FrameTypeTable, data.FrameTypeVersion{0, 0})
+}
+
+func findingsFrame(d *engine.DetectionsResult) *data.Frame {
+	n := len(d.Findings)
+	times := make([]time.Time, n)
+	names := []string{"rule", "title", "severity", "user", "sourceIP", "userAgent", "verb", "resource", "namespace", "name", "detail", "auditID"}
+	cols := make([][]string, len(names))
+	for i := range cols {
+		cols[i] = make([]string, n)
+	}
+	for i, f := range d.Findings {
+		times[i] = f.Time
+		for j, v := range []string{f.RuleID, f.Title, string(f.Severity), f.User, f.SourceIP, f.UserAgent, f.Verb, f.Resource, f.Namespace, f.Name, f.Detail, f.AuditID} {
+			cols[j][i] = v
+		}
+	}
+	fr := data.NewFrame("findings", data.NewField("time", nil, times))
+	for j, name := range names {
+		fr.Fields = append(fr.Fields, data.NewField(name, nil, cols[j]))
+	}
+	return withMeta(fr, data.FrameTypeTable, data.FrameTypeVersion{0, 0})
 }

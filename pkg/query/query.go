@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Type is a query type.
@@ -26,11 +27,13 @@ const (
 	// Operational insights.
 	TypeLatencyBreakdown Type = "latencyBreakdown"
 	TypeDeprecatedAPIs   Type = "deprecatedApis"
+	// Security.
+	TypeDetections Type = "detections"
 )
 
 // Types lists the query types.
 var Types = []Type{TypeEvents, TypeTimeSeries, TypeLatency, TypeDenied, TypeMatrix, TypeTopN,
-	TypeLatencyBreakdown, TypeDeprecatedAPIs}
+	TypeLatencyBreakdown, TypeDeprecatedAPIs, TypeDetections}
 
 // DefaultDeprecatedGroupBy says who uses which deprecated API: the client, the user and the
 // group/version/resource.
@@ -87,6 +90,13 @@ type Query struct {
 	Columns            string     `json:"columns,omitempty"`
 	Limit              int        `json:"limit,omitempty"`
 	Format             string     `json:"format,omitempty"`
+	// Detections: rule ids (globs) and severities to evaluate (all when empty), allow-lists and
+	// the window rules' tunables.
+	Rules          StringList `json:"rules,omitempty"`
+	Severities     StringList `json:"severities,omitempty"`
+	Allow          *Allow     `json:"allow,omitempty"`
+	BurstThreshold int        `json:"burstThreshold,omitempty"`
+	BurstWindow    string     `json:"burstWindow,omitempty"`
 	// SourceMode chooses how sources that can count (Loki, CloudWatch) answer timeseries
 	// queries: auto (by estimated volume), raw (pull lines, count in the plugin) or pushdown
 	// (count at the source). Sources that cannot count ignore it.
@@ -112,6 +122,16 @@ type Filter struct {
 	Stages       StringList `json:"stages,omitempty"`
 	Levels       StringList `json:"levels,omitempty"`
 	Search       string     `json:"search,omitempty"`
+}
+
+// Allow lists what detections must not report: users, groups, namespaces and images (globs)
+// and source networks (CIDRs or IPs).
+type Allow struct {
+	Users          StringList `json:"users,omitempty"`
+	Groups         StringList `json:"groups,omitempty"`
+	Namespaces     StringList `json:"namespaces,omitempty"`
+	Images         StringList `json:"images,omitempty"`
+	SourceNetworks StringList `json:"sourceNetworks,omitempty"`
 }
 
 // StringList accepts a JSON list of strings, a single string, or a list mixing strings and
@@ -344,6 +364,31 @@ func (q *Query) defaultAndValidate() error {
 			return errorf("unknown format %q for latencyBreakdown: use timeseries or table", q.Format)
 		}
 		return q.limitDefault(DefaultSlowest, MaxEventRows)
+	case TypeDetections:
+		if len(q.Filter.Stages) == 0 {
+			// Rules pick the stage that fits them (ResponseStarted for exec): give them all.
+			q.Filter.Stages = StringList{"RequestReceived", "ResponseStarted", "ResponseComplete", "Panic"}
+		}
+		if q.Format == "" {
+			q.Format = FormatTable
+		}
+		if q.Format != FormatTable && q.Format != FormatTimeSeries {
+			return errorf("unknown format %q for detections: use table or timeseries", q.Format)
+		}
+		for _, sev := range q.Severities {
+			if !slices.Contains([]string{"low", "medium", "high", "critical"}, sev) {
+				return errorf("unknown severity %q: use low, medium, high or critical", sev)
+			}
+		}
+		if q.BurstThreshold < 0 {
+			return errorf("burstThreshold must not be negative")
+		}
+		if q.BurstWindow != "" {
+			if d, err := time.ParseDuration(q.BurstWindow); err != nil || d <= 0 {
+				return errorf("burstWindow %q is not a positive duration such as 5m", q.BurstWindow)
+			}
+		}
+		return q.limitDefault(DefaultRowLimit, MaxDeniedRows)
 	case TypeDeprecatedAPIs:
 		if len(q.GroupBy) == 0 {
 			q.GroupBy = slices.Clone(DefaultDeprecatedGroupBy)

@@ -1,0 +1,304 @@
+package detect
+
+import (
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
+)
+
+func execDetail(x audit.ExecInfo, code int) string {
+	var b strings.Builder
+	b.WriteString(x.Subresource)
+	if len(x.Command) > 0 {
+		b.WriteString(" " + x.CommandLine())
+	}
+	if x.Container != "" {
+		b.WriteString(" in container " + x.Container)
+	}
+	if x.TTY {
+		b.WriteString(" (tty)")
+	}
+	b.WriteString(codeSuffix(code))
+	return b.String()
+}
+
+func codeSuffix(code int) string {
+	if code >= 400 {
+		return fmt.Sprintf(" — failed with %d", code)
+	}
+	return ""
+}
+
+var shells = []string{"sh", "bash", "zsh", "ash", "dash", "ksh", "csh", "tcsh", "fish", "busybox"}
+
+// riskyCommand says why an exec command is risky, or "".
+func riskyCommand(cmd []string) string {
+	if len(cmd) == 0 {
+		return ""
+	}
+	line := strings.Join(cmd, " ")
+	switch {
+	case strings.Contains(line, "169.254.169.254") || strings.Contains(line, "metadata.google.internal") || strings.Contains(line, "fd00:ec2::254"):
+		return "reaches the cloud metadata endpoint"
+	case strings.Contains(line, "/var/run/secrets/kubernetes.io/serviceaccount") || strings.Contains(line, "/run/secrets/kubernetes.io"):
+		return "reads the service-account token"
+	case strings.Contains(line, "kubeconfig") || strings.Contains(line, ".kube/config") || strings.Contains(line, "/etc/kubernetes/admin.conf"):
+		return "reads a kubeconfig"
+	}
+	for _, arg := range cmd {
+		base := path.Base(arg)
+		if slices.Contains(shells, base) {
+			return "opens a shell"
+		}
+		if base == "curl" || base == "wget" || base == "nc" || base == "ncat" || base == "socat" {
+			return "runs " + base
+		}
+	}
+	return ""
+}
+
+// healthEndpoint reports the endpoints anonymous users may reach by default.
+func healthEndpoint(uri string) bool {
+	p, _, _ := strings.Cut(uri, "?")
+	switch {
+	case p == "/healthz", p == "/livez", p == "/readyz", p == "/version", p == "/version/",
+		strings.HasPrefix(p, "/healthz/"), strings.HasPrefix(p, "/livez/"), strings.HasPrefix(p, "/readyz/"),
+		p == "/.well-known/openid-configuration", p == "/openid/v1/jwks":
+		return true
+	}
+	return false
+}
+
+// windows calls hit once per key each time at least threshold candidates of that key fall
+// within window (then starts counting again after the hit). cands are sorted by time.
+func windows(cands []candidate, window time.Duration, threshold int, hit func(last candidate, n int)) {
+	byKey := map[string][]candidate{}
+	var order []string
+	for _, c := range cands {
+		if _, ok := byKey[c.key]; !ok {
+			order = append(order, c.key)
+		}
+		byKey[c.key] = append(byKey[c.key], c)
+	}
+	for _, key := range order {
+		cs := byKey[key]
+		start := 0
+		for i := range cs {
+			for cs[i].f.Time.Sub(cs[start].f.Time) > window {
+				start++
+			}
+			if i-start+1 >= threshold {
+				hit(cs[i], i-start+1)
+				start = i + 1
+			}
+		}
+	}
+}
+
+// distinctWindows is windows counting distinct items.
+func distinctWindows(cands []candidate, window time.Duration, threshold int, hit func(last candidate, n int)) {
+	byKey := map[string][]candidate{}
+	var order []string
+	for _, c := range cands {
+		if _, ok := byKey[c.key]; !ok {
+			order = append(order, c.key)
+		}
+		byKey[c.key] = append(byKey[c.key], c)
+	}
+	for _, key := range order {
+		cs := byKey[key]
+		start := 0
+		seen := map[string]int{}
+		for i, c := range cs {
+			seen[c.item]++
+			for c.f.Time.Sub(cs[start].f.Time) > window {
+				if seen[cs[start].item]--; seen[cs[start].item] == 0 {
+					delete(seen, cs[start].item)
+				}
+				start++
+			}
+			if len(seen) >= threshold {
+				hit(c, len(seen))
+				clear(seen)
+				start = i + 1
+			}
+		}
+	}
+}
+
+var escalationVerbs = []string{"escalate", "bind", "impersonate"}
+
+// dangerousRules explains what in a role's rules grants too much.
+func dangerousRules(rules []policyRule) []string {
+	var why []string
+	add := func(s string) {
+		if !slices.Contains(why, s) {
+			why = append(why, s)
+		}
+	}
+	for _, r := range rules {
+		if slices.Contains(r.Verbs, "*") {
+			add("all verbs (*)")
+		}
+		if slices.Contains(r.Resources, "*") {
+			add("all resources (*)")
+		}
+		if slices.Contains(r.APIGroups, "*") && !slices.Contains(why, "all resources (*)") {
+			add("all API groups (*)")
+		}
+		for _, v := range escalationVerbs {
+			if slices.Contains(r.Verbs, v) {
+				add("verb " + v)
+			}
+		}
+		if slices.Contains(r.Resources, "pods/exec") || slices.Contains(r.Resources, "pods/attach") {
+			add("pods/exec")
+		}
+		if slices.Contains(r.APIGroups, "rbac.authorization.k8s.io") && writesAny(r.Verbs) {
+			add("writes RBAC")
+		}
+	}
+	return why
+}
+
+func writesAny(verbs []string) bool {
+	for _, v := range verbs {
+		switch v {
+		case "*", "create", "update", "patch", "delete", "deletecollection":
+			return true
+		}
+	}
+	return false
+}
+
+var dangerousCaps = []string{"ALL", "SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "SYS_MODULE", "DAC_READ_SEARCH", "DAC_OVERRIDE", "SYS_RAWIO", "BPF", "PERFMON", "NET_RAW"}
+
+var sensitiveHostPaths = []string{"/", "/etc", "/root", "/home", "/proc", "/sys", "/boot", "/dev", "/var/run", "/run",
+	"/var/run/docker.sock", "/run/containerd", "/var/run/containerd", "/var/run/crio", "/var/lib/kubelet",
+	"/var/lib/docker", "/var/lib/containerd", "/etc/kubernetes", "/var/log"}
+
+// podRisks lists what makes a pod spec dangerous, and its images.
+func podRisks(p *podSpec) (why, images []string) {
+	if p.HostNetwork {
+		why = append(why, "hostNetwork")
+	}
+	if p.HostPID {
+		why = append(why, "hostPID")
+	}
+	if p.HostIPC {
+		why = append(why, "hostIPC")
+	}
+	for _, group := range [][]container{p.InitContainers, p.Containers, p.EphemeralContainers} {
+		for _, c := range group {
+			images = append(images, c.Image)
+			sc := c.SecurityContext
+			if sc == nil {
+				continue
+			}
+			if sc.Privileged != nil && *sc.Privileged {
+				why = append(why, "privileged container "+c.Name)
+			}
+			if sc.Capabilities != nil {
+				for _, cp := range sc.Capabilities.Add {
+					cp = strings.TrimPrefix(strings.ToUpper(cp), "CAP_")
+					if slices.Contains(dangerousCaps, cp) {
+						why = append(why, "capability "+cp+" in "+c.Name)
+					}
+				}
+			}
+		}
+	}
+	for _, v := range p.Volumes {
+		if v.HostPath == nil {
+			continue
+		}
+		hp := path.Clean("/" + v.HostPath.Path)
+		if slices.Contains(sensitiveHostPaths, hp) {
+			why = append(why, "hostPath "+hp)
+		}
+	}
+	return why, images
+}
+
+var credentialWords = []string{"password", "passwd", "secret", "token", "apikey", "api_key", "api-key", "access_key", "accesskey",
+	"private_key", "privatekey", "credential", "aws_access_key_id", "aws_secret_access_key", "client_secret"}
+
+func credentialKey(k string) bool {
+	l := strings.ToLower(k)
+	for _, w := range credentialWords {
+		if strings.Contains(l, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// credentialValue reports values that carry credentials (as Falco's rule looks for them).
+func credentialValue(v string) bool {
+	l := strings.ToLower(v)
+	for _, w := range []string{"aws_access_key_id", "aws-access-key-id", "aws_s3_access_key_id", "aws-s3-access-key-id",
+		"aws_secret_access_key", "aws-secret-access-key", "password", "passphrase", "private key-----"} {
+		if strings.Contains(l, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// privilegedIdentity reports users whose rights exceed any ordinary principal's: cluster
+// admins, control-plane components, nodes and kube-system service accounts.
+func privilegedIdentity(user string) bool {
+	switch user {
+	case "system:admin", "kubernetes-admin", "cluster-admin", "admin":
+		return true
+	}
+	for _, p := range []string{"system:kube-", "system:node:", "system:serviceaccount:kube-system:", "eks:", "system:apiserver"} {
+		if strings.HasPrefix(user, p) {
+			return true
+		}
+	}
+	return false
+}
+
+var enumerationTools = []string{"kubectl-who-can", "rakkess", "kubiscan", "peirates", "kube-hunter", "kubeletctl", "rbac-police", "kdigger"}
+
+// containsFold reports whether b contains the lower-case ASCII needle, ignoring case, without
+// allocating.
+func containsFold(b []byte, needle string) bool {
+	n := len(needle)
+	for i := 0; i+n <= len(b); i++ {
+		j := 0
+		for ; j < n; j++ {
+			c := b[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != needle[j] {
+				break
+			}
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
+}
+
+// obviouslyPrivate rejects the common private, loopback and link-local forms cheaply, before
+// an address is parsed.
+func obviouslyPrivate(ip []byte) bool {
+	s := string(ip) // no allocation: only compared
+	switch {
+	case len(s) == 0, strings.HasPrefix(s, "10."), strings.HasPrefix(s, "192.168."), strings.HasPrefix(s, "127."),
+		strings.HasPrefix(s, "169.254."), s == "::1", strings.HasPrefix(s, "fd"), strings.HasPrefix(s, "fe80:"):
+		return true
+	case strings.HasPrefix(s, "172.") && len(s) > 6:
+		second := s[4:6]
+		return second >= "16" && second <= "31" && s[6] == '.'
+	}
+	return false
+}

@@ -1,0 +1,99 @@
+package engine
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
+)
+
+// DetectionsResult holds findings, newest first, or their counts per rule and interval.
+type DetectionsResult struct {
+	Findings []detect.Finding
+	Total    int
+}
+
+type detections struct {
+	q   *query.Query
+	b   *buckets // timeseries format only
+	det *detect.Detector
+}
+
+// detectionRules selects the query's rules; an id pattern matching no rule is an error.
+func detectionRules(q *query.Query) ([]*detect.Rule, error) {
+	for _, id := range q.Rules {
+		if len(detect.Select([]string{id}, nil)) == 0 {
+			var ids []string
+			for _, r := range detect.Rules() {
+				ids = append(ids, r.ID)
+			}
+			return nil, &query.Error{Msg: fmt.Sprintf("unknown detection rule %q: the rules are %s", id, strings.Join(ids, ", "))}
+		}
+	}
+	return detect.Select(q.Rules, q.Severities), nil
+}
+
+func detectConfig(q *query.Query) detect.Config {
+	cfg := detect.Config{BurstThreshold: q.BurstThreshold}
+	if q.BurstWindow != "" {
+		cfg.BurstWindow, _ = time.ParseDuration(q.BurstWindow) // validated by query.Parse
+	}
+	if a := q.Allow; a != nil {
+		cfg.AllowUsers, cfg.AllowGroups, cfg.AllowNamespaces, cfg.AllowImages, cfg.AllowNetworks =
+			a.Users, a.Groups, a.Namespaces, a.Images, a.SourceNetworks
+	}
+	return cfg
+}
+
+func newDetections(q *query.Query, rules []*detect.Rule, b *buckets) *detections {
+	return &detections{q: q, b: b, det: detect.New(rules, detectConfig(q))}
+}
+
+func (d *detections) needs() audit.Fields { return detect.Needs }
+
+func (d *detections) add(r *audit.Record) { d.det.Observe(r) }
+
+func (d *detections) merge(other aggregator) { d.det.Merge(other.(*detections).det) }
+
+func (d *detections) finish(res *Result) {
+	findings, problems := d.det.Finish()
+	for _, p := range problems {
+		res.Notices = append(res.Notices, Notice{Warning, p})
+	}
+	if d.b != nil {
+		// Counts per rule and severity per interval, for alert rules.
+		series := map[string][]float64{}
+		for _, f := range findings {
+			i := d.b.index(f.Time)
+			if i < 0 {
+				continue
+			}
+			key := f.RuleID + string(keySep) + string(f.Severity)
+			if series[key] == nil {
+				series[key] = make([]float64, d.b.n)
+			}
+			series[key][i]++
+		}
+		out := &SeriesResult{Times: d.b.times(), Step: d.b.step}
+		keys, _ := topKeys(series, sum, 0)
+		for _, k := range keys {
+			rule, sev, _ := strings.Cut(k, string(keySep))
+			out.Series = append(out.Series, Series{Name: "findings", Labels: []Label{{"rule", rule}, {"severity", sev}}, Values: series[k]})
+		}
+		if len(out.Series) == 0 {
+			out.Series = []Series{{Name: "findings", Values: make([]float64, d.b.n)}}
+		}
+		res.Series = out
+		return
+	}
+	out := &DetectionsResult{Total: len(findings)}
+	if len(findings) > d.q.Limit {
+		res.Notices = append(res.Notices, truncNotice("findings", d.q.Limit, len(findings)))
+		findings = findings[:d.q.Limit]
+	}
+	out.Findings = findings
+	res.Detections = out
+}
