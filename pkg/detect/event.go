@@ -10,13 +10,13 @@ import (
 // event is the view of a record the rules read. Its byte slices point into the record and are
 // valid only while it is observed; findings copy what they keep.
 type event struct {
-	r                                            *audit.Record
-	stage, verb, user, resource, sub, ns, name   []byte
-	ua, uri                                      []byte
-	code                                         int
-	final                                        bool // the event that completes the request
-	started                                      bool // ResponseStarted
-	kind                                         audit.UserKind
+	r                                          *audit.Record
+	stage, verb, user, resource, sub, ns, name []byte
+	ua, uri                                    []byte
+	code                                       int
+	final                                      bool // the event that completes the request
+	started                                    bool // ResponseStarted
+	kind                                       audit.UserKind
 }
 
 func (e *event) reset(r *audit.Record) {
