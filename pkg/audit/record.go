@@ -39,6 +39,7 @@ const (
 	FieldAnnotations
 	FieldRequestObject
 	FieldImpersonatedGroups
+	FieldResponseObject
 	numFields
 	// Derived fields: asking for them makes the scanner extract what they derive from.
 	FieldDecision = FieldAnnotations
@@ -81,6 +82,7 @@ type Record struct {
 	sourceIPs   []byte    // raw JSON array
 	annotations []byte    // raw JSON object
 	requestObj  []byte    // raw JSON object
+	responseObj []byte    // raw JSON object
 
 	decision, reason []byte
 	annParsed        bool
@@ -163,6 +165,10 @@ func (s *Scanner) Scan(line []byte, r *Record) error {
 		case "requestObject":
 			if s.fields.Has(FieldRequestObject) {
 				return rawValue(&w, &r.requestObj, '{')
+			}
+		case "responseObject":
+			if s.fields.Has(FieldResponseObject) {
+				return rawValue(&w, &r.responseObj, '{')
 			}
 		case "user":
 			if s.user {
@@ -482,6 +488,10 @@ func (r *Record) EachImpersonatedGroup(fn func(g []byte)) { r.eachString(r.impGr
 // RequestObject is the raw JSON of the request body, empty below Request level or when the
 // scanner was not asked for it (needs FieldRequestObject).
 func (r *Record) RequestObject() []byte { return r.requestObj }
+
+// ResponseObject is the raw JSON of the response body, present only at RequestResponse level
+// (needs FieldResponseObject).
+func (r *Record) ResponseObject() []byte { return r.responseObj }
 
 // HasGroups reports whether the user has any group.
 func (r *Record) HasGroups() bool { return len(r.groups) > 2 }

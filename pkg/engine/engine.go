@@ -52,6 +52,7 @@ type Result struct {
 	Slowest    *SlowestResult    // latencyBreakdown (table format)
 	Deprecated *DeprecatedResult // deprecatedApis
 	Detections *DetectionsResult // detections (table format)
+	History    *HistoryResult    // objectHistory
 	Notices    []Notice
 	Stats      Stats
 }
@@ -117,6 +118,8 @@ func Run(ctx context.Context, src source.Source, req Request) (*Result, error) {
 		}
 	case query.TypeDeprecatedAPIs:
 		newAgg = func() aggregator { return newDeprecated(q) }
+	case query.TypeObjectHistory:
+		newAgg = func() aggregator { return newHistory(q) }
 	case query.TypeDetections:
 		rules, err := detectionRules(q)
 		if err != nil {

@@ -382,3 +382,5 @@ func TestFailedAuthenticationCountsOnce(t *testing.T) {
 		t.Errorf("denied %+v", res.Denied.Rows)
 	}
 }
+
+func parseQuery(raw string) (*query.Query, error) { return query.Parse([]byte(raw), "") }

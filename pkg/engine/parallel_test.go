@@ -45,6 +45,7 @@ func TestParallelEqualsSequential(t *testing.T) {
 		`{"queryType":"deprecatedApis","limit":5}`,
 		`{"queryType":"detections","limit":500,"burstThreshold":3}`,
 		`{"queryType":"detections","format":"timeseries"}`,
+		`{"queryType":"objectHistory","limit":300,"filter":{"resources":["deployments","pods"],"namespaces":["*"]}}`,
 		`{"queryType":"events","limit":40,"filter":{"stages":["RequestReceived","ResponseStarted","ResponseComplete","Panic"]}}`,
 	} {
 		q, err := query.Parse([]byte(raw), "")

@@ -38,6 +38,8 @@ func toFrames(q *query.Query, r *engine.Result) data.Frames {
 		f = deprecatedFrame(r.Deprecated)
 	case r.Detections != nil:
 		f = findingsFrame(r.Detections)
+	case r.History != nil:
+		f = historyFrame(r.History)
 	case r.Events != nil && q.Format == query.FormatTable:
 		f = eventsTableFrame(r.Events)
 	case r.Events != nil:
@@ -405,4 +407,34 @@ func findingsFrame(d *engine.DetectionsResult) *data.Frame {
 		fr.Fields = append(fr.Fields, data.NewField(name, nil, cols[j]))
 	}
 	return withMeta(fr, data.FrameTypeTable, data.FrameTypeVersion{0, 0})
+}
+
+func historyFrame(h *engine.HistoryResult) *data.Frame {
+	n := len(h.Rows)
+	times := make([]time.Time, n)
+	codes := make([]*int64, n)
+	names := []string{"user", "verb", "resource", "subresource", "namespace", "name", "decision", "change", "level", "userAgent", "sourceIP", "auditID"}
+	cols := make([][]string, len(names))
+	for i := range cols {
+		cols[i] = make([]string, n)
+	}
+	for i, r := range h.Rows {
+		times[i] = r.Time
+		if r.Code != 0 {
+			c := int64(r.Code)
+			codes[i] = &c
+		}
+		for j, v := range []string{r.User, r.Verb, r.Resource, r.Subresource, r.Namespace, r.Name, r.Decision, r.Change, r.Level, r.UserAgent, r.SourceIP, r.AuditID} {
+			cols[j][i] = v
+		}
+	}
+	f := data.NewFrame("history", data.NewField("time", nil, times))
+	for j, name := range names[:2] {
+		f.Fields = append(f.Fields, data.NewField(name, nil, cols[j]))
+	}
+	f.Fields = append(f.Fields, data.NewField("code", nil, codes))
+	for j, name := range names[2:] {
+		f.Fields = append(f.Fields, data.NewField(name, nil, cols[j+2]))
+	}
+	return withMeta(f, data.FrameTypeTable, data.FrameTypeVersion{0, 0})
 }

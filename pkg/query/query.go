@@ -27,13 +27,14 @@ const (
 	// Operational insights.
 	TypeLatencyBreakdown Type = "latencyBreakdown"
 	TypeDeprecatedAPIs   Type = "deprecatedApis"
+	TypeObjectHistory    Type = "objectHistory"
 	// Security.
 	TypeDetections Type = "detections"
 )
 
 // Types lists the query types.
 var Types = []Type{TypeEvents, TypeTimeSeries, TypeLatency, TypeDenied, TypeMatrix, TypeTopN,
-	TypeLatencyBreakdown, TypeDeprecatedAPIs, TypeDetections}
+	TypeLatencyBreakdown, TypeDeprecatedAPIs, TypeObjectHistory, TypeDetections}
 
 // DefaultDeprecatedGroupBy says who uses which deprecated API: the client, the user and the
 // group/version/resource.
@@ -74,6 +75,7 @@ const (
 	MaxTopN            = 1000
 	DefaultAxisLimit   = 10
 	DefaultSlowest     = 20
+	DefaultHistory     = 1000
 	MaxAxisLimit       = 100
 )
 
@@ -389,6 +391,11 @@ func (q *Query) defaultAndValidate() error {
 			}
 		}
 		return q.limitDefault(DefaultRowLimit, MaxDeniedRows)
+	case TypeObjectHistory:
+		if len(q.Filter.Names) == 0 && (len(q.Filter.Resources) == 0 || len(q.Filter.Namespaces) == 0) {
+			return errorf("objectHistory needs the object: filter names (with resources and namespaces to be exact), or a resource and a namespace for all its objects")
+		}
+		return q.limitDefault(DefaultHistory, MaxDeniedRows)
 	case TypeDeprecatedAPIs:
 		if len(q.GroupBy) == 0 {
 			q.GroupBy = slices.Clone(DefaultDeprecatedGroupBy)
