@@ -53,6 +53,7 @@ type Result struct {
 	Deprecated *DeprecatedResult // deprecatedApis
 	Detections *DetectionsResult // detections (table format)
 	History    *HistoryResult    // objectHistory
+	Pipeline   *PipelineResult   // pipelineHealth (table format)
 	Notices    []Notice
 	Stats      Stats
 }
@@ -81,6 +82,9 @@ func Run(ctx context.Context, src source.Source, req Request) (*Result, error) {
 	}
 	if !req.To.After(req.From) {
 		return nil, &query.Error{Msg: fmt.Sprintf("empty time range: from %s is not before to %s", req.From.Format(time.RFC3339), req.To.Format(time.RFC3339))}
+	}
+	if q.QueryType == query.TypePipelineHealth {
+		return runPipeline(ctx, src, req)
 	}
 	pd, done, err := pushdown(ctx, src, req)
 	if err != nil {
@@ -182,6 +186,9 @@ func scan(ctx context.Context, src source.Source, req Request, m *query.Matcher,
 	sc := audit.NewScanner(needs | m.Needs())
 	from, to := req.From, req.To
 	srcReq := source.Request{From: from, To: to}
+	if req.Query != nil {
+		srcReq.Filter = &req.Query.Filter
+	}
 	if len(adds) == 1 {
 		var rec audit.Record
 		var st Stats
@@ -302,7 +309,7 @@ func Values(ctx context.Context, src source.Source, dim *query.Dimension, f quer
 			})
 		}
 	}
-	st, err := scan(ctx, src, Request{From: from, To: to}, f.Compile(), dim.Needs, adds)
+	st, err := scan(ctx, src, Request{From: from, To: to, Query: &query.Query{Filter: f}}, f.Compile(), dim.Needs, adds)
 	if err != nil {
 		return nil, st, err
 	}

@@ -40,6 +40,8 @@ func toFrames(q *query.Query, r *engine.Result) data.Frames {
 		f = findingsFrame(r.Detections)
 	case r.History != nil:
 		f = historyFrame(r.History)
+	case r.Pipeline != nil:
+		f = pipelineFrame(r.Pipeline)
 	case r.Events != nil && q.Format == query.FormatTable:
 		f = eventsTableFrame(r.Events)
 	case r.Events != nil:
@@ -436,5 +438,39 @@ func historyFrame(h *engine.HistoryResult) *data.Frame {
 	for j, name := range names[2:] {
 		f.Fields = append(f.Fields, data.NewField(name, nil, cols[j+2]))
 	}
+	return withMeta(f, data.FrameTypeTable, data.FrameTypeVersion{0, 0})
+}
+
+func pipelineFrame(p *engine.PipelineResult) *data.Frame {
+	n := len(p.Rows)
+	origins := make([]string, n)
+	counts := make([][]int64, 4)
+	for i := range counts {
+		counts[i] = make([]int64, n)
+	}
+	first := make([]*time.Time, n)
+	last := make([]*time.Time, n)
+	gaps := make([]float64, n)
+	for i, r := range p.Rows {
+		origins[i] = r.Origin
+		for j, v := range []int64{r.Events, r.Requests, r.Malformed, r.Truncated} {
+			counts[j][i] = v
+		}
+		if !r.First.IsZero() {
+			f, l := r.First, r.Last
+			first[i], last[i] = &f, &l
+		}
+		gaps[i] = r.LongestGap.Seconds()
+	}
+	f := data.NewFrame("pipeline",
+		data.NewField("origin", nil, origins),
+		data.NewField("events", nil, counts[0]),
+		data.NewField("requests", nil, counts[1]),
+		data.NewField("malformed", nil, counts[2]),
+		data.NewField("truncated", nil, counts[3]),
+		data.NewField("first", nil, first),
+		data.NewField("last", nil, last),
+		data.NewField("longestGap", nil, gaps).SetConfig(&data.FieldConfig{Unit: "s"}),
+	)
 	return withMeta(f, data.FrameTypeTable, data.FrameTypeVersion{0, 0})
 }

@@ -28,13 +28,14 @@ const (
 	TypeLatencyBreakdown Type = "latencyBreakdown"
 	TypeDeprecatedAPIs   Type = "deprecatedApis"
 	TypeObjectHistory    Type = "objectHistory"
+	TypePipelineHealth   Type = "pipelineHealth"
 	// Security.
 	TypeDetections Type = "detections"
 )
 
 // Types lists the query types.
 var Types = []Type{TypeEvents, TypeTimeSeries, TypeLatency, TypeDenied, TypeMatrix, TypeTopN,
-	TypeLatencyBreakdown, TypeDeprecatedAPIs, TypeObjectHistory, TypeDetections}
+	TypeLatencyBreakdown, TypeDeprecatedAPIs, TypeObjectHistory, TypePipelineHealth, TypeDetections}
 
 // DefaultDeprecatedGroupBy says who uses which deprecated API: the client, the user and the
 // group/version/resource.
@@ -391,6 +392,17 @@ func (q *Query) defaultAndValidate() error {
 			}
 		}
 		return q.limitDefault(DefaultRowLimit, MaxDeniedRows)
+	case TypePipelineHealth:
+		if len(q.Filter.Stages) == 0 {
+			q.Filter.Stages = StringList{"RequestReceived", "ResponseStarted", "ResponseComplete", "Panic"} // events, not requests
+		}
+		if q.Format == "" {
+			q.Format = FormatTable
+		}
+		if q.Format != FormatTable && q.Format != FormatTimeSeries {
+			return errorf("unknown format %q for pipelineHealth: use table or timeseries", q.Format)
+		}
+		return q.limitDefault(DefaultSeriesLimit, MaxSeriesLimit)
 	case TypeObjectHistory:
 		if len(q.Filter.Names) == 0 && (len(q.Filter.Resources) == 0 || len(q.Filter.Namespaces) == 0) {
 			return errorf("objectHistory needs the object: filter names (with resources and namespaces to be exact), or a resource and a namespace for all its objects")

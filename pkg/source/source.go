@@ -6,6 +6,8 @@ package source
 import (
 	"context"
 	"time"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 )
 
 // LineFunc receives one raw audit line (one JSON event, without the trailing newline).
@@ -17,6 +19,10 @@ type LineFunc func(line []byte) error
 // event's own stageTimestamp), but must not drop lines whose stageTimestamp is inside it.
 type Request struct {
 	From, To time.Time
+	// Filter is the query's filter, when there is one. Sources may use it to fetch less (Loki
+	// line filters, CloudWatch filter patterns) but only where that cannot drop a matching
+	// event: the engine applies the filter exactly afterwards.
+	Filter *query.Filter
 }
 
 // Stats describes what a scan read and what it had to skip. Problems are human-readable
@@ -58,4 +64,15 @@ type Source interface {
 	Scan(ctx context.Context, req Request, fn LineFunc) (Stats, error)
 	// Health does one cheap real check of the source.
 	Health(ctx context.Context) Health
+}
+
+// OriginFunc receives a line and where it came from (a file path, a Loki stream, a CloudWatch
+// log stream). Both are valid only during the call.
+type OriginFunc func(origin string, line []byte) error
+
+// OriginScanner is implemented by sources that can say where each line came from; the
+// pipelineHealth query uses it to show events per file or stream. Sources without it report one
+// origin for everything.
+type OriginScanner interface {
+	ScanOrigins(ctx context.Context, req Request, fn OriginFunc) (Stats, error)
 }

@@ -15,6 +15,19 @@ import (
 // Scan reads the discovered files oldest first and calls fn for every line of the files whose
 // time range may overlap req. See the package documentation for pruning and error rules.
 func (s *Source) Scan(ctx context.Context, req source.Request, fn source.LineFunc) (st source.Stats, err error) {
+	return s.scan(ctx, req, func(*FileInfo) source.LineFunc { return fn })
+}
+
+// ScanOrigins is Scan that also says which file each line came from (implements
+// source.OriginScanner).
+func (s *Source) ScanOrigins(ctx context.Context, req source.Request, fn source.OriginFunc) (source.Stats, error) {
+	return s.scan(ctx, req, func(f *FileInfo) source.LineFunc {
+		return func(line []byte) error { return fn(f.Path, line) }
+	})
+}
+
+// scan reads the files, with the LineFunc lineFn gives for each file.
+func (s *Source) scan(ctx context.Context, req source.Request, lineFn func(*FileInfo) source.LineFunc) (st source.Stats, err error) {
 	files, probs, err := s.discover(ctx)
 	if err != nil {
 		return st, err
@@ -25,7 +38,7 @@ func (s *Source) Scan(ctx context.Context, req source.Request, fn source.LineFun
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
-		res, err := s.scanFile(ctx, &files[i], req, fn, &st, &probs)
+		res, err := s.scanFile(ctx, &files[i], req, lineFn(&files[i]), &st, &probs)
 		if err != nil {
 			return st, err
 		}

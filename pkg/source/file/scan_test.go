@@ -455,3 +455,32 @@ func TestScanConcurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestScanOriginsNamesEachFile(t *testing.T) {
+	dir := t.TempDir()
+	line := func(ts string) string {
+		return `{"kind":"Event","auditID":"a","stage":"ResponseComplete","stageTimestamp":"` + ts + `"}` + "\n"
+	}
+	rotated := filepath.Join(dir, "audit-2026-11-25T10-00-00.000.log")
+	active := filepath.Join(dir, "audit.log")
+	if err := os.WriteFile(rotated, []byte(line("2026-11-25T09:59:00Z")+line("2026-11-25T09:59:30Z")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(active, []byte(line("2026-11-25T10:01:00Z")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src, err := New(Config{Paths: []string{dir}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	if _, err := src.ScanOrigins(context.Background(), source.Request{}, func(origin string, _ []byte) error {
+		got[origin]++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[rotated] != 2 || got[active] != 1 {
+		t.Errorf("origins %v", got)
+	}
+}

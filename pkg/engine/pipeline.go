@@ -1,0 +1,137 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
+)
+
+// AllOrigins names the one origin of sources that cannot tell where lines came from.
+const AllOrigins = "(all)"
+
+// PipelineRow is the health of one origin (file or stream) of audit lines.
+type PipelineRow struct {
+	Origin                                 string
+	Events, Requests, Malformed, Truncated int64
+	First, Last                            time.Time
+	// LongestGap is the longest stretch without events between First and Last, at the
+	// resolution of the query's interval.
+	LongestGap time.Duration
+}
+
+// PipelineResult describes the audit pipeline per origin.
+type PipelineResult struct {
+	Rows   []PipelineRow
+	Series *SeriesResult // events per second per origin (timeseries format)
+}
+
+type originStats struct {
+	row    PipelineRow
+	counts []float64 // events per bucket
+}
+
+// runPipeline answers pipelineHealth: it needs each line's origin, so it reads the source
+// itself, in one goroutine (the work per line is small).
+func runPipeline(ctx context.Context, src source.Source, req Request) (*Result, error) {
+	q := req.Query
+	m := q.Filter.Compile()
+	b := newBuckets(req)
+	sc := audit.NewScanner(m.Needs().With(audit.FieldAnnotations))
+	var rec audit.Record
+	origins := map[string]*originStats{}
+	var st Stats
+	get := func(origin string) *originStats {
+		o, ok := origins[origin]
+		if !ok {
+			o = &originStats{row: PipelineRow{Origin: origin}, counts: make([]float64, b.n)}
+			origins[origin] = o
+		}
+		return o
+	}
+	visit := func(origin string, line []byte) error {
+		if !m.MatchLine(line) {
+			return nil
+		}
+		if sc.Scan(line, &rec) != nil {
+			st.Malformed++
+			get(origin).row.Malformed++
+			return nil
+		}
+		if rec.Time.Before(req.From) || rec.Time.After(req.To) || !m.Match(&rec) {
+			return nil
+		}
+		st.Matched++
+		o := get(origin)
+		o.row.Events++
+		if query.IsRequestFinal(&rec) {
+			o.row.Requests++
+		}
+		if v, ok := rec.Annotation("audit.k8s.io/truncated"); ok && string(v) == "true" {
+			o.row.Truncated++
+		}
+		if o.row.First.IsZero() || rec.Time.Before(o.row.First) {
+			o.row.First = rec.Time
+		}
+		if rec.Time.After(o.row.Last) {
+			o.row.Last = rec.Time
+		}
+		if i := b.index(rec.Time); i >= 0 {
+			o.counts[i]++
+		}
+		return nil
+	}
+	var err error
+	srcReq := source.Request{From: req.From, To: req.To, Filter: &q.Filter}
+	if osrc, ok := src.(source.OriginScanner); ok {
+		st.Source, err = osrc.ScanOrigins(ctx, srcReq, visit)
+	} else {
+		st.Source, err = src.Scan(ctx, srcReq, func(line []byte) error { return visit(AllOrigins, line) })
+	}
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Stats: st}
+	top, rest := topKeys(origins, func(o *originStats) float64 { return float64(o.row.Events) }, q.Limit)
+	out := &PipelineResult{}
+	for _, k := range top {
+		o := origins[k]
+		o.row.LongestGap = longestGap(o.counts, b, o.row.First, o.row.Last)
+		out.Rows = append(out.Rows, o.row)
+	}
+	if q.Format == query.FormatTimeSeries {
+		series := &SeriesResult{Times: b.times(), Step: b.step, Unit: "eps"}
+		for _, k := range top {
+			series.Series = append(series.Series, Series{Name: "events", Labels: []Label{{"origin", k}}, Values: scaled(origins[k].counts, 1/b.step.Seconds())})
+		}
+		res.Series = series
+	} else {
+		res.Pipeline = out
+	}
+	if len(rest) > 0 {
+		res.Notices = append(res.Notices, Notice{Info, fmt.Sprintf("showing the %d busiest of %d origins", len(top), len(top)+len(rest))})
+	}
+	res.Notices = append(sourceNotices(st), res.Notices...)
+	return res, nil
+}
+
+// longestGap is the longest run of empty buckets between the first and the last event.
+func longestGap(counts []float64, b *buckets, first, last time.Time) time.Duration {
+	i0, i1 := b.index(first), b.index(last)
+	if i0 < 0 || i1 < 0 {
+		return 0
+	}
+	longest, run := 0, 0
+	for _, c := range counts[i0 : i1+1] {
+		if c == 0 {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	return time.Duration(longest) * b.step
+}
