@@ -29,7 +29,7 @@ func TestLoadErrors(t *testing.T) {
 	for _, tc := range []struct{ json, want string }{
 		{`{}`, "no audit log paths configured"},
 		{`{"source":"file","file":{"paths":["  "]}}`, "no audit log paths configured"},
-		{`{"source":"loki"}`, "not supported by this version"},
+		{`{"source":"loki"}`, "no Loki URL configured"},
 		{`{"source":"s3"}`, `unknown source "s3"`},
 		{`{"source":`, "invalid datasource settings"},
 	} {

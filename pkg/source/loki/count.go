@@ -1,0 +1,204 @@
+package loki
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
+)
+
+// CanCount reports whether LogQL can count the query exactly: Loki buckets by its own
+// timestamps, so they must be the events' stageTimestamp (ingestion lag 0), and every filter
+// and dimension must be a field `| json` extracts.
+func (s *Source) CanCount(f query.Filter, groupBy []string) (bool, string) {
+	if s.cfg.Lag != 0 {
+		return false, "Loki timestamps are ingestion times (an ingestion lag is configured), so Loki cannot count by the events' own time; stamp lines with stageTimestamp in Promtail/Alloy and set the lag to 0 to enable pushdown"
+	}
+	return canPush(f, groupBy)
+}
+
+// PreferCount estimates the lines of the range with /loki/api/v1/index/stats and prefers
+// counting in Loki when pulling them would be slow or exceed the lines budget.
+func (s *Source) PreferCount(ctx context.Context, req source.CountRequest) bool {
+	n, err := s.estimateLines(ctx, req.From, req.To)
+	if err != nil {
+		// No estimate (old Loki, no index stats): prefer Loki for long ranges.
+		return req.To.Sub(req.From) > 24*time.Hour
+	}
+	return n >= s.cfg.PushdownMinLines || n > s.cfg.MaxLines
+}
+
+// estimateLines sums the entries of the index statistics over the range (split like scans).
+func (s *Source) estimateLines(ctx context.Context, from, to time.Time) (int64, error) {
+	var total int64
+	for lo := from; lo.Before(to); lo = lo.Add(s.cfg.MaxQueryLength) {
+		hi := lo.Add(s.cfg.MaxQueryLength)
+		if end := to.Add(time.Nanosecond); hi.After(end) {
+			hi = end
+		}
+		var st struct {
+			Entries int64 `json:"entries"`
+		}
+		p := url.Values{"query": {s.cfg.Selector}, "start": {nanos(lo)}, "end": {nanos(hi)}}
+		if err := s.c.get(ctx, "/loki/api/v1/index/stats", p, &st); err != nil {
+			return 0, err
+		}
+		total += st.Entries
+	}
+	return total, nil
+}
+
+// Count counts matching requests per bucket with LogQL metric queries. Loki's range vectors
+// are left-open, right-closed: count_over_time(...[step]) evaluated at t counts entries in
+// (t-step, t]. Evaluating at bucketEnd-1ns gives exactly the bucket [start, end). Buckets cut
+// by From or To are counted with one instant query each over their exact part.
+func (s *Source) Count(ctx context.Context, req source.CountRequest) (*source.CountResult, error) {
+	if ok, reason := s.CanCount(req.Filter, req.GroupBy); !ok {
+		return nil, fmt.Errorf("cannot count in Loki: %s", reason)
+	}
+	if req.N <= 0 || req.Step <= 0 {
+		return &source.CountResult{}, nil
+	}
+	acc := &counts{groupBy: req.GroupBy, n: req.N, index: map[string]int{}}
+	res := &source.CountResult{}
+	bucketStart := func(i int) time.Time { return req.Start.Add(time.Duration(i) * req.Step) }
+	// Full buckets: [bs, be) inside [From, To].
+	i0, i1 := 0, req.N
+	for i0 < req.N && bucketStart(i0).Before(req.From) {
+		i0++
+	}
+	for i1 > i0 && bucketStart(i1).Add(-time.Nanosecond).After(req.To) {
+		i1--
+	}
+	q := CountQuery(s.cfg.Selector, req.Filter, req.GroupBy, s.cfg.CompactJSON, logqlDuration(req.Step))
+	// Chunks of whole steps within max_query_length and the points limit.
+	per := min(s.cfg.MaxPoints-1, int(s.cfg.MaxQueryLength/req.Step))
+	per = max(per, 1)
+	for c0 := i0; c0 < i1; c0 += per {
+		c1 := min(c0+per, i1)
+		first := bucketStart(c0 + 1).Add(-time.Nanosecond) // evaluation time of bucket c0
+		last := bucketStart(c1).Add(-time.Nanosecond)      // evaluation time of bucket c1-1
+		p := url.Values{"query": {q}, "start": {nanos(first)}, "end": {nanos(last)},
+			"step": {strconv.FormatFloat(req.Step.Seconds(), 'f', -1, 64)}}
+		var resp queryResponse
+		if err := s.c.get(ctx, "/loki/api/v1/query_range", p, &resp); err != nil {
+			return nil, err
+		}
+		res.Problems = appendWarnings(res.Problems, resp.Warnings)
+		if resp.Data.ResultType != "matrix" {
+			return nil, fmt.Errorf("loki answered a %q result to a metric query", resp.Data.ResultType)
+		}
+		var series []matrixSeries
+		if err := json.Unmarshal(resp.Data.Result, &series); err != nil {
+			return nil, fmt.Errorf("cannot decode Loki's matrix: %w", err)
+		}
+		firstSec := float64(first.UnixNano()) / 1e9
+		for _, m := range series {
+			for _, v := range m.Values {
+				sec, n, err := parseSample(v)
+				if err != nil {
+					return nil, err
+				}
+				i := c0 + int(math.Round((sec-firstSec)/req.Step.Seconds()))
+				if i < c0 || i >= c1 {
+					continue
+				}
+				acc.add(m.Metric, i, n)
+			}
+		}
+	}
+	// Partial buckets: the first (cut by From) and the last (cut by To).
+	partial := func(i int) error {
+		lo, hi := bucketStart(i), bucketStart(i+1).Add(-time.Nanosecond)
+		if lo.Before(req.From) {
+			lo = req.From
+		}
+		if hi.After(req.To) {
+			hi = req.To
+		}
+		if hi.Before(lo) {
+			return nil
+		}
+		qi := CountQuery(s.cfg.Selector, req.Filter, req.GroupBy, s.cfg.CompactJSON, logqlDuration(hi.Sub(lo)+time.Nanosecond))
+		var resp queryResponse
+		if err := s.c.get(ctx, "/loki/api/v1/query", url.Values{"query": {qi}, "time": {nanos(hi)}}, &resp); err != nil {
+			return err
+		}
+		res.Problems = appendWarnings(res.Problems, resp.Warnings)
+		if resp.Data.ResultType != "vector" {
+			return fmt.Errorf("loki answered a %q result to an instant metric query", resp.Data.ResultType)
+		}
+		var vec []vectorSample
+		if err := json.Unmarshal(resp.Data.Result, &vec); err != nil {
+			return fmt.Errorf("cannot decode Loki's vector: %w", err)
+		}
+		for _, v := range vec {
+			_, n, err := parseSample(v.Value)
+			if err != nil {
+				return err
+			}
+			acc.add(v.Metric, i, n)
+		}
+		return nil
+	}
+	for i := 0; i < i0 && i < req.N; i++ {
+		if err := partial(i); err != nil {
+			return nil, err
+		}
+	}
+	for i := max(i1, i0); i < req.N; i++ {
+		if err := partial(i); err != nil {
+			return nil, err
+		}
+	}
+	res.Series = acc.series
+	return res, nil
+}
+
+// counts accumulates series by their groupBy values.
+type counts struct {
+	groupBy []string
+	n       int
+	index   map[string]int
+	series  []source.CountSeries
+}
+
+func (c *counts) add(metric map[string]string, i int, n float64) {
+	values := make([]string, len(c.groupBy))
+	for j, g := range c.groupBy {
+		values[j] = metric[pushFields[g].label]
+	}
+	k := strings.Join(values, "\x00")
+	idx, ok := c.index[k]
+	if !ok {
+		idx = len(c.series)
+		c.index[k] = idx
+		c.series = append(c.series, source.CountSeries{Values: values, Counts: make([]float64, c.n)})
+	}
+	c.series[idx].Counts[i] += n
+}
+
+func appendWarnings(problems, warnings []string) []string {
+	for _, w := range warnings {
+		problems = append(problems, "Loki: "+w)
+	}
+	return problems
+}
+
+// logqlDuration formats d in the largest LogQL unit that is exact.
+func logqlDuration(d time.Duration) string {
+	switch {
+	case d%time.Second == 0:
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	case d%time.Millisecond == 0:
+		return strconv.FormatInt(int64(d/time.Millisecond), 10) + "ms"
+	}
+	return strconv.FormatInt(int64(d), 10) + "ns"
+}

@@ -1,0 +1,196 @@
+package loki
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
+)
+
+// FilterScanner is implemented by sources that can narrow a scan with the query's filter
+// (Loki line filters). The engine may call ScanFilter instead of Scan; lines that do not match
+// the filter may still be delivered (the engine filters every line again).
+type FilterScanner interface {
+	ScanFilter(ctx context.Context, req source.Request, f query.Filter, fn source.LineFunc) (source.Stats, error)
+}
+
+var _ FilterScanner = (*Source)(nil)
+
+// Scan pulls every line of the selector whose Loki time may hold an event in req (the window
+// widened by the ingestion lag) and calls fn once per Loki entry.
+func (s *Source) Scan(ctx context.Context, req source.Request, fn source.LineFunc) (source.Stats, error) {
+	f := query.Filter{Stages: []string{"*"}}
+	if req.Filter != nil {
+		f = *req.Filter // only its safe parts become line filters
+	}
+	return s.ScanFilter(ctx, req, f, fn)
+}
+
+// ScanFilter is Scan with the filter's safe line filters pushed to Loki.
+func (s *Source) ScanFilter(ctx context.Context, req source.Request, f query.Filter, fn source.LineFunc) (source.Stats, error) {
+	q := RawQuery(s.cfg.Selector, f, s.cfg.CompactJSON)
+	return s.scanQuery(ctx, q, req.From.Add(-s.cfg.Lag), req.To.Add(s.cfg.Lag).Add(time.Nanosecond), fn)
+}
+
+// entry is one log line of a page, with its stream.
+type entry struct {
+	ts     int64
+	stream int // index in the page's streams
+	line   string
+}
+
+// scanQuery pages through [lo, hi) (Loki: start inclusive, end exclusive) in forward order,
+// in pieces no longer than MaxQueryLength.
+func (s *Source) scanQuery(ctx context.Context, q string, lo, hi time.Time, fn source.LineFunc) (source.Stats, error) {
+	var st source.Stats
+	var buf []byte
+	var delivered int64
+	budget := s.cfg.MaxLines
+	for pieceStart := lo; pieceStart.Before(hi); {
+		pieceEnd := pieceStart.Add(s.cfg.MaxQueryLength)
+		if pieceEnd.After(hi) {
+			pieceEnd = hi
+		}
+		start := pieceStart.UnixNano()
+		end := pieceEnd.UnixNano()
+		// seen counts the entries already delivered at timestamp `start` by stream and line:
+		// the next page starts at that timestamp again and they come back first. Counts, not a
+		// set, so that identical entries are each delivered once.
+		seen := map[string]int{}
+		for {
+			if err := ctx.Err(); err != nil {
+				return st, err
+			}
+			page, keys, warnings, err := s.page(ctx, q, start, end)
+			if err != nil {
+				if delivered == 0 || ctx.Err() != nil {
+					return st, err
+				}
+				// Some data was read: keep it and say what is missing.
+				st.Problems = append(st.Problems, fmt.Sprintf(
+					"partial result: events logged after %s are missing because %v",
+					time.Unix(0, start).UTC().Format(time.RFC3339), err))
+				return st, nil
+			}
+			for _, w := range warnings {
+				if !slices.Contains(st.Problems, "Loki: "+w) {
+					st.Problems = append(st.Problems, "Loki: "+w)
+				}
+			}
+			st.FilesScanned++ // one request
+			newAt := 0
+			for _, e := range page {
+				if e.ts < start || e.ts >= end {
+					continue // Loki occasionally returns entries outside the range
+				}
+				if e.ts == start {
+					if k := keys[e.stream] + "\x00" + e.line; seen[k] > 0 {
+						seen[k]--
+						continue
+					}
+				}
+				newAt++
+				if delivered >= budget {
+					st.Problems = append(st.Problems, fmt.Sprintf(
+						"stopped after %d lines from Loki (the max lines per query setting): events logged after %s are missing; narrow the time range or the filter, use pushdown, or raise the limit",
+						delivered, time.Unix(0, e.ts).UTC().Format(time.RFC3339)))
+					return st, nil
+				}
+				delivered++
+				st.LinesRead++
+				st.BytesRead += int64(len(e.line))
+				buf = append(buf[:0], e.line...)
+				if err := fn(buf); err != nil {
+					return st, err
+				}
+			}
+			if len(page) < s.cfg.PageSize {
+				break // the piece is done
+			}
+			last := page[len(page)-1].ts
+			if last <= start && newAt == 0 {
+				// A whole page at one nanosecond and nothing new: time paging cannot go on.
+				st.Problems = append(st.Problems, fmt.Sprintf(
+					"more than %d lines share the Loki timestamp %s: some of them may be missing",
+					s.cfg.PageSize, time.Unix(0, start).UTC().Format(time.RFC3339Nano)))
+				start++
+				clear(seen)
+				continue
+			}
+			// Next page from the last timestamp: every entry of the page at that timestamp
+			// has been delivered (now or on an earlier page).
+			clear(seen)
+			for i := len(page) - 1; i >= 0 && page[i].ts == last; i-- {
+				seen[keys[page[i].stream]+"\x00"+page[i].line]++
+			}
+			start = last
+		}
+		pieceStart = pieceEnd
+	}
+	return st, nil
+}
+
+// page fetches one query_range page and returns its entries in time order, with a key per
+// stream (its sorted labels).
+func (s *Source) page(ctx context.Context, q string, start, end int64) ([]entry, []string, []string, error) {
+	params := url.Values{
+		"query":     {q},
+		"start":     {strconv.FormatInt(start, 10)},
+		"end":       {strconv.FormatInt(end, 10)},
+		"limit":     {strconv.Itoa(s.cfg.PageSize)},
+		"direction": {"forward"},
+	}
+	var resp queryResponse
+	if err := s.c.get(ctx, "/loki/api/v1/query_range", params, &resp); err != nil {
+		return nil, nil, nil, err
+	}
+	if resp.Data.ResultType != "streams" {
+		return nil, nil, nil, fmt.Errorf("loki answered a %q result to a log query; is the stream selector a metric query?", resp.Data.ResultType)
+	}
+	var streams []stream
+	if err := json.Unmarshal(resp.Data.Result, &streams); err != nil {
+		return nil, nil, nil, fmt.Errorf("cannot decode Loki's streams: %w", err)
+	}
+	keys := make([]string, len(streams))
+	n := 0
+	for i, st := range streams {
+		keys[i] = streamKey(st.Stream)
+		n += len(st.Values)
+	}
+	out := make([]entry, 0, n)
+	for i, st := range streams {
+		for _, v := range st.Values {
+			ts, err := strconv.ParseInt(v[0], 10, 64)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("bad Loki timestamp %q", v[0])
+			}
+			out = append(out, entry{ts: ts, stream: i, line: v[1]})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].ts < out[j].ts })
+	return out, keys, resp.Warnings, nil
+}
+
+func streamKey(labels map[string]string) string {
+	names := make([]string, 0, len(labels))
+	for k := range labels {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	var b strings.Builder
+	for _, k := range names {
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(strconv.Quote(labels[k]))
+		b.WriteByte(',')
+	}
+	return b.String()
+}
