@@ -1,10 +1,28 @@
-import { CoreApp, DataSourceInstanceSettings, ScopedVars, TimeRange } from '@grafana/data';
+import {
+  AnnotationEvent,
+  CoreApp,
+  CustomVariableSupport,
+  DataFrame,
+  DataFrameType,
+  DataQueryRequest,
+  DataQueryResponse,
+  DataSourceInstanceSettings,
+  Field,
+  FieldType,
+  MetricFindValue,
+  ScopedVars,
+  TimeRange,
+} from '@grafana/data';
 import { DataSourceWithBackend, getTemplateSrv, TemplateSrv } from '@grafana/runtime';
+import { from, map, Observable, of } from 'rxjs';
 
+import { VariableQueryEditor } from './components/editor/VariableQueryEditor';
 import {
   AuditDataSourceOptions,
   AuditFilter,
   AuditQuery,
+  AuditVariableQuery,
+  DEFAULT_ANNOTATION_QUERY,
   DEFAULT_QUERY,
   DimensionInfo,
   DimensionValue,
@@ -18,8 +36,13 @@ import {
 export class DataSource extends DataSourceWithBackend<AuditQuery, AuditDataSourceOptions> {
   constructor(instanceSettings: DataSourceInstanceSettings<AuditDataSourceOptions>) {
     super(instanceSettings);
-    // Standard annotation support: annotation queries use the query editor and run in the backend.
-    this.annotations = {};
+    // Annotation queries are ordinary queries (same editor, run in the backend); their frames
+    // become events with a readable title, text and tags (framesToAnnotations).
+    this.annotations = {
+      getDefaultQuery: () => DEFAULT_ANNOTATION_QUERY,
+      processEvents: (_anno, frames) => of(framesToAnnotations(frames)),
+    };
+    this.variables = new AuditVariableSupport(this);
   }
 
   getDefaultQuery(_: CoreApp): Partial<AuditQuery> {
@@ -49,7 +72,7 @@ export class DataSource extends DataSourceWithBackend<AuditQuery, AuditDataSourc
    * The values of a dimension in a time range, most frequent first (GET /values). Without a
    * range the backend uses the last 6 hours.
    */
-  getValues(dim: string, range?: TimeRange, limit?: number): Promise<DimensionValue[]> {
+  getValues(dim: string, range?: TimeRange, limit?: number, filter?: AuditFilter): Promise<DimensionValue[]> {
     const params: Record<string, string | number> = { dim: getTemplateSrv().replace(dim) };
     if (range) {
       params.from = range.from.valueOf();
@@ -58,8 +81,199 @@ export class DataSource extends DataSourceWithBackend<AuditQuery, AuditDataSourc
     if (limit !== undefined) {
       params.limit = limit;
     }
+    if (filter && Object.keys(filter).length > 0) {
+      params.filter = JSON.stringify(filter);
+    }
     return this.getResource<DimensionValue[]>('values', params);
   }
+
+  /**
+   * The values of a variable query: `dim`'s values over the range, most frequent first. Template
+   * variables in `dim` and `filter` are interpolated (so one variable can narrow another).
+   */
+  async metricFindQuery(
+    query: AuditVariableQuery,
+    options?: { range?: TimeRange; scopedVars?: ScopedVars }
+  ): Promise<MetricFindValue[]> {
+    if (!query?.dim) {
+      return [];
+    }
+    const scopedVars = options?.scopedVars ?? {};
+    const templateSrv = getTemplateSrv();
+    const dim = templateSrv.replace(query.dim, scopedVars);
+    const filter = query.filter
+      ? interpolateQuery({ refId: 'var', filter: query.filter }, scopedVars, templateSrv).filter
+      : undefined;
+    const values = await this.getValues(dim, options?.range, query.limit, pruneFilter(filter));
+    return values.map((v) => ({ text: v.value, value: v.value }));
+  }
+}
+
+/** Drops empty lists and strings so that only a meaningful filter is sent. */
+function pruneFilter(filter: AuditFilter | undefined): AuditFilter | undefined {
+  if (!filter) {
+    return undefined;
+  }
+  const out: AuditFilter = {};
+  for (const key of FILTER_LIST_KEYS) {
+    if (filter[key]?.length) {
+      out[key] = filter[key];
+    }
+  }
+  if (filter.search) {
+    out.search = filter.search;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/**
+ * Query variables over any dimension, backed by GET /values with the dashboard's time range.
+ * The variable query is {@link AuditVariableQuery}: `{"dim": "objectRef.namespace"}`.
+ */
+export class AuditVariableSupport extends CustomVariableSupport<DataSource, AuditVariableQuery> {
+  editor = VariableQueryEditor;
+
+  constructor(private readonly datasource: DataSource) {
+    super();
+  }
+
+  query(request: DataQueryRequest<AuditVariableQuery>): Observable<DataQueryResponse> {
+    const query = request.targets[0];
+    return from(this.datasource.metricFindQuery(query, { range: request.range, scopedVars: request.scopedVars })).pipe(
+      map((data) => ({ data }))
+    );
+  }
+}
+
+// --- annotations ---------------------------------------------------------------------------
+
+const TAG_LABELS = ['verb', 'user', 'namespace', 'resource', 'code'];
+
+function fieldByName(frame: DataFrame, ...names: string[]): Field | undefined {
+  for (const name of names) {
+    const f = frame.fields.find((field) => field.name === name);
+    if (f) {
+      return f;
+    }
+  }
+  return undefined;
+}
+
+function str(field: Field | undefined, i: number): string {
+  const v = field?.values[i];
+  return v === undefined || v === null ? '' : String(v);
+}
+
+function parseLabels(v: unknown): Record<string, string> {
+  if (v && typeof v === 'object') {
+    return v as Record<string, string>;
+  }
+  if (typeof v === 'string' && v !== '') {
+    try {
+      const parsed = JSON.parse(v);
+      return parsed && typeof parsed === 'object' ? parsed : {};
+    } catch {
+      return {};
+    }
+  }
+  return {};
+}
+
+/** "create pods/exec default/web-1" from an event's fields. */
+function what(verb: string, resource: string, sub: string, ns: string, name: string): string {
+  const res = sub ? `${resource}/${sub}` : resource;
+  const obj = ns && name ? `${ns}/${name}` : name || (ns ? `in ${ns}` : '');
+  return [verb, res, obj].filter((s) => s !== '').join(' ');
+}
+
+/**
+ * Turns the frames of an annotation query into events: one per log line (events, logs format),
+ * per table row that has a time (events table, denied), or per non-zero point of a time series.
+ */
+export function framesToAnnotations(frames: DataFrame[]): AnnotationEvent[] {
+  const out: AnnotationEvent[] = [];
+  for (const frame of frames) {
+    const type = frame.meta?.type;
+    if (type === DataFrameType.TimeSeriesWide) {
+      out.push(...seriesAnnotations(frame));
+      continue;
+    }
+    const time = fieldByName(frame, 'timestamp', 'time') ?? frame.fields.find((f) => f.type === FieldType.time);
+    if (!time) {
+      continue;
+    }
+    const body = fieldByName(frame, 'body');
+    const labels = fieldByName(frame, 'labels');
+    const verb = fieldByName(frame, 'verb');
+    const user = fieldByName(frame, 'user');
+    const resource = fieldByName(frame, 'resource');
+    const sub = fieldByName(frame, 'subresource');
+    const ns = fieldByName(frame, 'namespace');
+    const name = fieldByName(frame, 'name');
+    const code = fieldByName(frame, 'code');
+    const reason = fieldByName(frame, 'reason');
+    const uri = fieldByName(frame, 'requestURI');
+    const id = fieldByName(frame, 'id', 'auditID');
+    for (let i = 0; i < frame.length; i++) {
+      const t = time.values[i];
+      if (t === undefined || t === null) {
+        continue;
+      }
+      const l = parseLabels(labels?.values[i]);
+      const get = (field: Field | undefined, label: string) => str(field, i) || (l[label] ?? '');
+      const who = get(user, 'user');
+      const title =
+        what(
+          get(verb, 'verb'),
+          get(resource, 'resource'),
+          get(sub, 'subresource'),
+          get(ns, 'namespace'),
+          get(name, 'name')
+        ) + (who ? ` by ${who}` : '');
+      const details = [str(code, i) && `code ${str(code, i)}`, str(reason, i), str(uri, i)].filter((s) => s);
+      const text = str(body, i) || details.join('\n') || title;
+      const tags = TAG_LABELS.map((k) => (k === 'code' ? str(code, i) || l.code : get(fieldByName(frame, k), k)))
+        .filter((v): v is string => !!v)
+        .map(String);
+      out.push({
+        time: typeof t === 'number' ? t : new Date(t).valueOf(),
+        title: title || undefined,
+        text: details.length && str(body, i) ? `${text}\n${details.join('\n')}` : text,
+        tags,
+        id: str(id, i) || undefined,
+      });
+    }
+  }
+  return out;
+}
+
+function seriesAnnotations(frame: DataFrame): AnnotationEvent[] {
+  const time = frame.fields.find((f) => f.type === FieldType.time);
+  if (!time) {
+    return [];
+  }
+  const out: AnnotationEvent[] = [];
+  for (const field of frame.fields) {
+    if (field.type !== FieldType.number) {
+      continue;
+    }
+    const labels = Object.entries(field.labels ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ');
+    for (let i = 0; i < frame.length; i++) {
+      const v = field.values[i];
+      if (typeof v !== 'number' || v === 0 || Number.isNaN(v)) {
+        continue;
+      }
+      out.push({
+        time: time.values[i],
+        title: labels || field.name,
+        text: `${field.name} ${v}${labels ? ` (${labels})` : ''}`,
+        tags: Object.values(field.labels ?? {}),
+      });
+    }
+  }
+  return out;
 }
 
 // Multi-value variables are formatted as OPEN value SEP value ... CLOSE, then expanded into one

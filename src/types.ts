@@ -191,3 +191,24 @@ export interface DimensionValue {
   value: string;
   count: number;
 }
+
+/**
+ * A query variable: the values of one dimension over the dashboard's time range (GET /values),
+ * most frequent first. `filter` narrows the events (template variables allowed, e.g. the
+ * namespaces of `$user`).
+ */
+export interface AuditVariableQuery extends DataQuery {
+  /** A dimension name (see {@link DIMENSIONS}); template variables allowed. */
+  dim?: string;
+  filter?: AuditFilter;
+  /** At most this many values (backend default 1000, max 10000). */
+  limit?: number;
+}
+
+/** Default query of annotations: the matching events as log lines (time + one-line body). */
+export const DEFAULT_ANNOTATION_QUERY: Partial<AuditQuery> = {
+  schemaVersion: SCHEMA_VERSION,
+  queryType: 'events',
+  format: 'logs',
+  limit: 500,
+};
