@@ -10,7 +10,18 @@ import { DataQuery } from '@grafana/schema';
  */
 export const SCHEMA_VERSION = 1;
 
-export type QueryType = 'events' | 'timeseries' | 'latency' | 'denied' | 'matrix' | 'topn';
+export type QueryType =
+  | 'events'
+  | 'timeseries'
+  | 'latency'
+  | 'denied'
+  | 'matrix'
+  | 'topn'
+  | 'latencyBreakdown'
+  | 'deprecatedApis'
+  | 'objectHistory'
+  | 'pipelineHealth'
+  | 'detections';
 
 /** Every query type with a one-line description, in the order the editor shows them. */
 export const QUERY_TYPES: ReadonlyArray<{ value: QueryType; label: string; description: string }> = [
@@ -24,7 +35,45 @@ export const QUERY_TYPES: ReadonlyArray<{ value: QueryType; label: string; descr
   { value: 'topn', label: 'Top N', description: 'Top values of a dimension by requests, errors, denials and p99.' },
   { value: 'matrix', label: 'Matrix', description: 'Request counts of one dimension against another (who did what).' },
   { value: 'events', label: 'Events', description: 'Matching audit events, newest first, as logs or a table.' },
+  {
+    value: 'detections',
+    label: 'Detections',
+    description: 'Security findings: exec into pods, secret harvesting, RBAC escalation, privileged pods and more.',
+  },
+  {
+    value: 'latencyBreakdown',
+    label: 'Latency breakdown',
+    description: 'Where slow requests spend their time (etcd, webhooks, queueing...), or the slowest requests.',
+  },
+  {
+    value: 'deprecatedApis',
+    label: 'Deprecated APIs',
+    description: 'Who still calls deprecated APIs, and the release that removes them.',
+  },
+  {
+    value: 'objectHistory',
+    label: 'Object history',
+    description: 'Every action on one object (filter its name), oldest first, with what changed.',
+  },
+  {
+    value: 'pipelineHealth',
+    label: 'Pipeline health',
+    description: 'Events per audit file or stream: volume, gaps, malformed and truncated events.',
+  },
 ];
+
+/** Severities of detection rules. */
+export type Severity = 'low' | 'medium' | 'high' | 'critical';
+
+/** detections: what the rules must not report. */
+export interface DetectionAllow {
+  users?: string[];
+  groups?: string[];
+  namespaces?: string[];
+  images?: string[];
+  /** CIDRs or IPs. */
+  sourceNetworks?: string[];
+}
 
 /** Filter lists match ANY of their values; fields combine with AND. `*` is a glob, a leading `!` excludes. */
 export interface AuditFilter {
@@ -139,6 +188,15 @@ export interface AuditQuery extends DataQuery {
   /** Series (timeseries/latency), rows (denied/events/topn), axis size (matrix). */
   limit?: number;
   format?: QueryFormat;
+  /** detections: rule ids (`*` globs; all when empty) and severities. */
+  rules?: string[];
+  severities?: Severity[];
+  allow?: DetectionAllow;
+  /** detections: 401/403 bursts — how many within which window (e.g. "5m"). */
+  burstThreshold?: number;
+  burstWindow?: string;
+  /** Sources that can count (Loki, CloudWatch): auto, raw (pull lines) or pushdown. */
+  sourceMode?: 'auto' | 'raw' | 'pushdown';
 }
 
 export const DEFAULT_QUERY: Partial<AuditQuery> = {

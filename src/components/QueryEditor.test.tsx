@@ -118,4 +118,19 @@ describe('parseQuantiles', () => {
   it('skips entries that are not quantiles', () => {
     expect(parseQuantiles('0.5, abc, 0, , 150, 0.9x')).toEqual([0.5]);
   });
+  });
+});
+
+describe('QueryEditor for detections', () => {
+  it('edits the rules and severities of a detections query', async () => {
+    const { user, last } = setup({ refId: 'A', queryType: 'detections' });
+    await user.click(screen.getByLabelText(/^Rules/));
+    await user.paste('exec-*, binding-privileged');
+    await user.click(screen.getByLabelText(/^Severities/));
+    await user.paste('high, critical');
+    expect(last()).toMatchObject({
+      queryType: 'detections',
+      rules: ['exec-*', 'binding-privileged'],
+      severities: ['high', 'critical'],
+    });
 });

@@ -25,6 +25,7 @@ import {
   QUERY_TYPES,
   QueryFormat,
   QueryType,
+  Severity,
   TimeSeriesMetric,
 } from '../types';
 import { ListInput, StringListInput } from './ListInput';
@@ -285,6 +286,83 @@ function EventsOptions(props: OptionsProps) {
   );
 }
 
+const SEVERITIES: Severity[] = ['low', 'medium', 'high', 'critical'];
+
+function DetectionsOptions(props: OptionsProps) {
+  const { query, update, onRunQuery } = props;
+  return (
+    <InlineFieldRow>
+      <FormatField
+        {...props}
+        options={[
+          { value: 'table', label: 'Findings' },
+          { value: 'timeseries', label: 'Counts' },
+        ]}
+      />
+      <InlineField label="Rules" labelWidth={LABEL_WIDTH} tooltip="Rule ids, * globs; all rules when empty.">
+        <StringListInput
+          id="audit-rules"
+          width={30}
+          placeholder="all rules"
+          value={query.rules}
+          onChange={(rules) => update({ rules })}
+          onBlur={onRunQuery}
+        />
+      </InlineField>
+      <InlineField label="Severities" labelWidth={LABEL_WIDTH}>
+        <StringListInput
+          id="audit-severities"
+          width={24}
+          placeholder={SEVERITIES.join(', ')}
+          value={query.severities}
+          onChange={(severities) => update({ severities: severities as Severity[] | undefined })}
+          onBlur={onRunQuery}
+        />
+      </InlineField>
+      <LimitField {...props} tooltip="Maximum findings (default 100)." />
+    </InlineFieldRow>
+  );
+}
+
+function LatencyBreakdownOptions(props: OptionsProps) {
+  return (
+    <InlineFieldRow>
+      <FormatField
+        {...props}
+        options={[
+          { value: 'timeseries', label: 'Components' },
+          { value: 'table', label: 'Slowest requests' },
+        ]}
+      />
+      <LimitField {...props} tooltip="Slowest requests listed (default 20)." />
+    </InlineFieldRow>
+  );
+}
+
+function DeprecatedOptions(props: OptionsProps) {
+  return (
+    <InlineFieldRow>
+      <GroupByField {...props} label="Group by" />
+      <LimitField {...props} tooltip="Maximum rows (default 100)." />
+    </InlineFieldRow>
+  );
+}
+
+function PipelineOptions(props: OptionsProps) {
+  return (
+    <InlineFieldRow>
+      <FormatField
+        {...props}
+        options={[
+          { value: 'table', label: 'Table' },
+          { value: 'timeseries', label: 'Events/s' },
+        ]}
+      />
+      <LimitField {...props} tooltip="Origins kept (default 10)." />
+    </InlineFieldRow>
+  );
+}
+
 /** One options editor per query type. */
 const OPTIONS_EDITORS: Record<QueryType, ComponentType<OptionsProps>> = {
   timeseries: TimeSeriesOptions,
@@ -293,6 +371,11 @@ const OPTIONS_EDITORS: Record<QueryType, ComponentType<OptionsProps>> = {
   topn: TopNOptions,
   matrix: MatrixOptions,
   events: EventsOptions,
+  detections: DetectionsOptions,
+  latencyBreakdown: LatencyBreakdownOptions,
+  deprecatedApis: DeprecatedOptions,
+  objectHistory: DeniedOptions,
+  pipelineHealth: PipelineOptions,
 };
 
 function QueryEditorBody({ query, onChange, onRunQuery }: Props) {
