@@ -118,7 +118,6 @@ describe('parseQuantiles', () => {
   it('skips entries that are not quantiles', () => {
     expect(parseQuantiles('0.5, abc, 0, , 150, 0.9x')).toEqual([0.5]);
   });
-  });
 });
 
 describe('QueryEditor for detections', () => {
@@ -133,4 +132,5 @@ describe('QueryEditor for detections', () => {
       rules: ['exec-*', 'binding-privileged'],
       severities: ['high', 'critical'],
     });
+  });
 });
