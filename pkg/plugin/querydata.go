@@ -9,6 +9,7 @@ import (
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/engine"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 )
 
 // QueryData answers each query on its own: one bad query fails alone.
@@ -53,6 +54,10 @@ func errorResponse(err error) backend.DataResponse {
 		return backend.ErrDataResponseWithSource(backend.StatusBadRequest, backend.ErrorSourceDownstream, "query cancelled")
 	case errors.Is(err, context.DeadlineExceeded):
 		return backend.ErrDataResponseWithSource(backend.StatusTimeout, backend.ErrorSourceDownstream, "query timed out: narrow the time range or the filter")
+	}
+	var se source.StatusError
+	if errors.As(err, &se) && se.HTTPStatus() >= 400 {
+		return backend.ErrDataResponseWithSource(backend.Status(se.HTTPStatus()), backend.ErrorSourceDownstream, err.Error())
 	}
 	// Source errors (unreadable files, configuration) are the user's or the environment's.
 	return backend.ErrDataResponseWithSource(backend.StatusBadGateway, backend.ErrorSourceDownstream, err.Error())

@@ -2,7 +2,9 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,5 +136,28 @@ func TestHealthOK(t *testing.T) {
 	}
 	if !strings.Contains(h.Message, "1 audit file") {
 		t.Errorf("message should count files: %q", h.Message)
+	}
+}
+
+type statusErr struct{ status int }
+
+func (e statusErr) Error() string   { return "remote said no" }
+func (e statusErr) HTTPStatus() int { return e.status }
+
+func TestErrorStatusFromSource(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want backend.Status
+	}{
+		{fmt.Errorf("scan: %w", statusErr{429}), backend.StatusTooManyRequests},
+		{statusErr{401}, backend.StatusUnauthorized},
+		{statusErr{504}, backend.StatusTimeout},
+		{errors.New("disk on fire"), backend.StatusBadGateway},
+		{context.DeadlineExceeded, backend.StatusTimeout},
+	} {
+		r := errorResponse(tc.err)
+		if r.Status != tc.want || r.ErrorSource != backend.ErrorSourceDownstream {
+			t.Errorf("%v: status %v source %v, want %v", tc.err, r.Status, r.ErrorSource, tc.want)
+		}
 	}
 }

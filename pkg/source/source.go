@@ -76,3 +76,11 @@ type OriginFunc func(origin string, line []byte) error
 type OriginScanner interface {
 	ScanOrigins(ctx context.Context, req Request, fn OriginFunc) (Stats, error)
 }
+
+// StatusError is an error of a remote source that maps to an HTTP status (400 bad query, 401
+// or 403 credentials, 429 limits, 504 timeout, 5xx the source's fault). The plugin returns that
+// status with the query's error.
+type StatusError interface {
+	error
+	HTTPStatus() int
+}

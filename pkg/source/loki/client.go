@@ -44,6 +44,9 @@ func (e *APIError) Error() string {
 }
 
 // Retryable reports whether a retry may succeed.
+// HTTPStatus implements source.StatusError.
+func (e *APIError) HTTPStatus() int { return e.Status }
+
 func (e *APIError) Retryable() bool {
 	return e.Status == http.StatusTooManyRequests || e.Status == http.StatusBadGateway ||
 		e.Status == http.StatusServiceUnavailable || e.Status == http.StatusGatewayTimeout ||
@@ -55,6 +58,9 @@ type TimeoutError struct {
 	Path    string
 	Timeout time.Duration
 }
+
+// HTTPStatus implements source.StatusError.
+func (e *TimeoutError) HTTPStatus() int { return http.StatusGatewayTimeout }
 
 func (e *TimeoutError) Error() string {
 	return fmt.Sprintf("Loki did not answer %s within %s: narrow the time range or the filter, or raise the timeout", e.Path, e.Timeout)
