@@ -1,0 +1,356 @@
+package cloudwatch
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
+)
+
+// MaxInsightsRows is the most rows one Logs Insights query returns.
+const MaxInsightsRows = 10000
+
+// insightsFields maps the dimensions Insights can group by exactly to their field names as
+// Logs Insights discovers them in the JSON message (nested keys joined with ".", array elements
+// by index). Every name is back-ticked in queries: some contain "/" or "-".
+var insightsFields = map[string]string{
+	"verb":                      "verb",
+	"user.username":             "user.username",
+	"impersonatedUser.username": "impersonatedUser.username",
+	"objectRef.resource":        "objectRef.resource",
+	"objectRef.namespace":       "objectRef.namespace",
+	"objectRef.name":            "objectRef.name",
+	"objectRef.subresource":     "objectRef.subresource",
+	"objectRef.apiGroup":        "objectRef.apiGroup",
+	"objectRef.apiVersion":      "objectRef.apiVersion",
+	"responseStatus.code":       "responseStatus.code",
+	"userAgent":                 "userAgent",
+	"sourceIPs":                 "sourceIPs.0",
+	"stage":                     "stage",
+	"level":                     "level",
+	"decision":                  "annotations.authorization.k8s.io/decision",
+}
+
+// CanCount reports whether the filter and dimensions can be counted exactly by Logs Insights:
+// include lists of exact values on plain fields, codes and code classes, allow/forbid
+// decisions, and any stages; no globs, exclusions, groups, user kinds, source IPs or search.
+func (s *Source) CanCount(f query.Filter, groupBy []string) (bool, string) {
+	for _, d := range groupBy {
+		if _, ok := insightsFields[d]; !ok {
+			return false, fmt.Sprintf("Logs Insights cannot group by %s exactly", d)
+		}
+	}
+	_, reason := insightsFilter(f)
+	return reason == "", reason
+}
+
+// PreferCount prefers Insights for ranges longer than Config.InsightsAfter: pulling every event
+// of a long range through FilterLogEvents (5 requests/s) is slower than one query.
+func (s *Source) PreferCount(_ context.Context, req source.CountRequest) bool {
+	return req.To.Sub(req.From) > s.cfg.InsightsAfter
+}
+
+// Count counts requests with one Logs Insights query over every configured log group.
+func (s *Source) Count(ctx context.Context, req source.CountRequest) (*source.CountResult, error) {
+	if ok, reason := s.CanCount(req.Filter, req.GroupBy); !ok {
+		return nil, &Error{Kind: KindInvalid, Op: "StartQuery", Msg: reason}
+	}
+	q, gran, err := s.InsightsQuery(req)
+	if err != nil {
+		return nil, err
+	}
+	rows, problems, err := s.runQuery(ctx, req, q)
+	if err != nil {
+		return nil, err
+	}
+	res := &source.CountResult{Problems: problems}
+	byKey := map[string]int{}
+	for _, row := range rows {
+		vals := map[string]string{}
+		for _, f := range row {
+			vals[aws.ToString(f.Field)] = aws.ToString(f.Value)
+		}
+		bucket := vals["bucket"]
+		if len(bucket) > 10 && bucket[10] == ' ' { // "2006-01-02 15:04:05" as some log pipelines write it
+			bucket = bucket[:10] + "T" + bucket[11:]
+		}
+		t, err := time.Parse(gran.layout, bucket)
+		if err != nil {
+			res.Problems = append(res.Problems, fmt.Sprintf("skipped a Logs Insights row with an unreadable time bucket %q", vals["bucket"]))
+			continue
+		}
+		i := int(t.Sub(req.Start) / req.Step)
+		if t.Before(req.Start) || i >= req.N {
+			continue
+		}
+		n, err := strconv.ParseFloat(vals["requests"], 64)
+		if err != nil || math.IsNaN(n) {
+			res.Problems = append(res.Problems, fmt.Sprintf("skipped a Logs Insights row with an unreadable count %q", vals["requests"]))
+			continue
+		}
+		values := make([]string, len(req.GroupBy))
+		for j := range req.GroupBy {
+			values[j] = vals[groupAlias(j)]
+		}
+		key := strings.Join(values, "\x00")
+		k, ok := byKey[key]
+		if !ok {
+			k = len(res.Series)
+			byKey[key] = k
+			res.Series = append(res.Series, source.CountSeries{Values: values, Counts: make([]float64, req.N)})
+		}
+		res.Series[k].Counts[i] += n
+	}
+	return res, nil
+}
+
+// granule is the stageTimestamp prefix the query groups by: the coarsest of day, hour, minute
+// or second that divides the bucket step, so that every granule falls in exactly one bucket.
+type granule struct {
+	size   time.Duration
+	length int // characters of the RFC 3339 stageTimestamp
+	layout string
+}
+
+var granules = []granule{
+	{24 * time.Hour, 10, "2006-01-02"},
+	{time.Hour, 13, "2006-01-02T15"},
+	{time.Minute, 16, "2006-01-02T15:04"},
+	{time.Second, 19, "2006-01-02T15:04:05"},
+}
+
+func pickGranule(step time.Duration) (granule, bool) {
+	for _, g := range granules {
+		if step >= g.size && step%g.size == 0 {
+			return g, true
+		}
+	}
+	return granule{}, false
+}
+
+// groupAlias is the name of the j-th groupBy column in the query's results.
+func groupAlias(j int) string { return "g" + strconv.Itoa(j) }
+
+// microLayout is how kube-apiserver writes stageTimestamp (metav1.MicroTime, always UTC).
+const microLayout = "2006-01-02T15:04:05.000000Z"
+
+// InsightsQuery builds the Logs Insights query of req. Requests are counted by their own event
+// time, as the engine does (stageTimestamp, else the v1alpha1/v1beta1 timestamp or
+// metadata.creationTimestamp) — not @timestamp, the time CloudWatch received the line, which can
+// be seconds later and would move requests across buckets. The query keeps the events whose time
+// lies in [From, To] by string comparison with kube-apiserver's fixed-width UTC form
+// (2006-01-02T15:04:05.000000Z), cuts the time to the granule and groups by it; Count adds the
+// granules up into buckets. Timestamps in another form (no fraction, a zone offset) are still
+// bucketed right but can be misjudged at the very edges of the range, within the same second.
+func (s *Source) InsightsQuery(req source.CountRequest) (string, granule, error) {
+	g, ok := pickGranule(req.Step)
+	if !ok {
+		return "", g, &Error{Kind: KindInvalid, Op: "StartQuery", Msg: fmt.Sprintf("Logs Insights cannot count in %s intervals: use whole seconds", req.Step)}
+	}
+	cond, reason := insightsFilter(req.Filter)
+	if reason != "" {
+		return "", g, &Error{Kind: KindInvalid, Op: "StartQuery", Msg: reason}
+	}
+	from := req.From.UTC()
+	if t := from.Truncate(time.Microsecond); !t.Equal(from) {
+		from = t.Add(time.Microsecond)
+	}
+	to := req.To.UTC().Truncate(time.Microsecond)
+	var b strings.Builder
+	fmt.Fprintf(&b, "filter @logStream like /^%s/\n", s.streamPattern())
+	b.WriteString("| fields coalesce(`stageTimestamp`, `timestamp`, `metadata.creationTimestamp`) as eventTime\n")
+	fmt.Fprintf(&b, "| filter eventTime >= %q and eventTime <= %q\n", from.Format(microLayout), to.Format(microLayout))
+	for _, c := range cond {
+		fmt.Fprintf(&b, "| filter %s\n", c)
+	}
+	fmt.Fprintf(&b, "| fields substr(eventTime, 0, %d) as bucket\n", g.length)
+	b.WriteString("| stats count(*) as requests by bucket")
+	for j, d := range req.GroupBy {
+		fmt.Fprintf(&b, ", `%s` as %s", insightsFields[d], groupAlias(j))
+	}
+	fmt.Fprintf(&b, "\n| limit %d", MaxInsightsRows)
+	return b.String(), g, nil
+}
+
+// insightsFilter returns the filter's conditions in Logs Insights syntax, or a reason why it
+// cannot be expressed exactly.
+func insightsFilter(f query.Filter) ([]string, string) {
+	var conds []string
+	exact := func(name string, values []string, field string) string {
+		if len(values) == 0 {
+			return ""
+		}
+		var lits []string
+		for _, v := range values {
+			if strings.HasPrefix(v, "!") || strings.Contains(v, "*") {
+				return fmt.Sprintf("Logs Insights counting needs exact %s values (no * or !)", name)
+			}
+			lits = append(lits, strconv.Quote(v))
+		}
+		conds = append(conds, fmt.Sprintf("`%s` in [%s]", field, strings.Join(lits, ", ")))
+		return ""
+	}
+	for _, c := range []struct {
+		name   string
+		values []string
+		field  string
+	}{
+		{"verb", f.Verbs, "verb"},
+		{"user", f.Users, "user.username"},
+		{"namespace", f.Namespaces, "objectRef.namespace"},
+		{"resource", f.Resources, "objectRef.resource"},
+		{"subresource", f.Subresources, "objectRef.subresource"},
+		{"API group", f.APIGroups, "objectRef.apiGroup"},
+		{"name", f.Names, "objectRef.name"},
+		{"user agent", f.UserAgents, "userAgent"},
+		{"level", f.Levels, "level"},
+		{"stage", f.Stages, "stage"},
+	} {
+		if r := exact(c.name, c.values, c.field); r != "" {
+			return nil, r
+		}
+	}
+	switch {
+	case len(f.Groups) > 0:
+		return nil, "Logs Insights cannot filter on groups exactly (a list field)"
+	case len(f.UserKinds) > 0:
+		return nil, "Logs Insights cannot filter on user kinds (derived in the plugin)"
+	case len(f.SourceIPs) > 0:
+		return nil, "Logs Insights cannot filter on source IPs exactly"
+	case f.Search != "":
+		return nil, "Logs Insights cannot search the raw line exactly as the plugin does"
+	}
+	if len(f.Decisions) > 0 {
+		for _, d := range f.Decisions {
+			if d != "allow" && d != "forbid" {
+				return nil, fmt.Sprintf("Logs Insights can only count decisions allow and forbid, not %q", d)
+			}
+		}
+		if r := exact("decision", f.Decisions, "annotations.authorization.k8s.io/decision"); r != "" {
+			return nil, r
+		}
+	}
+	if len(f.Codes) > 0 {
+		var ors []string
+		for _, c := range f.Codes {
+			p := strings.ToLower(c)
+			switch {
+			case strings.HasPrefix(p, "!"):
+				return nil, "Logs Insights counting needs included codes (no !)"
+			case len(p) == 3 && p[1:] == "xx" && p[0] >= '1' && p[0] <= '5':
+				base := int(p[0]-'0') * 100
+				ors = append(ors, fmt.Sprintf("(`responseStatus.code` >= %d and `responseStatus.code` <= %d)", base, base+99))
+			default:
+				n, err := strconv.Atoi(p)
+				if err != nil {
+					return nil, fmt.Sprintf("invalid code %q", c)
+				}
+				ors = append(ors, fmt.Sprintf("`responseStatus.code` = %d", n))
+			}
+		}
+		conds = append(conds, "("+strings.Join(ors, " or ")+")")
+	}
+	if len(f.Stages) == 0 {
+		// The default stages: the event that completes each request (query.IsRequestFinal).
+		conds = append(conds, "(`stage` in [\"ResponseComplete\", \"Panic\"] or (`stage` = \"ResponseStarted\" and `responseStatus.code` = 401))")
+	}
+	return conds, ""
+}
+
+// runQuery runs one Insights query, waiting for a slot first, and returns its rows.
+func (s *Source) runQuery(ctx context.Context, req source.CountRequest, q string) ([][]types.ResultField, []string, error) {
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+	defer func() { <-s.slots }()
+
+	if err := s.wait(ctx); err != nil {
+		return nil, nil, err
+	}
+	start := req.From.Add(-TimestampSlack).Unix()
+	end := req.To.Add(TimestampSlack).Add(time.Second - 1).Unix()
+	started, err := s.client.StartQuery(ctx, &cloudwatchlogs.StartQueryInput{
+		LogGroupNames: slices.Clone(s.cfg.LogGroups),
+		StartTime:     aws.Int64(start),
+		EndTime:       aws.Int64(end),
+		QueryString:   aws.String(q),
+		Limit:         aws.Int32(MaxInsightsRows),
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		return nil, nil, classify(err, "StartQuery", strings.Join(s.cfg.LogGroups, ", "))
+	}
+	id := aws.ToString(started.QueryId)
+	delay := s.poll
+	for {
+		select {
+		case <-ctx.Done():
+			s.stopQuery(ctx, id)
+			return nil, nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*3/2, s.maxPoll)
+		if err := s.wait(ctx); err != nil {
+			s.stopQuery(ctx, id)
+			return nil, nil, err
+		}
+		out, err := s.client.GetQueryResults(ctx, &cloudwatchlogs.GetQueryResultsInput{QueryId: aws.String(id)})
+		if err != nil {
+			if ctx.Err() != nil {
+				s.stopQuery(ctx, id)
+				return nil, nil, ctx.Err()
+			}
+			return nil, nil, classify(err, "GetQueryResults", "")
+		}
+		switch out.Status {
+		case types.QueryStatusComplete:
+			var problems []string
+			if len(out.Results) >= MaxInsightsRows {
+				problems = append(problems, fmt.Sprintf("Logs Insights returned its maximum of %d rows: the counts are incomplete; use a longer interval, a shorter range or fewer groupBy dimensions", MaxInsightsRows))
+			}
+			return out.Results, problems, nil
+		case types.QueryStatusFailed, types.QueryStatusCancelled, types.QueryStatusTimeout:
+			return nil, nil, &Error{Kind: KindQueryFailed, Op: "GetQueryResults", Code: string(out.Status),
+				Msg: fmt.Sprintf("the Logs Insights query %s ended with status %s: %s", id, out.Status, statusHint(out.Status))}
+		}
+		// Scheduled, Running, Unknown: keep polling.
+	}
+}
+
+func statusHint(st types.QueryStatus) string {
+	switch st {
+	case types.QueryStatusTimeout:
+		return "it ran longer than the Logs Insights limit; use a shorter range"
+	case types.QueryStatusCancelled:
+		return "it was cancelled outside this request (another user or StopQuery)"
+	}
+	return "retry; if it persists, check the query in the CloudWatch console"
+}
+
+// stopQuery asks CloudWatch to stop a query whose request was cancelled, so that it is no
+// longer billed nor counted against the concurrency quota.
+func (s *Source) stopQuery(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, _ = s.client.StopQuery(ctx, &cloudwatchlogs.StopQueryInput{QueryId: aws.String(id)})
+}
+
+var regexpSpecial = regexp.MustCompile(`[\\/.+*?()|\[\]{}^$]`)
+
+// regexpQuote escapes s for a /regex/ literal.
+func regexpQuote(s string) string { return regexpSpecial.ReplaceAllString(s, `\$0`) }

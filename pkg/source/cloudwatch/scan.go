@@ -1,0 +1,183 @@
+package cloudwatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
+)
+
+// Scan calls fn with the message of every audit event of the configured log groups whose
+// CloudWatch timestamp lies in the request widened by TimestampSlack. With req.Filter, the exact
+// part of the filter is pushed down as a CloudWatch filter pattern (see FilterPattern); fn may
+// still receive events the filter rejects.
+func (s *Source) Scan(ctx context.Context, req source.Request, fn source.LineFunc) (source.Stats, error) {
+	pattern := ""
+	if req.Filter != nil {
+		pattern = FilterPattern(*req.Filter)
+	}
+	return s.scan(ctx, req, pattern, fn)
+}
+
+func (s *Source) scan(ctx context.Context, req source.Request, pattern string, fn source.LineFunc) (source.Stats, error) {
+	var st source.Stats
+	var failed []error
+	for _, g := range s.cfg.LogGroups {
+		err := s.scanGroup(ctx, g, req, pattern, fn, &st)
+		if err == nil {
+			st.FilesScanned++
+			continue
+		}
+		var cwErr *Error
+		if errors.As(err, &cwErr) && cwErr.Kind == KindNotFound && len(s.cfg.LogGroups) > 1 {
+			// One missing group of several: say so and read the others.
+			st.Problems = append(st.Problems, cwErr.Msg)
+			failed = append(failed, err)
+			continue
+		}
+		return st, err
+	}
+	if len(failed) == len(s.cfg.LogGroups) {
+		return st, failed[0]
+	}
+	return st, nil
+}
+
+// scanGroup pages through FilterLogEvents on one log group.
+func (s *Source) scanGroup(ctx context.Context, group string, req source.Request, pattern string, fn source.LineFunc, st *source.Stats) error {
+	in := &cloudwatchlogs.FilterLogEventsInput{
+		LogGroupName:        aws.String(group),
+		LogStreamNamePrefix: aws.String(s.cfg.StreamPrefix),
+		StartTime:           aws.Int64(ms(req.From.Add(-TimestampSlack))),
+		EndTime:             aws.Int64(ms(req.To.Add(TimestampSlack))),
+	}
+	if pattern != "" {
+		in.FilterPattern = aws.String(pattern)
+	}
+	if s.pageLim > 0 {
+		in.Limit = aws.Int32(s.pageLim)
+	}
+	// eventIds of the previous and the current page: an event repeated across a page boundary
+	// is delivered once.
+	prev, cur := map[string]struct{}{}, map[string]struct{}{}
+	for {
+		if err := s.wait(ctx); err != nil {
+			return err
+		}
+		out, err := s.client.FilterLogEvents(ctx, in)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return classify(err, "FilterLogEvents", group)
+		}
+		for _, e := range out.Events {
+			if id := aws.ToString(e.EventId); id != "" {
+				if _, dup := prev[id]; dup {
+					continue
+				}
+				if _, dup := cur[id]; dup {
+					continue
+				}
+				cur[id] = struct{}{}
+			}
+			msg := aws.ToString(e.Message)
+			if msg == "" {
+				continue
+			}
+			st.LinesRead++
+			st.BytesRead += int64(len(msg))
+			if err := fn([]byte(msg)); err != nil {
+				return err
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		next := aws.ToString(out.NextToken)
+		if next == "" {
+			return nil
+		}
+		if len(out.Events) > 0 { // an empty page keeps the previous page's ids
+			clear(prev)
+			prev, cur = cur, prev
+		}
+		in.NextToken = aws.String(next)
+	}
+}
+
+// maxPatternLen is CloudWatch's limit on a filter pattern.
+const maxPatternLen = 1024
+
+// FilterPattern returns a CloudWatch JSON filter pattern that keeps every event the filter can
+// match, or "" when nothing exact can be pushed down. Only include lists of exact values
+// (no globs, no exclusions) are pushed: verbs, users, namespaces, resources, subresources,
+// apiGroups, names, levels, exact codes, and stages (the default stages become ResponseComplete,
+// Panic and ResponseStarted, which keeps the lone 401 events). The engine filters in Go anyway.
+func FilterPattern(f query.Filter) string {
+	var terms []string
+	str := func(path string, values []string) {
+		if t := orTerm(path, values, strconv.Quote); t != "" {
+			terms = append(terms, t)
+		}
+	}
+	str("$.verb", f.Verbs)
+	str("$.user.username", f.Users)
+	str("$.objectRef.namespace", f.Namespaces)
+	str("$.objectRef.resource", f.Resources)
+	str("$.objectRef.subresource", f.Subresources)
+	str("$.objectRef.apiGroup", f.APIGroups)
+	str("$.objectRef.name", f.Names)
+	str("$.level", f.Levels)
+	if len(f.Stages) > 0 {
+		str("$.stage", f.Stages)
+	} else {
+		str("$.stage", []string{"ResponseComplete", "Panic", "ResponseStarted"})
+	}
+	if t := orTerm("$.responseStatus.code", f.Codes, func(v string) string {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 && len(v) == 3 {
+			return v
+		}
+		return ""
+	}); t != "" {
+		terms = append(terms, t)
+	}
+	if len(terms) == 0 {
+		return ""
+	}
+	p := "{ " + strings.Join(terms, " && ") + " }"
+	if len(p) > maxPatternLen {
+		return ""
+	}
+	return p
+}
+
+// orTerm is `(path = v1) || (path = v2)`, or "" if any value is not exact (a glob, an
+// exclusion, a quote or backslash) or lit rejects it.
+func orTerm(path string, values []string, lit func(string) string) string {
+	if len(values) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, v := range values {
+		if v == "" || strings.ContainsAny(v, "*!\"\\") {
+			return ""
+		}
+		l := lit(v)
+		if l == "" {
+			return ""
+		}
+		parts = append(parts, fmt.Sprintf("(%s = %s)", path, l))
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return "(" + strings.Join(parts, " || ") + ")"
+}
