@@ -225,18 +225,64 @@ export interface FileSourceOptions {
 export interface AuditDataSourceOptions extends DataSourceJsonData {
   source: AuditSource;
   file?: FileSourceOptions;
-  // loki?: LokiSourceOptions;             -- later issue
-  // cloudwatch?: CloudWatchSourceOptions; -- later issue
+  loki?: LokiSourceOptions;
+  cloudwatch?: CloudWatchSourceOptions;
+}
+
+/** jsonData.loki: see docs/loki.md. Secrets are in secure JSON data (lokiBasicAuthPassword...). */
+export interface LokiSourceOptions {
+  url?: string;
+  auth?: 'none' | 'basic' | 'bearer';
+  basicAuthUser?: string;
+  tlsClientAuth?: boolean;
+  tlsWithCACert?: boolean;
+  tlsSkipVerify?: boolean;
+  tlsServerName?: string;
+  /** Sent as X-Scope-OrgID. */
+  tenant?: string;
+  /** Extra headers; their values are secure (lokiHeaderValue1, 2...). */
+  headers?: Array<{ name: string }>;
+  timeoutSeconds?: number;
+  selector?: string;
+  maxLines?: number;
+  pageSize?: number;
+  /** Go duration, e.g. "2m". */
+  ingestionLag?: string;
+  maxQueryLength?: string;
+  notCompactJSON?: boolean;
+}
+
+/** jsonData.cloudwatch: Grafana's AWS conventions (see docs/cloudwatch.md). */
+export interface CloudWatchSourceOptions {
+  authType?: 'default' | 'keys' | 'credentials';
+  defaultRegion?: string;
+  profile?: string;
+  assumeRoleArn?: string;
+  externalId?: string;
+  endpoint?: string;
+  clusterName?: string;
+  logGroups?: string[];
+  streamPrefix?: string;
+  maxConcurrentInsights?: number;
+  requestsPerSecond?: number;
+  /** Ranges longer than this (Go duration) use Logs Insights for counts. */
+  insightsAfter?: string;
 }
 
 /** Default for `file.maxLineBytes` (4 MiB): single audit events can exceed 1 MB. */
 export const DEFAULT_MAX_LINE_BYTES = 4 * 1024 * 1024;
 
-/**
- * Values stored encrypted and sent to the backend only. Empty while only local files are
- * supported; Loki credentials and AWS keys go here later.
- */
-export interface AuditSecureJsonData {}
+/** Values stored encrypted and sent to the backend only: Loki credentials and AWS keys. */
+export interface AuditSecureJsonData {
+  lokiBasicAuthPassword?: string;
+  lokiBearerToken?: string;
+  lokiTLSClientCert?: string;
+  lokiTLSClientKey?: string;
+  lokiTLSCACert?: string;
+  accessKey?: string;
+  secretKey?: string;
+  sessionToken?: string;
+}
 
 /** GET /dimensions */
 export interface DimensionInfo {

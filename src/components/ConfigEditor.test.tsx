@@ -48,7 +48,8 @@ function setup(jsonData: Partial<AuditDataSourceOptions>) {
   const user = userEvent.setup();
   render(<Harness />);
   const last = () => changes[changes.length - 1].jsonData;
-  return { user, changes, last };
+  const lastSecure = () => changes[changes.length - 1].secureJsonData;
+  return { user, changes, last, lastSecure };
 }
 
 describe('ConfigEditor', () => {
@@ -87,10 +88,41 @@ describe('ConfigEditor', () => {
     expect(last().file).toEqual({ paths: ['/a'], maxLineBytes: undefined });
   });
 
-  it('offers only the sources that work', () => {
+  it('offers every source', () => {
     setup({ source: 'file' });
     expect(screen.getByRole('radio', { name: 'Local audit files' })).toBeChecked();
-    expect(screen.getByRole('radio', { name: 'Loki' })).toBeDisabled();
-    expect(screen.getByRole('radio', { name: /CloudWatch/ })).toBeDisabled();
+    expect(screen.getByRole('radio', { name: 'Loki' })).toBeEnabled();
+    expect(screen.getByRole('radio', { name: /CloudWatch/ })).toBeEnabled();
+  });
+
+  it('configures Loki, with the token as a secret', async () => {
+    const { user, last, lastSecure } = setup({ source: 'file', file: { paths: ['/a'] } });
+    await user.click(screen.getByRole('radio', { name: 'Loki' }));
+    await user.type(screen.getByLabelText('URL'), 'http://loki:3100');
+    await user.type(screen.getByLabelText('Tenant'), 'team-a');
+    await user.click(screen.getByRole('radio', { name: 'Bearer token' }));
+    await user.type(screen.getByLabelText('Token'), 's3cret');
+    await user.click(screen.getByLabelText('Stream selector'));
+    await user.paste('{job="audit"}');
+    expect(last()).toMatchObject({
+      source: 'loki',
+      loki: { url: 'http://loki:3100', tenant: 'team-a', auth: 'bearer', selector: '{job="audit"}' },
+    });
+    expect(JSON.stringify(last())).not.toContain('s3cret');
+    expect(lastSecure()).toEqual({ lokiBearerToken: 's3cret' });
+  });
+
+  it('configures CloudWatch with access keys', async () => {
+    const { user, last, lastSecure } = setup({ source: 'cloudwatch' });
+    await user.click(screen.getByRole('radio', { name: 'Access and secret key' }));
+    await user.type(screen.getByLabelText('Access key ID'), 'AKIAEXAMPLE');
+    await user.type(screen.getByLabelText('Secret access key'), 'wJalr');
+    await user.type(screen.getByLabelText('Default region'), 'eu-west-1');
+    await user.type(screen.getByLabelText('Cluster name'), 'prod');
+    expect(last()).toMatchObject({
+      source: 'cloudwatch',
+      cloudwatch: { authType: 'keys', defaultRegion: 'eu-west-1', clusterName: 'prod' },
+    });
+    expect(lastSecure()).toEqual({ accessKey: 'AKIAEXAMPLE', secretKey: 'wJalr' });
   });
 });

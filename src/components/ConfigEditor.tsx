@@ -9,6 +9,8 @@ import {
   DEFAULT_MAX_LINE_BYTES,
   FileSourceOptions,
 } from '../types';
+import { CloudWatchSection } from './config/CloudWatchSection';
+import { LokiSection } from './config/LokiSection';
 
 export type Props = DataSourcePluginOptionsEditorProps<AuditDataSourceOptions, AuditSecureJsonData>;
 
@@ -18,13 +20,13 @@ const SOURCE_OPTIONS: Array<{ value: AuditSource; label: string; description: st
     label: 'Local audit files',
     description: 'Files written by kube-apiserver --audit-log-path, read by the Grafana server.',
   },
-  // Loki and CloudWatch Logs sources are planned (later issues). They are listed here, disabled,
-  // so the choice is visible; their settings sections are added with their backends.
-  { value: 'loki', label: 'Loki', description: 'Not available yet.' },
-  { value: 'cloudwatch', label: 'CloudWatch Logs (EKS)', description: 'Not available yet.' },
+  { value: 'loki', label: 'Loki', description: 'Audit logs shipped to Loki by Promtail or Alloy.' },
+  {
+    value: 'cloudwatch',
+    label: 'CloudWatch Logs (EKS)',
+    description: 'EKS control-plane audit logs in CloudWatch Logs (kube-apiserver-audit-* streams).',
+  },
 ];
-
-const AVAILABLE_SOURCES: AuditSource[] = ['file'];
 
 export function ConfigEditor({ options, onOptionsChange }: Props) {
   const jsonData = options.jsonData;
@@ -58,7 +60,6 @@ export function ConfigEditor({ options, onOptionsChange }: Props) {
             aria-label="Audit log source"
             options={SOURCE_OPTIONS}
             value={source}
-            disabledOptions={SOURCE_OPTIONS.map((o) => o.value).filter((v) => !AVAILABLE_SOURCES.includes(v))}
             onChange={(next) => onOptionsChange({ ...options, jsonData: { ...jsonData, source: next } })}
           />
         </Field>
@@ -115,8 +116,8 @@ export function ConfigEditor({ options, onOptionsChange }: Props) {
           </Field>
         </FieldSet>
       )}
-      {/* Loki settings (URL, tenant, auth, label selector) go here with the Loki source. */}
-      {/* CloudWatch settings (region, log group, credentials) go here with the CloudWatch source. */}
+      {source === 'loki' && <LokiSection options={options} onOptionsChange={onOptionsChange} />}
+      {source === 'cloudwatch' && <CloudWatchSection options={options} onOptionsChange={onOptionsChange} />}
     </Stack>
   );
 }
