@@ -71,6 +71,19 @@ func (a *allowList) allows(f Finding) bool {
 	return false
 }
 
+// drops reports whether any allow-list matches the finding.
+func (a *allowList) drops(f Finding) bool {
+	if a.allows(f) || a.allowsGroups(f.groups) {
+		return true
+	}
+	for _, img := range f.images {
+		if a.allowsImage(img) {
+			return true
+		}
+	}
+	return false
+}
+
 // allowsGroups and allowsImage are checked by the rules that know the groups and images.
 func (a *allowList) allowsGroups(groups []string) bool {
 	for _, g := range groups {

@@ -84,6 +84,13 @@ type Config struct {
 	// Allow-lists: findings whose user, any group, namespace, image or source IP matches are
 	// dropped. Users, groups, namespaces and images accept `*` globs; networks are CIDRs or IPs.
 	AllowUsers, AllowGroups, AllowNamespaces, AllowImages, AllowNetworks []string
+	// RuleAllow adds allow-lists for single rules, by rule id.
+	RuleAllow map[string]Allow
+}
+
+// Allow is one set of allow-lists.
+type Allow struct {
+	Users, Groups, Namespaces, Images, Networks []string
 }
 
 func (c Config) withDefaults() Config {
@@ -146,9 +153,10 @@ type candidate struct {
 
 // Detector evaluates rules over records. Each scan worker has its own; Merge joins them.
 type Detector struct {
-	cfg   Config
-	rules []*Rule
-	allow *allowList
+	cfg       Config
+	rules     []*Rule
+	allow     *allowList
+	ruleAllow map[string]*allowList
 
 	findings []Finding
 	cands    map[string][]candidate // by rule id
@@ -163,6 +171,13 @@ type Detector struct {
 func New(rules []*Rule, cfg Config) *Detector {
 	cfg = cfg.withDefaults()
 	d := &Detector{cfg: cfg, rules: rules, allow: newAllowList(cfg), cands: map[string][]candidate{}, bodiless: map[string]int{}}
+	for id, a := range cfg.RuleAllow {
+		if d.ruleAllow == nil {
+			d.ruleAllow = map[string]*allowList{}
+		}
+		d.ruleAllow[id] = newAllowList(Config{AllowUsers: a.Users, AllowGroups: a.Groups, AllowNamespaces: a.Namespaces,
+			AllowImages: a.Images, AllowNetworks: a.Networks})
+	}
 	d.emitFn = func(f Finding) { d.emit(d.cur, f) }
 	return d
 }
@@ -190,13 +205,11 @@ func (d *Detector) Observe(r *audit.Record) {
 }
 
 func (d *Detector) emit(rule *Rule, f Finding) {
-	if d.allow.allows(f) || d.allow.allowsGroups(f.groups) {
+	if d.allow.drops(f) {
 		return
 	}
-	for _, img := range f.images {
-		if d.allow.allowsImage(img) {
-			return
-		}
+	if a, ok := d.ruleAllow[rule.ID]; ok && a.drops(f) {
+		return
 	}
 	f.RuleID, f.Title, f.Severity = rule.ID, rule.Title, rule.Severity
 	d.findings = append(d.findings, f)

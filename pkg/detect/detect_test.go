@@ -247,6 +247,11 @@ func TestAllowLists(t *testing.T) {
 	if fs, _ := observe(t, Config{AllowUsers: []string{"someone"}}, l); len(fs) != 2 {
 		t.Errorf("not allowed: %+v", fs)
 	}
+	// Per rule: ci-bot may exec, but a shell still counts as risky.
+	fs, _ := observe(t, Config{RuleAllow: map[string]Allow{"exec-into-pod": {Users: []string{"ci-bot"}}}}, l)
+	if got := ruleIDs(fs); !slices.Equal(got, []string{"risky-exec-command"}) {
+		t.Errorf("per-rule allow: %v", got)
+	}
 }
 
 func TestSelect(t *testing.T) {

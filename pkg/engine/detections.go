@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,20 +37,28 @@ func detectionRules(q *query.Query) ([]*detect.Rule, error) {
 	return detect.Select(q.Rules, q.Severities), nil
 }
 
-func detectConfig(q *query.Query) detect.Config {
-	cfg := detect.Config{BurstThreshold: q.BurstThreshold}
+// detectConfig is the datasource's base configuration with the query's allow-lists added and
+// its tunables taking precedence.
+func detectConfig(q *query.Query, base detect.Config) detect.Config {
+	cfg := base
+	if q.BurstThreshold > 0 {
+		cfg.BurstThreshold = q.BurstThreshold
+	}
 	if q.BurstWindow != "" {
 		cfg.BurstWindow, _ = time.ParseDuration(q.BurstWindow) // validated by query.Parse
 	}
 	if a := q.Allow; a != nil {
-		cfg.AllowUsers, cfg.AllowGroups, cfg.AllowNamespaces, cfg.AllowImages, cfg.AllowNetworks =
-			a.Users, a.Groups, a.Namespaces, a.Images, a.SourceNetworks
+		cfg.AllowUsers = append(slices.Clone(cfg.AllowUsers), a.Users...)
+		cfg.AllowGroups = append(slices.Clone(cfg.AllowGroups), a.Groups...)
+		cfg.AllowNamespaces = append(slices.Clone(cfg.AllowNamespaces), a.Namespaces...)
+		cfg.AllowImages = append(slices.Clone(cfg.AllowImages), a.Images...)
+		cfg.AllowNetworks = append(slices.Clone(cfg.AllowNetworks), a.SourceNetworks...)
 	}
 	return cfg
 }
 
-func newDetections(q *query.Query, rules []*detect.Rule, b *buckets) *detections {
-	return &detections{q: q, b: b, det: detect.New(rules, detectConfig(q))}
+func newDetections(q *query.Query, rules []*detect.Rule, cfg detect.Config, b *buckets) *detections {
+	return &detections{q: q, b: b, det: detect.New(rules, cfg)}
 }
 
 func (d *detections) needs() audit.Fields { return detect.Needs }

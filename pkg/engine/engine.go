@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 )
@@ -23,6 +24,9 @@ type Request struct {
 	MaxDataPoints int64         // may be zero
 	// Workers is how many goroutines decode lines; 0 means one per CPU (at most 8).
 	Workers int
+	// Detect is the datasource's base configuration of detections (allow-lists, tunables); the
+	// query's own allow-lists add to it and its tunables override it.
+	Detect detect.Config
 }
 
 // Severity of a notice.
@@ -133,7 +137,8 @@ func Run(ctx context.Context, src source.Source, req Request) (*Result, error) {
 		if q.Format == query.FormatTimeSeries {
 			b = newBuckets(req)
 		}
-		newAgg = func() aggregator { return newDetections(q, rules, b) }
+		cfg := detectConfig(q, req.Detect)
+		newAgg = func() aggregator { return newDetections(q, rules, cfg, b) }
 	default:
 		return nil, &query.Error{Msg: fmt.Sprintf("unknown query type %q", q.QueryType)}
 	}

@@ -26,6 +26,8 @@ type Settings struct {
 	File       *FileSettings       `json:"file,omitempty"`
 	Loki       *LokiSettings       `json:"loki,omitempty"`       // loki.go
 	CloudWatch *CloudWatchSettings `json:"cloudwatch,omitempty"` // cloudwatch.go
+	// Detections holds datasource-wide allow-lists and tunables of the detections query.
+	Detections *DetectionSettings `json:"detections,omitempty"` // detections.go
 	// Secrets are never read from or written to jsonData.
 	Secrets Secrets `json:"-"`
 }
@@ -52,6 +54,9 @@ func Load(s backend.DataSourceInstanceSettings) (*Settings, error) {
 	}
 	if set.Source == "" {
 		set.Source = SourceFile
+	}
+	if _, err := set.Detections.DetectConfig(); err != nil {
+		return nil, err
 	}
 	switch set.Source {
 	case SourceFile:

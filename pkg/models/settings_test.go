@@ -39,3 +39,25 @@ func TestLoadErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestDetectionSettings(t *testing.T) {
+	s, err := load(`{"file":{"paths":["/a"]},"detections":{"allow":{"users":["ci-*"],"sourceNetworks":["10.0.0.0/8"]},
+		"rules":{"exec-into-pod":{"allow":{"namespaces":["debug"]}}},"burstThreshold":20,"burstWindow":"2m"}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := s.Detections.DetectConfig()
+	if err != nil || cfg.BurstThreshold != 20 || cfg.BurstWindow.String() != "2m0s" || cfg.AllowUsers[0] != "ci-*" ||
+		cfg.RuleAllow["exec-into-pod"].Namespaces[0] != "debug" {
+		t.Errorf("config %+v err %v", cfg, err)
+	}
+	for _, bad := range []string{
+		`{"file":{"paths":["/a"]},"detections":{"rules":{"no-such-rule":{}}}}`,
+		`{"file":{"paths":["/a"]},"detections":{"allow":{"sourceNetworks":["10.0.0.0/33"]}}}`,
+		`{"file":{"paths":["/a"]},"detections":{"burstWindow":"soon"}}`,
+	} {
+		if _, err := load(bad); err == nil || !strings.Contains(err.Error(), "detections") {
+			t.Errorf("%s: err %v", bad, err)
+		}
+	}
+}

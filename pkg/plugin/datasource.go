@@ -10,6 +10,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend/resource/httpadapter"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/models"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/file"
@@ -30,7 +31,8 @@ var (
 type Datasource struct {
 	settings  *models.Settings
 	src       source.Source
-	configErr error // settings that cannot work: reported by health checks and queries
+	detect    detect.Config // base configuration of detections queries
+	configErr error         // settings that cannot work: reported by health checks and queries
 	resources backend.CallResourceHandler
 }
 
@@ -40,6 +42,7 @@ func NewDatasource(_ context.Context, s backend.DataSourceInstanceSettings) (ins
 	ds := &Datasource{}
 	ds.settings, ds.configErr = models.Load(s)
 	if ds.configErr == nil {
+		ds.detect, _ = ds.settings.Detections.DetectConfig() // validated by models.Load
 		ds.src, ds.configErr = newSource(ds.settings)
 	}
 	mux := http.NewServeMux()

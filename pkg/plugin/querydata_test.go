@@ -161,3 +161,29 @@ func TestErrorStatusFromSource(t *testing.T) {
 		}
 	}
 }
+
+// The datasource's allow-lists apply to every detections query; the query's add to them.
+func TestDetectionAllowListsFromSettings(t *testing.T) {
+	run := func(jsonData, q string) int {
+		t.Helper()
+		ds := newTestDatasource(t, jsonData)
+		resp, _ := ds.QueryData(context.Background(), &backend.QueryDataRequest{Queries: []backend.DataQuery{{RefID: "A", JSON: []byte(q), TimeRange: allTime}}})
+		r := resp.Responses["A"]
+		if r.Error != nil {
+			t.Fatal(r.Error)
+		}
+		return r.Frames[0].Rows()
+	}
+	dir := fixtureDir(t)
+	q := `{"queryType":"detections","rules":["exec-into-pod"]}`
+	all := run(`{"file":{"paths":["`+dir+`"]}}`, q)
+	if all == 0 {
+		t.Fatal("no exec findings in the fixtures")
+	}
+	if n := run(`{"file":{"paths":["`+dir+`"]},"detections":{"rules":{"exec-into-pod":{"allow":{"users":["minikube-user"]}}}}}`, q); n != 0 {
+		t.Errorf("per-rule allow-list from settings: %d findings left", n)
+	}
+	if n := run(`{"file":{"paths":["`+dir+`"]}}`, `{"queryType":"detections","rules":["exec-into-pod"],"allow":{"namespaces":["default"]}}`); n != 0 {
+		t.Errorf("query allow-list: %d findings left", n)
+	}
+}

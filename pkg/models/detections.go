@@ -1,0 +1,88 @@
+package models
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
+)
+
+// DetectionSettings are the datasource-wide settings of the detections query (jsonData.detections):
+// allow-lists for every rule and for single rules, and the burst tunables. Queries add theirs.
+type DetectionSettings struct {
+	Allow AllowList `json:"allow"`
+	// Rules holds allow-lists for single rules, by rule id.
+	Rules          map[string]RuleSettings `json:"rules,omitempty"`
+	BurstThreshold int                     `json:"burstThreshold,omitempty"`
+	BurstWindow    string                  `json:"burstWindow,omitempty"`
+}
+
+// RuleSettings are the settings of one rule.
+type RuleSettings struct {
+	Allow AllowList `json:"allow"`
+}
+
+// AllowList lists what detections must not report: users, groups, namespaces, images (globs)
+// and source networks (CIDRs or IPs).
+type AllowList struct {
+	Users          []string `json:"users,omitempty"`
+	Groups         []string `json:"groups,omitempty"`
+	Namespaces     []string `json:"namespaces,omitempty"`
+	Images         []string `json:"images,omitempty"`
+	SourceNetworks []string `json:"sourceNetworks,omitempty"`
+}
+
+func (a AllowList) validate(where string) error {
+	for _, n := range a.SourceNetworks {
+		n = strings.TrimSpace(n)
+		if _, err := netip.ParsePrefix(n); err != nil {
+			if _, err := netip.ParseAddr(n); err != nil {
+				return fmt.Errorf("%s: %q is neither a CIDR nor an IP address", where, n)
+			}
+		}
+	}
+	return nil
+}
+
+func (a AllowList) detect() detect.Allow {
+	return detect.Allow{Users: a.Users, Groups: a.Groups, Namespaces: a.Namespaces, Images: a.Images, Networks: a.SourceNetworks}
+}
+
+// DetectConfig validates the settings and turns them into the detectors' base configuration.
+func (d *DetectionSettings) DetectConfig() (detect.Config, error) {
+	var cfg detect.Config
+	if d == nil {
+		return cfg, nil
+	}
+	if err := d.Allow.validate("detections.allow"); err != nil {
+		return cfg, err
+	}
+	a := d.Allow.detect()
+	cfg.AllowUsers, cfg.AllowGroups, cfg.AllowNamespaces, cfg.AllowImages, cfg.AllowNetworks = a.Users, a.Groups, a.Namespaces, a.Images, a.Networks
+	for id, r := range d.Rules {
+		if _, ok := detect.Lookup(id); !ok {
+			return cfg, fmt.Errorf("detections.rules: unknown rule %q", id)
+		}
+		if err := r.Allow.validate("detections.rules." + id + ".allow"); err != nil {
+			return cfg, err
+		}
+		if cfg.RuleAllow == nil {
+			cfg.RuleAllow = map[string]detect.Allow{}
+		}
+		cfg.RuleAllow[id] = r.Allow.detect()
+	}
+	if d.BurstThreshold < 0 {
+		return cfg, fmt.Errorf("detections.burstThreshold must not be negative")
+	}
+	cfg.BurstThreshold = d.BurstThreshold
+	if d.BurstWindow != "" {
+		w, err := time.ParseDuration(d.BurstWindow)
+		if err != nil || w <= 0 {
+			return cfg, fmt.Errorf("detections.burstWindow %q is not a positive duration such as 5m", d.BurstWindow)
+		}
+		cfg.BurstWindow = w
+	}
+	return cfg, nil
+}
