@@ -425,7 +425,11 @@ func checkAlertQuery(t *testing.T, ds *plugin.Datasource, refID string, model ma
 	if err != nil {
 		t.Fatalf("%s: query.Parse: %v", refID, err)
 	}
-	if !(q.QueryType == query.TypeTimeSeries || q.QueryType == query.TypeLatency && q.Format == query.FormatTimeSeries) {
+	// timeseries, and latency and detections in their timeseries format, return the wide
+	// numeric frame alerting needs.
+	wide := q.QueryType == query.TypeTimeSeries ||
+		(q.QueryType == query.TypeLatency || q.QueryType == query.TypeDetections) && q.Format == query.FormatTimeSeries
+	if !wide {
 		t.Fatalf("%s: %s/%s queries do not return the numeric time series alerting needs", refID, q.QueryType, q.Format)
 	}
 	interval := time.Second
