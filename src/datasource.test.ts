@@ -53,6 +53,20 @@ describe('applyTemplateVariables', () => {
     expect(out.queryType).toBe('matrix');
   });
 
+  it('interpolates the rules, severities and allow-lists of detections', () => {
+    const query: AuditQuery = {
+      refId: 'A',
+      queryType: 'detections',
+      rules: ['$verb-*'],
+      severities: ['$user' as never],
+      allow: { namespaces: ['$ns'], users: ['$empty'] },
+    };
+    const out = newDataSource().applyTemplateVariables(query, {});
+    expect(out.rules).toEqual(['delete-*']);
+    expect(out.severities).toEqual(['alice', 'bob']);
+    expect(out.allow).toEqual({ namespaces: ['team-a', 'team-b'] });
+  });
+
   it('turns a multi-value variable into several list entries', () => {
     const query: AuditQuery = {
       refId: 'A',

@@ -26,7 +26,9 @@ import {
   DEFAULT_QUERY,
   DimensionInfo,
   DimensionValue,
+  DetectionAllow,
   FILTER_LIST_KEYS,
+  Severity,
 } from './types';
 
 /**
@@ -363,6 +365,23 @@ export function interpolateQuery(query: AuditQuery, scopedVars: ScopedVars, temp
     }
     filter.search = interpolateString(filter.search, scopedVars, templateSrv);
     result.filter = filter;
+  }
+  // Detections: rule ids, severities and allow-lists take variables too.
+  if (query.rules) {
+    result.rules = interpolateList(query.rules, scopedVars, templateSrv);
+  }
+  if (query.severities) {
+    result.severities = interpolateList(query.severities, scopedVars, templateSrv) as Severity[] | undefined;
+  }
+  if (query.allow) {
+    const allow: DetectionAllow = {};
+    for (const key of ['users', 'groups', 'namespaces', 'images', 'sourceNetworks'] as const) {
+      const v = interpolateList(query.allow[key], scopedVars, templateSrv);
+      if (v?.length) {
+        allow[key] = v;
+      }
+    }
+    result.allow = allow;
   }
   // Keep absent fields absent rather than present-but-undefined.
   for (const key of ['groupBy', 'rows', 'columns'] as const) {

@@ -126,8 +126,11 @@ func Lookup(id string) (*Rule, bool) {
 }
 
 // Select returns the rules whose id matches one of ids (`*` globs; all when empty) and whose
-// severity is one of severities (all when empty).
+// severity is one of severities (all when empty or when it holds "*").
 func Select(ids []string, severities []string) []*Rule {
+	if slices.Contains(severities, "*") {
+		severities = nil
+	}
 	var out []*Rule
 	for _, r := range catalogue {
 		if len(ids) > 0 && !slices.ContainsFunc(ids, func(p string) bool { ok, _ := path.Match(p, r.ID); return ok }) {

@@ -271,3 +271,26 @@ func TestSelect(t *testing.T) {
 		ids[r.ID] = true
 	}
 }
+
+func TestMonitoringIsNotAFinding(t *testing.T) {
+	fs, _ := observe(t, Config{},
+		// Prometheus scraping cAdvisor through the API server.
+		ev(0, "ResponseComplete", "get", "system:serviceaccount:monitoring:prometheus", "nodes", "proxy", "", "node-1", 200,
+			map[string]any{"requestURI": "/api/v1/nodes/node-1/proxy/metrics/cadvisor"}),
+		// A kubelet watching the one secret a pod mounts.
+		ev(time.Second, "ResponseComplete", "watch", "system:node:node-1", "secrets", "", "kube-system", "", 200,
+			map[string]any{"requestURI": "/api/v1/namespaces/kube-system/secrets?fieldSelector=metadata.name%3Dkube-proxy-env&watch=true"}),
+	)
+	if len(fs) != 0 {
+		t.Errorf("findings %+v", fs)
+	}
+	fs, _ = observe(t, Config{},
+		ev(0, "ResponseComplete", "create", "mallory", "nodes", "proxy", "", "node-1", 200,
+			map[string]any{"requestURI": "/api/v1/nodes/node-1/proxy/run/default/web/app"}),
+		ev(time.Second, "ResponseComplete", "list", "mallory", "secrets", "", "kube-system", "", 200,
+			map[string]any{"requestURI": "/api/v1/namespaces/kube-system/secrets"}),
+	)
+	if got := ruleIDs(fs); !slices.Contains(got, "node-proxy") || !slices.Contains(got, "secrets-list-wide") {
+		t.Errorf("rules %v", got)
+	}
+}

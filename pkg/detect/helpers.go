@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"net/url"
 	"path"
 	"slices"
 	"strings"
@@ -301,4 +302,38 @@ func obviouslyPrivate(ip []byte) bool {
 		return second >= "16" && second <= "31" && s[6] == '.'
 	}
 	return false
+}
+
+// kubeletMetricsRead reports a GET through nodes/proxy of the kubelet's read-only monitoring
+// endpoints (/metrics, /metrics/cadvisor, /metrics/resource, /metrics/probes, /stats/summary,
+// /healthz), which Prometheus and metrics agents scrape continuously.
+func kubeletMetricsRead(e *event) bool {
+	if string(e.verb) != "get" {
+		return false
+	}
+	p, _, _ := strings.Cut(string(e.uri), "?")
+	_, rest, ok := strings.Cut(p, "/proxy")
+	if !ok {
+		return false
+	}
+	switch rest {
+	case "/metrics", "/metrics/cadvisor", "/metrics/resource", "/metrics/probes", "/stats/summary", "/healthz", "/stats/summary/":
+		return true
+	}
+	return false
+}
+
+// singleObject reports a list or watch narrowed to one object by name
+// (fieldSelector=metadata.name=x), as kubelets watch the secrets their pods mount.
+func singleObject(uri []byte) bool {
+	_, q, ok := strings.Cut(string(uri), "?")
+	if !ok {
+		return false
+	}
+	v, err := url.ParseQuery(q)
+	if err != nil {
+		return false
+	}
+	fs := v.Get("fieldSelector")
+	return strings.HasPrefix(fs, "metadata.name=") && !strings.Contains(fs, ",")
 }

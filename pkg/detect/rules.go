@@ -62,7 +62,9 @@ var catalogue = []*Rule{
 		Description: "nodes/proxy reaches the kubelet API directly (exec, logs, pods) and bypasses admission and most audit.",
 		Fields:      []string{"user", "name (node)", "detail (path)"},
 		eval: func(e *event, emit func(Finding)) {
-			if e.is("nodes") && string(e.sub) == "proxy" && e.final && e.succeeded() {
+			// Monitoring scrapes the kubelet's metrics and stats this way all day: only reads of
+			// those endpoints are left out.
+			if e.is("nodes") && string(e.sub) == "proxy" && e.final && e.succeeded() && !kubeletMetricsRead(e) {
 				emit(e.finding("kubelet API via " + string(e.uri)))
 			}
 		},
@@ -96,7 +98,8 @@ var catalogue = []*Rule{
 		Description: "Listing every secret of the cluster or of kube-system hands over the credentials of the control plane.",
 		Fields:      []string{"user", "namespace"},
 		eval: func(e *event, emit func(Finding)) {
-			if !e.is("secrets") || !e.final || !e.succeeded() || (string(e.verb) != "list" && string(e.verb) != "watch") || isSystemUser(e.kind) {
+			if !e.is("secrets") || !e.final || !e.succeeded() || (string(e.verb) != "list" && string(e.verb) != "watch") || isSystemUser(e.kind) ||
+				singleObject(e.uri) {
 				return
 			}
 			switch {

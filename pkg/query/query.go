@@ -379,7 +379,7 @@ func (q *Query) defaultAndValidate() error {
 			return errorf("unknown format %q for detections: use table or timeseries", q.Format)
 		}
 		for _, sev := range q.Severities {
-			if !slices.Contains([]string{"low", "medium", "high", "critical"}, sev) {
+			if !slices.Contains([]string{"low", "medium", "high", "critical", "*"}, sev) { // "*": a variable's All
 				return errorf("unknown severity %q: use low, medium, high or critical", sev)
 			}
 		}
