@@ -21,6 +21,9 @@ COPY pkg ./pkg
 RUN mage -v build:linux \
     && if [ "${TARGETARCH}" = "arm64" ]; then mage -v build:linuxARM64; fi \
     && ls -l dist
+# The sample-data generator: the container makes fresh audit logs for "the last 6 hours" at
+# every start, so the dashboards' relative time ranges always show data.
+RUN CGO_ENABLED=0 go build -o /build/k8saudit-auditgen ./pkg/auditgen/cmd/auditgen
 
 # --- frontend: dist/module.js, plugin.json, img/, README.md, LICENSE ---------------------------
 FROM node:22 AS frontend
@@ -42,3 +45,8 @@ ENV GF_AUTH_ANONYMOUS_ENABLED=true \
 
 COPY --from=frontend /build/dist/ /var/lib/grafana/plugins/k8saudit-auditlogs-datasource/
 COPY --from=backend /build/dist/ /var/lib/grafana/plugins/k8saudit-auditlogs-datasource/
+COPY --from=backend /build/k8saudit-auditgen /usr/local/bin/k8saudit-auditgen
+
+# Before Grafana starts: a busy cluster's last 6 hours of audit log in /var/lib/grafana/k8saudit-live,
+# the provisioned datasource's second path (the first holds the bundled real events).
+ENTRYPOINT ["/bin/sh", "-c", "mkdir -p /var/lib/grafana/k8saudit-live && k8saudit-auditgen -out /var/lib/grafana/k8saudit-live/audit.log -requests 12000 -duration 6h -level-mix 0.85,0.10,0.05 && exec /run.sh \"$@\"", "--"]
