@@ -21,6 +21,10 @@ type PipelineRow struct {
 	// LongestGap is the longest stretch without events between First and Last, at the
 	// resolution of the query's interval.
 	LongestGap time.Duration
+	// LagP50 and LagMax are how long after the event the source received it (Loki's
+	// timestamp, CloudWatch's ingestion time); HasLag is false for sources that cannot tell.
+	LagP50, LagMax time.Duration
+	HasLag         bool
 }
 
 // PipelineResult describes the audit pipeline per origin.
@@ -32,6 +36,7 @@ type PipelineResult struct {
 type originStats struct {
 	row    PipelineRow
 	counts []float64 // events per bucket
+	lags   []float64 // seconds from the event to its arrival at the source
 }
 
 // runPipeline answers pipelineHealth: it needs each line's origin, so it reads the source
@@ -52,7 +57,7 @@ func runPipeline(ctx context.Context, src source.Source, req Request) (*Result, 
 		}
 		return o
 	}
-	visit := func(origin string, line []byte) error {
+	visit := func(origin string, arrived time.Time, line []byte) error {
 		if !m.MatchLine(line) {
 			return nil
 		}
@@ -82,6 +87,9 @@ func runPipeline(ctx context.Context, src source.Source, req Request) (*Result, 
 		if i := b.index(rec.Time); i >= 0 {
 			o.counts[i]++
 		}
+		if !arrived.IsZero() {
+			o.lags = append(o.lags, arrived.Sub(rec.Time).Seconds())
+		}
 		return nil
 	}
 	var err error
@@ -89,7 +97,7 @@ func runPipeline(ctx context.Context, src source.Source, req Request) (*Result, 
 	if osrc, ok := src.(source.OriginScanner); ok {
 		st.Source, err = osrc.ScanOrigins(ctx, srcReq, visit)
 	} else {
-		st.Source, err = src.Scan(ctx, srcReq, func(line []byte) error { return visit(AllOrigins, line) })
+		st.Source, err = src.Scan(ctx, srcReq, func(line []byte) error { return visit(AllOrigins, time.Time{}, line) })
 	}
 	if err != nil {
 		return nil, err
@@ -100,6 +108,11 @@ func runPipeline(ctx context.Context, src source.Source, req Request) (*Result, 
 	for _, k := range top {
 		o := origins[k]
 		o.row.LongestGap = longestGap(o.counts, b, o.row.First, o.row.Last)
+		if p50, ok := Quantile(o.lags, 0.5); ok {
+			o.row.HasLag = true
+			o.row.LagP50 = time.Duration(p50 * float64(time.Second))
+			o.row.LagMax = time.Duration(o.lags[len(o.lags)-1] * float64(time.Second)) // sorted by Quantile
+		}
 		out.Rows = append(out.Rows, o.row)
 	}
 	if q.Format == query.FormatTimeSeries {

@@ -2,23 +2,31 @@ package engine
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 )
 
-// originLines is an in-memory source that knows which "file" each line came from.
+// originLines is an in-memory source that knows which "file" each line came from; lines of
+// origins named "stream*" arrive 30 seconds after their event.
 type originLines map[string]lines
 
 func (o originLines) Scan(ctx context.Context, req source.Request, fn source.LineFunc) (source.Stats, error) {
-	return o.ScanOrigins(ctx, req, func(_ string, l []byte) error { return fn(l) })
+	return o.ScanOrigins(ctx, req, func(_ string, _ time.Time, l []byte) error { return fn(l) })
 }
 
 func (o originLines) ScanOrigins(_ context.Context, _ source.Request, fn source.OriginFunc) (source.Stats, error) {
 	for origin, ls := range o {
 		for _, l := range ls {
-			if err := fn(origin, []byte(l)); err != nil {
+			var arrived time.Time
+			if strings.HasPrefix(origin, "stream") {
+				t, _ := audit.LineTime([]byte(l))
+				arrived = t.Add(30 * time.Second)
+			}
+			if err := fn(origin, arrived, []byte(l)); err != nil {
 				return source.Stats{}, err
 			}
 		}
@@ -55,6 +63,13 @@ func TestPipelineHealth(t *testing.T) {
 	got := seriesByLabel(t, res.Series, "origin")
 	if v := got["/var/log/audit/audit-1.log"][1]; v != 2.0/60 {
 		t.Errorf("events/s in minute 1 = %v", v)
+	}
+	if rows[1].HasLag || rows[0].HasLag {
+		t.Errorf("files have no ingestion lag: %+v", rows)
+	}
+	res = run(t, originLines{"stream-a": src["/var/log/audit/audit.log"]}, `{"queryType":"pipelineHealth"}`, time.Minute)
+	if r := res.Pipeline.Rows[0]; !r.HasLag || r.LagP50 != 30*time.Second || r.LagMax != 30*time.Second {
+		t.Errorf("lag %+v", r)
 	}
 	// A source that cannot tell origins reports one.
 	res = run(t, lines(src["/var/log/audit/audit.log"]), `{"queryType":"pipelineHealth"}`, time.Minute)

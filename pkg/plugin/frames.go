@@ -451,7 +451,13 @@ func pipelineFrame(p *engine.PipelineResult) *data.Frame {
 	first := make([]*time.Time, n)
 	last := make([]*time.Time, n)
 	gaps := make([]float64, n)
+	lagP50 := make([]*float64, n)
+	lagMax := make([]*float64, n)
 	for i, r := range p.Rows {
+		if r.HasLag {
+			p50, mx := r.LagP50.Seconds(), r.LagMax.Seconds()
+			lagP50[i], lagMax[i] = &p50, &mx
+		}
 		origins[i] = r.Origin
 		for j, v := range []int64{r.Events, r.Requests, r.Malformed, r.Truncated} {
 			counts[j][i] = v
@@ -471,6 +477,8 @@ func pipelineFrame(p *engine.PipelineResult) *data.Frame {
 		data.NewField("first", nil, first),
 		data.NewField("last", nil, last),
 		data.NewField("longestGap", nil, gaps).SetConfig(&data.FieldConfig{Unit: "s"}),
+		data.NewField("lagP50", nil, lagP50).SetConfig(&data.FieldConfig{Unit: "s"}),
+		data.NewField("lagMax", nil, lagMax).SetConfig(&data.FieldConfig{Unit: "s"}),
 	)
 	return withMeta(f, data.FrameTypeTable, data.FrameTypeVersion{0, 0})
 }

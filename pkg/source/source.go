@@ -66,9 +66,10 @@ type Source interface {
 	Health(ctx context.Context) Health
 }
 
-// OriginFunc receives a line and where it came from (a file path, a Loki stream, a CloudWatch
-// log stream). Both are valid only during the call.
-type OriginFunc func(origin string, line []byte) error
+// OriginFunc receives a line, where it came from (a file path, a Loki stream, a CloudWatch log
+// stream) and when the source received it (the Loki timestamp, CloudWatch's ingestion time;
+// zero when unknown, as for files). origin and line are valid only during the call.
+type OriginFunc func(origin string, arrived time.Time, line []byte) error
 
 // OriginScanner is implemented by sources that can say where each line came from; the
 // pipelineHealth query uses it to show events per file or stream. Sources without it report one

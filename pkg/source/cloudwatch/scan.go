@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
@@ -23,10 +24,20 @@ func (s *Source) Scan(ctx context.Context, req source.Request, fn source.LineFun
 	if req.Filter != nil {
 		pattern = FilterPattern(*req.Filter)
 	}
+	return s.scan(ctx, req, pattern, func(_ string, _ time.Time, line []byte) error { return fn(line) })
+}
+
+// ScanOrigins is Scan with each event's log stream and ingestion time (implements
+// source.OriginScanner: pipelineHealth shows events and delivery lag per stream).
+func (s *Source) ScanOrigins(ctx context.Context, req source.Request, fn source.OriginFunc) (source.Stats, error) {
+	pattern := ""
+	if req.Filter != nil {
+		pattern = FilterPattern(*req.Filter)
+	}
 	return s.scan(ctx, req, pattern, fn)
 }
 
-func (s *Source) scan(ctx context.Context, req source.Request, pattern string, fn source.LineFunc) (source.Stats, error) {
+func (s *Source) scan(ctx context.Context, req source.Request, pattern string, fn source.OriginFunc) (source.Stats, error) {
 	var st source.Stats
 	var failed []error
 	for _, g := range s.cfg.LogGroups {
@@ -51,7 +62,7 @@ func (s *Source) scan(ctx context.Context, req source.Request, pattern string, f
 }
 
 // scanGroup pages through FilterLogEvents on one log group.
-func (s *Source) scanGroup(ctx context.Context, group string, req source.Request, pattern string, fn source.LineFunc, st *source.Stats) error {
+func (s *Source) scanGroup(ctx context.Context, group string, req source.Request, pattern string, fn source.OriginFunc, st *source.Stats) error {
 	in := &cloudwatchlogs.FilterLogEventsInput{
 		LogGroupName:        aws.String(group),
 		LogStreamNamePrefix: aws.String(s.cfg.StreamPrefix),
@@ -94,7 +105,11 @@ func (s *Source) scanGroup(ctx context.Context, group string, req source.Request
 			}
 			st.LinesRead++
 			st.BytesRead += int64(len(msg))
-			if err := fn([]byte(msg)); err != nil {
+			var arrived time.Time
+			if e.IngestionTime != nil {
+				arrived = time.UnixMilli(*e.IngestionTime).UTC()
+			}
+			if err := fn(aws.ToString(e.LogStreamName), arrived, []byte(msg)); err != nil {
 				return err
 			}
 		}

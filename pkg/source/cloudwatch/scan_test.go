@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -364,5 +365,41 @@ func TestScanFilteredPushdown(t *testing.T) {
 	}
 	if len(pushed) >= len(all)/2 || count(pushed) != count(all) || count(all) == 0 {
 		t.Errorf("pushdown read %d of %d events; matching %d vs %d", len(pushed), len(all), count(pushed), count(all))
+	}
+}
+
+// TestPipelineHealthPerStream: pipelineHealth over CloudWatch names each audit stream and
+// measures the delivery lag from the event to CloudWatch's ingestion time (the test server
+// ingests 1.5 s after the event's timestamp).
+func TestPipelineHealthPerStream(t *testing.T) {
+	srv := cwtest.New()
+	t.Cleanup(srv.Close)
+	srv.AddGroup(testGroup)
+	start := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	for i := range 6 {
+		at := start.Add(time.Duration(i) * time.Minute)
+		line := `{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a` + strconv.Itoa(i) +
+			`","stage":"ResponseComplete","verb":"get","user":{"username":"u"},"responseStatus":{"code":200},"stageTimestamp":"` +
+			at.Format("2006-01-02T15:04:05.000000Z") + `"}`
+		srv.Add(testGroup, auditStreams[i%2], cwtest.Event{Timestamp: at.UnixMilli(), Message: line})
+	}
+	q, err := query.Parse([]byte(`{"queryType":"pipelineHealth"}`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := engine.Run(testCtx(t), newSource(t, srv, nil, cloudwatch.Options{}),
+		engine.Request{Query: q, From: start, To: start.Add(time.Hour), Interval: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := res.Pipeline.Rows
+	if len(rows) != 2 {
+		t.Fatalf("rows %+v", rows)
+	}
+	for _, r := range rows {
+		if r.Origin != auditStreams[0] && r.Origin != auditStreams[1] || r.Events != 3 || !r.HasLag ||
+			r.LagP50 != 1500*time.Millisecond || r.LagMax != 1500*time.Millisecond {
+			t.Errorf("row %+v", r)
+		}
 	}
 }

@@ -22,7 +22,7 @@ func (s *Source) Scan(ctx context.Context, req source.Request, fn source.LineFun
 // source.OriginScanner).
 func (s *Source) ScanOrigins(ctx context.Context, req source.Request, fn source.OriginFunc) (source.Stats, error) {
 	return s.scan(ctx, req, func(f *FileInfo) source.LineFunc {
-		return func(line []byte) error { return fn(f.Path, line) }
+		return func(line []byte) error { return fn(f.Path, time.Time{}, line) }
 	})
 }
 

@@ -474,7 +474,7 @@ func TestScanOriginsNamesEachFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := map[string]int{}
-	if _, err := src.ScanOrigins(context.Background(), source.Request{}, func(origin string, _ []byte) error {
+	if _, err := src.ScanOrigins(context.Background(), source.Request{}, func(origin string, _ time.Time, _ []byte) error {
 		got[origin]++
 		return nil
 	}); err != nil {

@@ -481,3 +481,47 @@ func diffResults(got, want *engine.Result) string {
 	g.Stats, w.Stats = engine.Stats{}, engine.Stats{}
 	return cmp.Diff(w, g, cmpopts.EquateNaNs(), cmpopts.EquateEmpty(), cmp.Exporter(func(reflect.Type) bool { return true }))
 }
+
+// TestPipelineHealthPerStream: pipelineHealth over Loki names each stream and measures how much
+// later than its event Loki stamped each line.
+func TestPipelineHealthPerStream(t *testing.T) {
+	srv := lokitest.New()
+	defer srv.Close()
+	line := func(at time.Time) string {
+		return `{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"` + at.Format(time.RFC3339Nano) +
+			`","stage":"ResponseComplete","verb":"get","user":{"username":"u"},"responseStatus":{"code":200},"stageTimestamp":"` +
+			at.Format("2006-01-02T15:04:05.000000Z") + `"}`
+	}
+	for i := range 10 {
+		at := genStart.Add(time.Duration(i) * time.Minute)
+		srv.Push(map[string]string{"job": "kubernetes-audit", "host": "cp-1"}, at.Add(2*time.Second), line(at))
+		srv.Push(map[string]string{"job": "kubernetes-audit", "host": "cp-2"}, at.Add(time.Duration(i)*time.Second), line(at.Add(time.Second)))
+	}
+	q, err := query.Parse([]byte(`{"queryType":"pipelineHealth"}`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := engine.Run(context.Background(), newSource(t, srv, nil), engine.Request{Query: q, From: genStart, To: genStart.Add(time.Hour), Interval: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := res.Pipeline.Rows
+	if len(rows) != 2 {
+		t.Fatalf("rows %+v", rows)
+	}
+	for _, r := range rows {
+		switch r.Origin {
+		case `{host="cp-1",job="kubernetes-audit"}`:
+			if !r.HasLag || r.LagP50 != 2*time.Second || r.LagMax != 2*time.Second || r.Events != 10 {
+				t.Errorf("cp-1 %+v", r)
+			}
+		case `{host="cp-2",job="kubernetes-audit"}`:
+			// Stamped 0..9 s after the event time minus 1 s: lags -1..8 s, median (nearest rank) 3 s.
+			if !r.HasLag || r.LagMax != 8*time.Second || r.LagP50 != 3*time.Second {
+				t.Errorf("cp-2 %+v", r)
+			}
+		default:
+			t.Errorf("unexpected origin %q", r.Origin)
+		}
+	}
+}

@@ -34,10 +34,29 @@ func (s *Source) Scan(ctx context.Context, req source.Request, fn source.LineFun
 	return s.ScanFilter(ctx, req, f, fn)
 }
 
+// ScanOrigins is Scan with each line's stream and Loki timestamp (implements
+// source.OriginScanner: pipelineHealth shows events and ingestion lag per stream).
+func (s *Source) ScanOrigins(ctx context.Context, req source.Request, fn source.OriginFunc) (source.Stats, error) {
+	f := query.Filter{Stages: []string{"*"}}
+	if req.Filter != nil {
+		f = *req.Filter
+	}
+	q := RawQuery(s.cfg.Selector, f, s.cfg.CompactJSON)
+	return s.scanEntries(ctx, q, req.From.Add(-s.cfg.Lag), req.To.Add(s.cfg.Lag).Add(time.Nanosecond),
+		func(stream string, ts int64, line []byte) error {
+			return fn("{"+strings.TrimSuffix(stream, ",")+"}", time.Unix(0, ts).UTC(), line)
+		})
+}
+
 // ScanFilter is Scan with the filter's safe line filters pushed to Loki.
 func (s *Source) ScanFilter(ctx context.Context, req source.Request, f query.Filter, fn source.LineFunc) (source.Stats, error) {
 	q := RawQuery(s.cfg.Selector, f, s.cfg.CompactJSON)
 	return s.scanQuery(ctx, q, req.From.Add(-s.cfg.Lag), req.To.Add(s.cfg.Lag).Add(time.Nanosecond), fn)
+}
+
+// scanQuery is scanEntries for line functions.
+func (s *Source) scanQuery(ctx context.Context, q string, lo, hi time.Time, fn source.LineFunc) (source.Stats, error) {
+	return s.scanEntries(ctx, q, lo, hi, func(_ string, _ int64, line []byte) error { return fn(line) })
 }
 
 // entry is one log line of a page, with its stream.
@@ -47,9 +66,9 @@ type entry struct {
 	line   string
 }
 
-// scanQuery pages through [lo, hi) (Loki: start inclusive, end exclusive) in forward order,
-// in pieces no longer than MaxQueryLength.
-func (s *Source) scanQuery(ctx context.Context, q string, lo, hi time.Time, fn source.LineFunc) (source.Stats, error) {
+// scanEntries pages through [lo, hi) (Loki: start inclusive, end exclusive) in forward order,
+// in pieces no longer than MaxQueryLength, calling fn with each entry's stream, timestamp and line.
+func (s *Source) scanEntries(ctx context.Context, q string, lo, hi time.Time, fn func(stream string, ts int64, line []byte) error) (source.Stats, error) {
 	var st source.Stats
 	var buf []byte
 	var delivered int64
@@ -108,7 +127,7 @@ func (s *Source) scanQuery(ctx context.Context, q string, lo, hi time.Time, fn s
 				st.LinesRead++
 				st.BytesRead += int64(len(e.line))
 				buf = append(buf[:0], e.line...)
-				if err := fn(buf); err != nil {
+				if err := fn(keys[e.stream], e.ts, buf); err != nil {
 					return st, err
 				}
 			}
