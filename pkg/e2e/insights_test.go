@@ -15,16 +15,28 @@ func TestInsightsQueryTypes(t *testing.T) {
 	h := startPlugin(t)
 
 	// Independent facts: exec/attach streams started, and deprecated API requests.
-	var streams, deprecated int
+	var streams, deprecated, clusterroleActions, timedEvents int
 	for _, l := range fixtures {
 		var e struct {
 			Stage          string
 			ObjectRef      struct{ Resource, Subresource string }
 			Annotations    map[string]string
 			StageTimestamp string
+			Timestamp      string
+			Metadata       struct{ CreationTimestamp string }
 		}
-		if json.Unmarshal([]byte(l), &e) != nil || e.StageTimestamp == "" {
+		if json.Unmarshal([]byte(l), &e) != nil {
 			continue
+		}
+		// Old events carry their time in timestamp or metadata.creationTimestamp.
+		if e.StageTimestamp != "" || e.Timestamp != "" || e.Metadata.CreationTimestamp != "" {
+			timedEvents++
+		}
+		if e.StageTimestamp == "" {
+			continue
+		}
+		if e.ObjectRef.Resource == "clusterroles" && (e.Stage == "ResponseComplete" || e.Stage == "Panic") {
+			clusterroleActions++
 		}
 		if e.ObjectRef.Resource == "pods" && (e.ObjectRef.Subresource == "exec" || e.ObjectRef.Subresource == "attach") && e.Stage == "ResponseStarted" {
 			streams++
@@ -45,6 +57,9 @@ func TestInsightsQueryTypes(t *testing.T) {
 		newQuery("breakdown", map[string]any{"queryType": "latencyBreakdown"}),
 		newQuery("slowest", map[string]any{"queryType": "latencyBreakdown", "format": "table"}),
 		newQuery("deprecated", map[string]any{"queryType": "deprecatedApis"}),
+		newQuery("history", map[string]any{"queryType": "objectHistory",
+			"filter": map[string]any{"resources": []string{"clusterroles"}, "namespaces": []string{"*"}}}),
+		newQuery("pipeline", map[string]any{"queryType": "pipelineHealth"}),
 	)
 
 	exec := oneFrame(t, frames(t, responses["det-exec"]))
@@ -84,6 +99,27 @@ func TestInsightsQueryTypes(t *testing.T) {
 			t.Errorf("%s: notices %v", id, notices(fs))
 		}
 	}
+	// objectHistory: every clusterrole action, oldest first, with what the writes changed.
+	hist := oneFrame(t, frames(t, responses["history"]))
+	if rowLen(hist) != clusterroleActions {
+		t.Errorf("clusterrole history: %d rows, want %d", rowLen(hist), clusterroleActions)
+	}
+	for i := 1; i < rowLen(hist); i++ {
+		if timeAt(t, field(t, hist, "time"), i).Before(timeAt(t, field(t, hist, "time"), i-1)) {
+			t.Errorf("history not oldest first at row %d", i)
+		}
+	}
+	// pipelineHealth: the two files of the log directory, with every event counted.
+	pipe := oneFrame(t, frames(t, responses["pipeline"]))
+	var events float64
+	for i := range rowLen(pipe) {
+		v, _ := floatAt(t, field(t, pipe, "events"), i)
+		events += v
+	}
+	if rowLen(pipe) != 2 || int(events) != timedEvents {
+		t.Errorf("pipeline: %d origins, %v events; want 2 and %d", rowLen(pipe), events, timedEvents)
+	}
+
 	dep := oneFrame(t, frames(t, responses["deprecated"]))
 	var total float64
 	for i := range rowLen(dep) {
