@@ -32,7 +32,8 @@ interface Props<T> {
  * from outside to something the text does not already say.
  */
 export function ListInput<T>({ id, value, onChange, onBlur, placeholder, width, parse, format }: Props<T>) {
-  const current = value ?? [];
+  // Hand-written queries may hold a single value where a list belongs (the backend accepts it).
+  const current: T[] = Array.isArray(value) ? value : value === undefined || value === null ? [] : [value];
   const [text, setText] = useState(() => current.map(format).join(', '));
   const [seen, setSeen] = useState<T[]>(current);
 

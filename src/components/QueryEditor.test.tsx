@@ -1,18 +1,80 @@
 import React, { useState } from 'react';
-import { render, screen } from '@testing-library/react';
+import { act, render, screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
+import { dateTime, TimeRange } from '@grafana/data';
 
 import { DataSource } from '../datasource';
-import { AuditQuery } from '../types';
+import { AuditQuery, DimensionValue } from '../types';
 import { parseQuantiles, QueryEditor } from './QueryEditor';
+import { pickOption, pills, setupComboboxEnvironment, typeValue } from './editor/testUtils';
+
+// A way to make the editor's render throw, to check the error boundary.
+jest.mock('./editor/summarize', () => {
+  const actual = jest.requireActual('./editor/summarize');
+  return {
+    summarize: (q: AuditQuery) => {
+      if (q.refId === 'BOOM') {
+        throw new Error('boom');
+      }
+      return actual.summarize(q);
+    },
+  };
+});
+
+setupComboboxEnvironment();
+
+const RANGE: TimeRange = {
+  from: dateTime(1_700_000_000_000),
+  to: dateTime(1_700_003_600_000),
+  raw: { from: 'now-1h', to: 'now' },
+};
+
+const VALUES: Record<string, DimensionValue[]> = {
+  verb: [
+    { value: 'get', count: 1234 },
+    { value: 'list', count: 56 },
+    { value: 'watch', count: 7 },
+  ],
+  'user.username': [
+    { value: 'alice', count: 42 },
+    { value: 'system:node:n1', count: 9 },
+  ],
+  decision: [
+    { value: 'allow', count: 100 },
+    { value: '', count: 3 },
+  ],
+};
+
+function mockDataSource(overrides: Partial<Record<'getDimensions' | 'getValues', jest.Mock>> = {}) {
+  return {
+    getDimensions: jest.fn().mockResolvedValue([
+      { name: 'verb', label: 'Verb' },
+      { name: 'user.username', label: 'User' },
+      { name: 'objectRef.resource', label: 'Resource' },
+    ]),
+    getValues: jest.fn((dim: string) => Promise.resolve(VALUES[dim] ?? [])),
+    ...overrides,
+  };
+}
 
 /** Holds the query in state the way Grafana does, and records every change. */
-function Harness({ initial, changes, onRun }: { initial: AuditQuery; changes: AuditQuery[]; onRun: () => void }) {
+function Harness({
+  initial,
+  changes,
+  onRun,
+  datasource,
+}: {
+  initial: AuditQuery;
+  changes: AuditQuery[];
+  onRun: () => void;
+  datasource: ReturnType<typeof mockDataSource>;
+}) {
   const [query, setQuery] = useState(initial);
   return (
     <QueryEditor
-      datasource={{} as DataSource}
+      datasource={datasource as unknown as DataSource}
       query={query}
+      range={RANGE}
       onChange={(q) => {
         changes.push(q);
         setQuery(q);
@@ -22,22 +84,29 @@ function Harness({ initial, changes, onRun }: { initial: AuditQuery; changes: Au
   );
 }
 
-function setup(initial: AuditQuery = { refId: 'A', queryType: 'timeseries' }) {
+/** Lets the dimensions the editor fetched on mount arrive. */
+const settle = () => act(() => Promise.resolve());
+
+function setup(initial: AuditQuery = { refId: 'A', queryType: 'timeseries' }, datasource = mockDataSource()) {
   const changes: AuditQuery[] = [];
   const onRun = jest.fn();
   // No delay between keystrokes: the editor re-renders on each one.
   const user = userEvent.setup({ delay: null });
-  render(<Harness initial={initial} changes={changes} onRun={onRun} />);
+  render(<Harness initial={initial} changes={changes} onRun={onRun} datasource={datasource} />);
   const last = () => changes[changes.length - 1];
-  return { user, changes, onRun, last };
+  return { user, changes, onRun, last, datasource };
 }
 
-describe('QueryEditor', () => {
-  it('writes the common filter fields as lists', async () => {
+const summary = () => screen.getByTestId('query-summary');
+
+describe('QueryEditor filters', () => {
+  it('writes the filter pickers and the search as a filter', async () => {
     const { user, last } = setup();
-    await user.type(screen.getByLabelText(/^Verbs/), 'get, list,');
-    await user.type(screen.getByLabelText(/^Users/), '!system:node:*');
-    await user.type(screen.getByLabelText(/^Codes/), '403,5xx');
+    await typeValue(user, /^Verbs/, 'get, list');
+    await typeValue(user, /^Users/, '!system:node:*');
+    await typeValue(user, /^Codes/, '403');
+    await pickOption(user, /^Codes/, /^5xx/);
+    await user.click(document.body);
     await user.type(screen.getByLabelText(/^Search/), 'kubectl');
     expect(last().filter).toEqual({
       verbs: ['get', 'list'],
@@ -45,20 +114,81 @@ describe('QueryEditor', () => {
       codes: ['403', '5xx'],
       search: 'kubectl',
     });
-    // The half-typed trailing comma stays in the input.
-    expect(screen.getByLabelText(/^Verbs/)).toHaveValue('get, list,');
+    expect(summary()).toHaveTextContent(
+      'Request count of get or list requests where user does not match system:node:* and code is 403 or 5xx and the line contains "kubectl"'
+    );
   });
 
+  it('loads the values of a picker when it opens, for the current time range, with counts', async () => {
+    const { user, last, datasource } = setup();
+    await waitFor(() => expect(datasource.getDimensions).toHaveBeenCalled());
+    expect(datasource.getValues).not.toHaveBeenCalled();
+
+    await user.click(screen.getByLabelText(/^Users/));
+    const alice = await screen.findByRole('option', { name: /^alice/ }, { timeout: 3000 });
+    expect(alice).toHaveTextContent('42 requests');
+    expect(datasource.getValues).toHaveBeenCalledTimes(1);
+    expect(datasource.getValues).toHaveBeenCalledWith('user.username', RANGE);
+    await user.click(alice);
+    expect(last().filter?.users).toEqual(['alice']);
+
+    // Typing ! offers the values as exclusions.
+    await user.keyboard('!sys');
+    await user.click(await screen.findByRole('option', { name: /^!system:node:n1/ }, { timeout: 3000 }));
+    expect(last().filter?.users).toEqual(['alice', '!system:node:n1']);
+    await user.click(document.body);
+
+    // Values are fetched once per dimension and range.
+    await user.click(screen.getByLabelText(/^Users/));
+    await screen.findByRole('option', { name: /^alice/ }, { timeout: 3000 });
+    expect(datasource.getValues).toHaveBeenCalledTimes(1);
+  });
+
+  it('offers the fixed vocabularies and the filters behind "More filters"', async () => {
+    const { user, last } = setup();
+    expect(screen.queryByLabelText(/^Decisions/)).not.toBeInTheDocument();
+    await user.click(screen.getByRole('button', { name: /More filters/ }));
+    await user.click(screen.getByLabelText(/^Decisions/));
+    // The backend's empty decision is offered as "none", which the filter understands.
+    expect(await screen.findByRole('option', { name: /^none/ })).toHaveTextContent('3 requests');
+    await user.click(screen.getByRole('option', { name: /^forbid/ }));
+    await user.click(document.body);
+    await pickOption(user, /^Stages/, /^ResponseStarted/);
+    await user.click(document.body);
+    expect(last().filter).toEqual({ decisions: ['forbid'], stages: ['ResponseStarted'] });
+
+    // Hiding the extra filters keeps those that hold values in view.
+    await user.click(screen.getByRole('button', { name: /Fewer filters/ }));
+    expect(screen.getByLabelText(/^Decisions/)).toBeInTheDocument();
+    expect(screen.queryByLabelText(/^Source IPs/)).not.toBeInTheDocument();
+  });
+
+  it('clears a list when its last value is removed', async () => {
+    const { user, last } = setup({ refId: 'A', filter: { resources: ['pods'] } });
+    expect(await pills(user, /^Resources/)).toEqual(['pods']);
+    await user.click(screen.getByLabelText(/^Resources/));
+    // Backspace in the empty input removes the last value (with the menu closed).
+    await user.keyboard('{Escape}{Backspace}');
+    expect(last().filter?.resources).toBeUndefined();
+  });
+
+  it('shows hand-written single values rather than failing', async () => {
+    setup({ refId: 'A', groupBy: 'verb', filter: { verbs: 'get' } } as unknown as AuditQuery);
+    await settle();
+    expect(screen.getByTestId('query-summary')).toHaveTextContent('Request count of get requests by verb');
+  });
+});
+
+describe('QueryEditor', () => {
   it('keeps everything typed when switching query types', async () => {
     const { user, last, onRun } = setup({ refId: 'A', queryType: 'latency', groupBy: ['verb'] });
 
-    // Pasting is one change event per field: typing character by character is covered above.
     const paste = async (label: RegExp, text: string) => {
       await user.click(screen.getByLabelText(label));
       await user.paste(text);
     };
-    await paste(/^Verbs/, 'get, list');
-    await paste(/^Namespaces/, 'kube-*');
+    await typeValue(user, /^Verbs/, 'get, list');
+    await typeValue(user, /^Namespaces/, 'kube-*');
     await paste(/^Quantiles/, '0.5, p99');
     await paste(/^Limit/, '7');
     expect(last().quantiles).toEqual([0.5, 0.99]);
@@ -70,7 +200,7 @@ describe('QueryEditor', () => {
 
     // Fields of the events type show, the latency-only ones are hidden but kept.
     expect(screen.queryByLabelText(/^Quantiles/)).not.toBeInTheDocument();
-    expect(screen.getByLabelText(/^Verbs/)).toHaveValue('get, list');
+    expect(await pills(user, /^Verbs/)).toEqual(['get', 'list']);
     expect(screen.getByLabelText(/^Limit/)).toHaveValue(7);
 
     await user.click(screen.getByRole('radio', { name: 'Matrix' }));
@@ -79,7 +209,8 @@ describe('QueryEditor', () => {
     expect(last().groupBy).toEqual(['verb']);
     // The quantiles field was unmounted while hidden: it shows the kept value, normalised.
     expect(screen.getByLabelText(/^Quantiles/)).toHaveValue('0.5, 0.99');
-    expect(screen.getByLabelText(/^Namespaces/)).toHaveValue('kube-*');
+    expect(await pills(user, /^Namespaces/)).toEqual(['kube-*']);
+    expect(await pills(user, /^Group by/)).toEqual(['Verb']);
   });
 
   it('shows a description of the selected query type', async () => {
@@ -90,24 +221,114 @@ describe('QueryEditor', () => {
     expect(description()).toHaveTextContent(/^Every 401\/403 request/);
   });
 
-  it('sets the format of events and latency queries', async () => {
-    const { user, last } = setup({ refId: 'A', queryType: 'events' });
+  it('sets the format of events and latency queries, and restores it when switching back', async () => {
+    const { user, last, onRun } = setup({ refId: 'A', queryType: 'events' });
     await user.click(screen.getByRole('radio', { name: 'Table' }));
     expect(last().format).toBe('table');
 
     await user.click(screen.getByRole('radio', { name: 'Latency' }));
-    // 'table' is not a latency format: the picker shows the latency default, the query is untouched.
+    // 'table' is not a latency format (the backend would reject it): the latency default is used.
+    expect(last().format).toBeUndefined();
     expect(screen.getByRole('radio', { name: 'Percentiles' })).toBeChecked();
+    expect(screen.queryByTestId('query-errors')).not.toBeInTheDocument();
+    expect(onRun).toHaveBeenCalledTimes(2);
     await user.click(screen.getByRole('radio', { name: 'Heatmap' }));
     expect(last().format).toBe('heatmap');
     expect(screen.queryByLabelText(/^Quantiles/)).not.toBeInTheDocument();
+
+    // Types without formats keep it; events gets its table back, latency its heatmap.
+    await user.click(screen.getByRole('radio', { name: 'Denied' }));
+    expect(last().format).toBe('heatmap');
+    await user.click(screen.getByRole('radio', { name: 'Events' }));
+    expect(last().format).toBe('table');
+    await user.click(screen.getByRole('radio', { name: 'Latency' }));
+    expect(last().format).toBe('heatmap');
   });
 
-  it('clears a list when its text is emptied', async () => {
-    const { user, last } = setup({ refId: 'A', filter: { resources: ['pods'] } });
-    expect(screen.getByLabelText(/^Resources/)).toHaveValue('pods');
-    await user.clear(screen.getByLabelText(/^Resources/));
-    expect(last().filter?.resources).toBeUndefined();
+  it('offers the dimensions of the backend to group by', async () => {
+    const { user, last, datasource } = setup();
+    await waitFor(() => expect(datasource.getDimensions).toHaveBeenCalledTimes(1));
+    await user.click(screen.getByLabelText(/^Group by/));
+    // Only what the backend listed (the static list has many more).
+    await waitFor(() => expect(screen.getAllByRole('option')).toHaveLength(3));
+    await user.click(screen.getByRole('option', { name: /^User/ }));
+    expect(last().groupBy).toEqual(['user.username']);
+    await user.click(document.body);
+    expect(summary()).toHaveTextContent('Request count by user');
+  });
+
+  it('falls back to the static dimensions when the backend cannot list them', async () => {
+    const datasource = mockDataSource({ getDimensions: jest.fn().mockRejectedValue(new Error('down')) });
+    const { user } = setup({ refId: 'A' }, datasource);
+    await waitFor(() => expect(datasource.getDimensions).toHaveBeenCalled());
+    await user.click(screen.getByLabelText(/^Group by/));
+    expect(await screen.findByRole('option', { name: /^Impersonated user/ })).toBeInTheDocument();
+  });
+
+  it('shows a one-line summary of the query', async () => {
+    const { user } = setup({
+      refId: 'A',
+      queryType: 'latency',
+      quantiles: [0.99],
+      groupBy: ['user.username'],
+      filter: { verbs: ['list', '!watch'], resources: ['pods'] },
+    });
+    expect(summary()).toHaveTextContent('p99 latency of list pods by user, excluding watch');
+    await user.click(screen.getByRole('radio', { name: 'Requests' }));
+    expect(summary()).toHaveTextContent('Request count of list pods by user, excluding watch');
+  });
+
+  it('stays inside an error boundary', () => {
+    jest.spyOn(console, 'error').mockImplementation(() => {});
+    setup({ refId: 'BOOM' });
+    expect(screen.getByText('The query editor failed')).toBeInTheDocument();
+  });
+});
+
+describe('QueryEditor validation', () => {
+  it('shows what is wrong and does not run the query until it is fixed', async () => {
+    const { user, onRun, last } = setup({ refId: 'A', queryType: 'timeseries' });
+    await user.click(screen.getByRole('radio', { name: 'Object history' }));
+    expect(last().queryType).toBe('objectHistory');
+    expect(onRun).not.toHaveBeenCalled();
+    expect(screen.getByTestId('query-errors')).toHaveTextContent(/Object history needs the object/);
+
+    // objectHistory shows the names picker without "More filters".
+    await typeValue(user, /^Names\b/, 'web-1');
+    expect(last().filter?.names).toEqual(['web-1']);
+    expect(onRun).toHaveBeenCalledTimes(1);
+    expect(screen.queryByTestId('query-errors')).not.toBeInTheDocument();
+    expect(summary()).toHaveTextContent('History of web-1, oldest first');
+  });
+
+  it('blocks runs on blur while a field is invalid', async () => {
+    const { user, onRun } = setup({ refId: 'A', queryType: 'events' });
+    await user.click(screen.getByLabelText(/^Limit/));
+    await user.paste('6000');
+    await user.click(document.body);
+    expect(screen.getByTestId('query-errors')).toHaveTextContent(
+      'Limit 6000 is above the maximum of 5000 for this query type.'
+    );
+    expect(onRun).not.toHaveBeenCalled();
+
+    await user.clear(screen.getByLabelText(/^Limit/));
+    await user.paste('50');
+    await user.click(document.body);
+    expect(onRun).toHaveBeenCalledTimes(1);
+  });
+
+  it('flags invalid codes typed into the codes picker', async () => {
+    const { user, onRun, last } = setup();
+    await typeValue(user, /^Codes/, '6xx');
+    expect(last().filter?.codes).toEqual(['6xx']);
+    expect(screen.getByTestId('query-errors')).toHaveTextContent('Invalid code "6xx"');
+    expect(onRun).not.toHaveBeenCalled();
+  });
+
+  it('flags matrix rows equal to the columns', async () => {
+    setup({ refId: 'A', queryType: 'matrix', rows: 'verb', columns: 'verb' });
+    await settle();
+    expect(screen.getByTestId('query-errors')).toHaveTextContent('Rows and columns must be different dimensions.');
   });
 });
 
@@ -123,14 +344,17 @@ describe('parseQuantiles', () => {
 describe('QueryEditor for detections', () => {
   it('edits the rules and severities of a detections query', async () => {
     const { user, last } = setup({ refId: 'A', queryType: 'detections' });
-    await user.click(screen.getByLabelText(/^Rules/));
-    await user.paste('exec-*, binding-privileged');
-    await user.click(screen.getByLabelText(/^Severities/));
-    await user.paste('high, critical');
+    await typeValue(user, /^Rules/, 'exec-*');
+    await pickOption(user, /^Rules/, /^binding-privileged/);
+    await user.click(document.body);
+    await pickOption(user, /^Severities/, /^high/);
+    await user.click(screen.getByRole('option', { name: /^critical/ }));
+    await user.click(document.body);
     expect(last()).toMatchObject({
       queryType: 'detections',
       rules: ['exec-*', 'binding-privileged'],
       severities: ['high', 'critical'],
     });
+    expect(summary()).toHaveTextContent('Findings of rules exec-* and binding-privileged (high, critical)');
   });
 });

@@ -1,6 +1,7 @@
-import React, { ComponentType } from 'react';
+import React, { ComponentType, useMemo, useRef } from 'react';
 import { QueryEditorProps } from '@grafana/data';
 import {
+  Alert,
   Combobox,
   ComboboxOption,
   ErrorBoundaryAlert,
@@ -18,52 +19,29 @@ import { DataSource } from '../datasource';
 import {
   AuditDataSourceOptions,
   AuditFilter,
-  AuditFilterListKey,
   AuditQuery,
   DEFAULT_QUANTILES,
-  DIMENSIONS,
   QUERY_TYPES,
   QueryFormat,
   QueryType,
   Severity,
   TimeSeriesMetric,
 } from '../types';
-import { ListInput, StringListInput } from './ListInput';
+import { FilterEditor } from './editor/FilterEditor';
+import { DETECTION_RULES, FORMATS, SEVERITIES } from './editor/model';
+import { dimensionOptions, useDimensions, useValuesLoader } from './editor/resources';
+import { summarize } from './editor/summarize';
+import { effectiveQueryType, validate } from './editor/validate';
+import { asList, ValuesPicker } from './editor/ValuesPicker';
+import { ListInput } from './ListInput';
 
 export type Props = QueryEditorProps<DataSource, AuditQuery, AuditDataSourceOptions>;
 
 const LABEL_WIDTH = 14;
 
-const DIMENSION_OPTIONS: Array<ComboboxOption<string>> = DIMENSIONS.map((d) => ({
-  value: d.name,
-  label: d.label,
-  description: d.name,
-}));
-
-function dimensionOption(name: string): ComboboxOption<string> {
-  return DIMENSION_OPTIONS.find((o) => o.value === name) ?? { value: name, label: name };
+function dimensionOption(options: Array<ComboboxOption<string>>, name: string): ComboboxOption<string> {
+  return options.find((o) => o.value === name) ?? { value: name, label: name };
 }
-
-/** Filter fields shown for every query type: the filter key, its label and an example. */
-const COMMON_FILTERS: ReadonlyArray<{ key: AuditFilterListKey; label: string; placeholder: string; tooltip: string }> =
-  [
-    { key: 'verbs', label: 'Verbs', placeholder: 'get, list, delete', tooltip: 'Request verbs.' },
-    {
-      key: 'users',
-      label: 'Users',
-      placeholder: 'alice, system:serviceaccount:*, !system:node:*',
-      tooltip: 'User names. * is a glob, a leading ! excludes.',
-    },
-    { key: 'namespaces', label: 'Namespaces', placeholder: 'default, kube-*', tooltip: 'Object namespaces.' },
-    { key: 'resources', label: 'Resources', placeholder: 'pods, secrets', tooltip: 'Object resources (plural).' },
-    { key: 'codes', label: 'Codes', placeholder: '403, 4xx, 5xx', tooltip: 'Response codes or classes such as 4xx.' },
-    {
-      key: 'userKinds',
-      label: 'User kinds',
-      placeholder: 'human, serviceaccount, node, system, anonymous',
-      tooltip: 'Derived kind of the user.',
-    },
-  ];
 
 /** Accepts 0.99, 99 and p99 for the 99th percentile, as the backend does. */
 export function parseQuantiles(text: string): number[] {
@@ -93,11 +71,15 @@ export function parseQuantiles(text: string): number[] {
 
 interface OptionsProps {
   query: AuditQuery;
+  /** Applies a change; `run` runs the query when it is valid. */
   update: (patch: Partial<AuditQuery>, run?: boolean) => void;
+  /** Runs the query when it is valid. */
   onRunQuery: () => void;
+  /** Group-by and matrix axis options (GET /dimensions, static list as a fallback). */
+  dimensions: Array<ComboboxOption<string>>;
 }
 
-function GroupByField({ query, update, label }: OptionsProps & { label?: string }) {
+function GroupByField({ query, update, label, dimensions }: OptionsProps & { label?: string }) {
   return (
     <InlineField
       label={label ?? 'Group by'}
@@ -108,8 +90,8 @@ function GroupByField({ query, update, label }: OptionsProps & { label?: string 
         id="audit-group-by"
         width="auto"
         minWidth={24}
-        options={DIMENSION_OPTIONS}
-        value={(query.groupBy ?? []).map(dimensionOption)}
+        options={dimensions}
+        value={asList(query.groupBy).map((name) => dimensionOption(dimensions, name))}
         createCustomValue
         isClearable
         onChange={(options) => {
@@ -133,7 +115,8 @@ function LimitField({ query, update, onRunQuery, tooltip }: OptionsProps & { too
         value={query.limit ?? ''}
         onChange={(e) => {
           const n = parseInt(e.currentTarget.value, 10);
-          update({ limit: Number.isFinite(n) && n > 0 ? n : undefined });
+          // 0 or nothing: the backend's default. Negative limits are kept so that validation shows them.
+          update({ limit: Number.isFinite(n) && n !== 0 ? n : undefined });
         }}
         onBlur={onRunQuery}
       />
@@ -247,15 +230,15 @@ function TopNOptions(props: OptionsProps) {
 }
 
 function MatrixOptions(props: OptionsProps) {
-  const { query, update } = props;
+  const { query, update, dimensions } = props;
   const axis = (key: 'rows' | 'columns', label: string, placeholder: string) => (
     <InlineField label={label} labelWidth={LABEL_WIDTH}>
       <Combobox<string>
         id={`audit-${key}`}
         width={28}
         placeholder={placeholder}
-        options={DIMENSION_OPTIONS}
-        value={query[key] ? dimensionOption(query[key]!) : null}
+        options={dimensions}
+        value={query[key] ? dimensionOption(dimensions, query[key]!) : null}
         createCustomValue
         isClearable
         onChange={(option) => update({ [key]: option?.value || undefined }, true)}
@@ -286,10 +269,11 @@ function EventsOptions(props: OptionsProps) {
   );
 }
 
-const SEVERITIES: Severity[] = ['low', 'medium', 'high', 'critical'];
+const RULE_OPTIONS = DETECTION_RULES.map((r) => ({ value: r.id, description: r.severity }));
+const SEVERITY_OPTIONS = SEVERITIES.map((value) => ({ value }));
 
 function DetectionsOptions(props: OptionsProps) {
-  const { query, update, onRunQuery } = props;
+  const { query, update } = props;
   return (
     <InlineFieldRow>
       <FormatField
@@ -300,23 +284,21 @@ function DetectionsOptions(props: OptionsProps) {
         ]}
       />
       <InlineField label="Rules" labelWidth={LABEL_WIDTH} tooltip="Rule ids, * globs; all rules when empty.">
-        <StringListInput
+        <ValuesPicker
           id="audit-rules"
-          width={30}
           placeholder="all rules"
           value={query.rules}
-          onChange={(rules) => update({ rules })}
-          onBlur={onRunQuery}
+          staticOptions={RULE_OPTIONS}
+          onChange={(rules) => update({ rules }, true)}
         />
       </InlineField>
-      <InlineField label="Severities" labelWidth={LABEL_WIDTH}>
-        <StringListInput
+      <InlineField label="Severities" labelWidth={LABEL_WIDTH} tooltip="Only findings of these severities.">
+        <ValuesPicker
           id="audit-severities"
-          width={24}
-          placeholder={SEVERITIES.join(', ')}
+          placeholder="all severities"
           value={query.severities}
-          onChange={(severities) => update({ severities: severities as Severity[] | undefined })}
-          onBlur={onRunQuery}
+          staticOptions={SEVERITY_OPTIONS}
+          onChange={(severities) => update({ severities: severities as Severity[] | undefined }, true)}
         />
       </InlineField>
       <LimitField {...props} tooltip="Maximum findings (default 100)." />
@@ -378,18 +360,48 @@ const OPTIONS_EDITORS: Record<QueryType, ComponentType<OptionsProps>> = {
   pipelineHealth: PipelineOptions,
 };
 
-function QueryEditorBody({ query, onChange, onRunQuery }: Props) {
-  const queryType: QueryType = query.queryType && query.queryType in OPTIONS_EDITORS ? query.queryType : 'timeseries';
+function QueryEditorBody({ query, onChange, onRunQuery, datasource, range }: Props) {
+  const known = effectiveQueryType(query);
+  const queryType: QueryType = known ?? 'timeseries';
   const description = QUERY_TYPES.find((t) => t.value === queryType)?.description;
   const Options = OPTIONS_EDITORS[queryType];
+  const dimensions = dimensionOptions(useDimensions(datasource));
+  const loadValues = useValuesLoader(datasource, range);
+  const errors = useMemo(() => validate(query), [query]);
+  const summary = useMemo(() => summarize(query), [query]);
 
-  const update = (patch: Partial<AuditQuery>, run = false) => {
-    onChange({ ...query, ...patch });
-    if (run) {
+  // Runs the query only when it is valid: the messages below say what to fix.
+  const runIfValid = () => {
+    if (validate(query).length === 0) {
       onRunQuery();
     }
   };
-  const updateFilter = (patch: Partial<AuditFilter>) => update({ filter: { ...query.filter, ...patch } });
+
+  const update = (patch: Partial<AuditQuery>, run = false) => {
+    const next = { ...query, ...patch };
+    onChange(next);
+    if (run && validate(next).length === 0) {
+      onRunQuery();
+    }
+  };
+  // The format last chosen for each query type in this editor, restored when switching back.
+  const formats = useRef<Partial<Record<QueryType, QueryFormat>>>({});
+  const switchType = (next: QueryType) => {
+    const { format } = query;
+    const fits = (t: QueryType, f: QueryFormat | undefined) => !!f && !!FORMATS[t]?.includes(f);
+    if (fits(queryType, format)) {
+      formats.current[queryType] = format;
+    }
+    const patch: Partial<AuditQuery> = { queryType: next };
+    // A format the new type does not take would fail in the backend: use the one chosen for
+    // that type before, else its default. Types without formats ignore it and keep it.
+    if (format && FORMATS[next] && !fits(next, format)) {
+      patch.format = formats.current[next];
+    }
+    update(patch, true);
+  };
+  const updateFilter = (patch: Partial<AuditFilter>, run = false) =>
+    update({ filter: { ...query.filter, ...patch } }, run);
 
   return (
     <Stack direction="column" gap={1}>
@@ -399,8 +411,9 @@ function QueryEditorBody({ query, onChange, onRunQuery }: Props) {
             aria-label="Query type"
             options={QUERY_TYPES.map((t) => ({ value: t.value, label: t.label, description: t.description }))}
             value={queryType}
-            // Only the type changes: every other field stays as the user left it.
-            onChange={(next) => update({ queryType: next }, true)}
+            // Only the type changes (and a format it cannot take): every other field stays as the
+            // user left it.
+            onChange={switchType}
           />
         </InlineField>
       </InlineFieldRow>
@@ -412,32 +425,30 @@ function QueryEditorBody({ query, onChange, onRunQuery }: Props) {
         </div>
       )}
 
-      <InlineFieldRow>
-        {COMMON_FILTERS.map((f) => (
-          <InlineField key={f.key} label={f.label} labelWidth={LABEL_WIDTH} tooltip={f.tooltip}>
-            <StringListInput
-              id={`audit-filter-${f.key}`}
-              width={32}
-              placeholder={f.placeholder}
-              value={query.filter?.[f.key]}
-              onChange={(list) => updateFilter({ [f.key]: list })}
-              onBlur={onRunQuery}
-            />
-          </InlineField>
-        ))}
-        <InlineField label="Search" labelWidth={LABEL_WIDTH} tooltip="Substring of the raw audit log line.">
-          <Input
-            id="audit-filter-search"
-            width={32}
-            placeholder="text in the raw line"
-            value={query.filter?.search ?? ''}
-            onChange={(e) => updateFilter({ search: e.currentTarget.value || undefined })}
-            onBlur={onRunQuery}
-          />
-        </InlineField>
-      </InlineFieldRow>
+      <FilterEditor
+        filter={query.filter}
+        queryType={queryType}
+        onChange={updateFilter}
+        onRunQuery={runIfValid}
+        loadValues={loadValues}
+      />
 
-      <Options query={query} update={update} onRunQuery={onRunQuery} />
+      <Options query={query} update={update} onRunQuery={runIfValid} dimensions={dimensions} />
+
+      <div data-testid="query-summary">
+        <Text variant="bodySmall" italic>
+          {summary}
+        </Text>
+      </div>
+      {errors.length > 0 && (
+        <Alert severity="error" title="Fix the query to run it" data-testid="query-errors" bottomSpacing={0}>
+          <ul>
+            {errors.map((e) => (
+              <li key={e}>{e}</li>
+            ))}
+          </ul>
+        </Alert>
+      )}
     </Stack>
   );
 }
