@@ -145,7 +145,10 @@ func Select(ids []string, severities []string) []*Rule {
 }
 
 // Needs are the fields rules read.
-var Needs = audit.AllFields
+var Needs = audit.Fields(0).With(audit.FieldVerb, audit.FieldStage, audit.FieldAuditID, audit.FieldRequestURI,
+	audit.FieldUserAgent, audit.FieldUsername, audit.FieldGroups, audit.FieldImpersonatedUsername,
+	audit.FieldImpersonatedGroups, audit.FieldSourceIPs, audit.FieldResource, audit.FieldNamespace, audit.FieldName,
+	audit.FieldSubresource, audit.FieldCode, audit.FieldStageTimestamp, audit.FieldRequestObject)
 
 // candidate is an event a window rule keeps for its decision after all events are seen.
 type candidate struct {
@@ -189,6 +192,9 @@ func New(rules []*Rule, cfg Config) *Detector {
 func (d *Detector) Observe(r *audit.Record) {
 	e := &d.ev
 	e.reset(r)
+	if !e.final && !e.started {
+		return // no rule judges a request on its RequestReceived event
+	}
 	for _, rule := range d.rules {
 		d.cur = rule
 		if rule.eval != nil {

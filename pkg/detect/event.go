@@ -17,11 +17,15 @@ type event struct {
 	final                                      bool // the event that completes the request
 	started                                    bool // ResponseStarted
 	kind                                       audit.UserKind
+	lower                                      []byte // lower-cased user agent, reused
+	lowered                                    bool
 }
 
 func (e *event) reset(r *audit.Record) {
+	lower := e.lower[:0]
 	*e = event{
-		r: r, stage: r.Stage(), verb: r.Verb(), user: r.Username(), resource: r.Resource(), sub: r.Subresource(),
+		lower: lower,
+		r:     r, stage: r.Stage(), verb: r.Verb(), user: r.Username(), resource: r.Resource(), sub: r.Subresource(),
 		ns: r.Str(audit.FieldNamespace), name: r.Str(audit.FieldName), ua: r.Str(audit.FieldUserAgent),
 		uri: r.Str(audit.FieldRequestURI), code: r.Code, kind: r.UserKind(),
 	}
@@ -34,6 +38,20 @@ func (e *event) reset(r *audit.Record) {
 // started streaming (denied, failed).
 func (e *event) streamOnce() bool {
 	return e.started || (e.final && e.code != 101 && e.code != 0)
+}
+
+// lowerUA is the user agent in lower case (ASCII), computed once per event.
+func (e *event) lowerUA() []byte {
+	if !e.lowered {
+		e.lowered = true
+		for _, c := range e.ua {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			e.lower = append(e.lower, c)
+		}
+	}
+	return e.lower
 }
 
 // succeeded reports whether the request was allowed and did not fail.

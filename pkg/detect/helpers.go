@@ -267,27 +267,13 @@ func privilegedIdentity(user string) bool {
 
 var enumerationTools = []string{"kubectl-who-can", "rakkess", "kubiscan", "peirates", "kube-hunter", "kubeletctl", "rbac-police", "kdigger"}
 
-// containsFold reports whether b contains the lower-case ASCII needle, ignoring case, without
-// allocating.
-func containsFold(b []byte, needle string) bool {
-	n := len(needle)
-	for i := 0; i+n <= len(b); i++ {
-		j := 0
-		for ; j < n; j++ {
-			c := b[i+j]
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			if c != needle[j] {
-				break
-			}
-		}
-		if j == n {
-			return true
-		}
+var enumerationToolBytes = func() [][]byte {
+	out := make([][]byte, len(enumerationTools))
+	for i, t := range enumerationTools {
+		out[i] = []byte(t)
 	}
-	return false
-}
+	return out
+}()
 
 // obviouslyPrivate rejects the common private, loopback and link-local forms cheaply, before
 // an address is parsed.

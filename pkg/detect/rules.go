@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strings"
@@ -391,9 +392,10 @@ var catalogue = []*Rule{
 			if !e.final {
 				return
 			}
-			for _, tool := range enumerationTools {
-				if containsFold(e.ua, tool) {
-					emit(e.finding("enumeration tool " + tool))
+			ua := e.lowerUA()
+			for i, tool := range enumerationToolBytes {
+				if bytes.Contains(ua, tool) {
+					emit(e.finding("enumeration tool " + enumerationTools[i]))
 					return
 				}
 			}

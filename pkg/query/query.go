@@ -369,8 +369,9 @@ func (q *Query) defaultAndValidate() error {
 		return q.limitDefault(DefaultSlowest, MaxEventRows)
 	case TypeDetections:
 		if len(q.Filter.Stages) == 0 {
-			// Rules pick the stage that fits them (ResponseStarted for exec): give them all.
-			q.Filter.Stages = StringList{"RequestReceived", "ResponseStarted", "ResponseComplete", "Panic"}
+			// Rules pick the stage that fits them (ResponseStarted for exec, the completing event
+			// otherwise); none judges RequestReceived.
+			q.Filter.Stages = StringList{"ResponseStarted", "ResponseComplete", "Panic"}
 		}
 		if q.Format == "" {
 			q.Format = FormatTable
