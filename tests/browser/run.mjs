@@ -1,0 +1,393 @@
+/**
+ * Browser tests of the query editor and the config editor, in real headless Chromium.
+ *
+ *   npm run test:browser     (builds the harness, then runs this file)
+ *
+ * It serves tests/browser/dist/ (the harness built by webpack.config.mjs) on 127.0.0.1 at a
+ * random port, launches Chromium through playwright-core (Debian's /usr/bin/chromium, or
+ * $CHROMIUM_PATH; never a downloaded browser), drives the editors by clicking and typing, and
+ * asserts the query and settings JSON they emit. Screenshots go to tests/browser/artifacts/,
+ * also on failure (failure-<test>.png).
+ *
+ * Waits are for elements and states, never for fixed times. Every test has a timeout, the whole
+ * run a watchdog, and the browser and the server are always closed.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const DIST = path.join(here, 'dist');
+const ARTIFACTS = path.join(here, 'artifacts');
+// Grafana serves @grafana/ui's icons at public/build/img/icons/; the package ships them.
+const ICONS = path.join(root, 'node_modules/@grafana/ui/dist/public/img/icons');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+const TEST_TIMEOUT_MS = 60_000;
+const ACTION_TIMEOUT_MS = 10_000;
+const WATCHDOG_MS = 150_000;
+
+// The last resort against a hang: fail the run. Playwright kills the browser on exit.
+setTimeout(() => {
+  console.error(`browser tests: still running after ${WATCHDOG_MS / 1000}s, giving up`);
+  process.exit(1);
+}, WATCHDOG_MS).unref();
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.css': 'text/css; charset=utf-8',
+};
+
+/** Serves dist/ and the icons, nothing else; resolves the listening server. */
+function startServer() {
+  const server = http.createServer((req, res) => {
+    const pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname);
+    let file;
+    if (pathname === '/') {
+      file = path.join(DIST, 'index.html');
+    } else if (pathname.startsWith('/public/build/img/icons/')) {
+      file = path.join(ICONS, pathname.slice('/public/build/img/icons/'.length));
+    } else {
+      file = path.join(DIST, pathname);
+    }
+    const inside = file.startsWith(DIST + path.sep) || file.startsWith(ICONS + path.sep);
+    fs.readFile(file, (err, body) => {
+      if (!inside || err) {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+        return;
+      }
+      res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' }).end(body);
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  });
+}
+
+function launchBrowser() {
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Error(
+      `${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium) or set CHROMIUM_PATH`
+    );
+  }
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'k8saudit-chromium-'));
+  return {
+    userDataDir,
+    // A persistent context is the only way to give Chromium our own --user-data-dir.
+    contextPromise: chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      timeout: 30_000,
+      viewport: { width: 1400, height: 900 },
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    }),
+  };
+}
+
+let server;
+let baseURL;
+let context;
+let userDataDir;
+
+before(async () => {
+  // Only this run's screenshots.
+  fs.rmSync(ARTIFACTS, { recursive: true, force: true });
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  if (!fs.existsSync(path.join(DIST, 'harness.js'))) {
+    throw new Error('tests/browser/dist/harness.js is missing: build it with npm run test:browser');
+  }
+  server = await startServer();
+  baseURL = `http://127.0.0.1:${server.address().port}`;
+  const started = Date.now();
+  const launched = launchBrowser();
+  userDataDir = launched.userDataDir;
+  context = await launched.contextPromise;
+  context.setDefaultTimeout(ACTION_TIMEOUT_MS);
+  // Only the harness server: nothing leaves the machine.
+  await context.route(
+    (url) => url.origin !== baseURL,
+    (route) => route.abort()
+  );
+  console.log(`# ${CHROMIUM} started in ${Date.now() - started} ms, harness at ${baseURL}`);
+});
+
+after(async () => {
+  // Each step on its own: a failure to close one never leaves the other running.
+  try {
+    await Promise.race([context?.close(), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+  } catch (e) {
+    console.error('closing the browser:', e);
+  }
+  if (server) {
+    const closed = new Promise((resolve) => server.close(() => resolve()));
+    // Keep-alive connections would hold close() open.
+    server.closeAllConnections();
+    await closed;
+  }
+  if (userDataDir) {
+    fs.rmSync(userDataDir, { recursive: true, force: true });
+  }
+});
+
+/**
+ * Runs one test on a fresh page of the harness; screenshots the page when the test fails and
+ * fails it on any uncaught error in the page.
+ */
+function browserTest(name, fn) {
+  it(name, { timeout: TEST_TIMEOUT_MS }, async () => {
+    const page = await context.newPage();
+    const pageErrors = [];
+    page.on('pageerror', (e) => pageErrors.push(e));
+    try {
+      await fn(page);
+      assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
+    } catch (e) {
+      const file = path.join(ARTIFACTS, `failure-${name.replace(/[^a-z0-9]+/gi, '-')}.png`);
+      await page.screenshot({ path: file, fullPage: true }).catch(() => {});
+      console.error(`# screenshot of the failure: ${path.relative(root, file)}`);
+      for (const err of pageErrors) {
+        console.error('# uncaught error in the page:', err);
+      }
+      throw e;
+    } finally {
+      await page.close().catch(() => {});
+    }
+  });
+}
+
+/** Opens the harness with the given editor; resolves when it has rendered. */
+async function open(page, params) {
+  await page.goto(`${baseURL}/?${new URLSearchParams(params)}`);
+  await page.locator(`[data-testid="harness"][data-editor="${params.editor}"]`).waitFor();
+}
+
+/** Waits for JSON rendered into <pre data-testid=testid> to equal `expected`, then asserts it. */
+async function expectJSON(page, testid, expected, pick = (v) => v) {
+  const pre = page.getByTestId(testid);
+  const read = async () => pick(JSON.parse(await pre.textContent()));
+  const deadline = Date.now() + ACTION_TIMEOUT_MS;
+  let actual = await read();
+  while (!isDeepStrictEqual(actual, expected) && Date.now() < deadline) {
+    // React re-renders on the next frame at the latest: wait for the text to change.
+    const before = await pre.textContent();
+    await page
+      .waitForFunction(([el, text]) => el.textContent !== text, [await pre.elementHandle(), before], {
+        timeout: Math.max(1, deadline - Date.now()),
+      })
+      .catch(() => {});
+    actual = await read();
+  }
+  assert.deepEqual(actual, expected);
+}
+
+/** The last query the editor emitted (window.__lastQuery), after its rendering settled. */
+const lastQuery = (page) => page.evaluate(() => window.__lastQuery);
+
+/** A radio option of a RadioButtonGroup (query type, format, source...), by its label. */
+async function chooseRadio(page, group, label) {
+  const radio = page.getByRole('radiogroup', { name: group }).getByRole('radio', { name: label, exact: true });
+  // The (transparent) input lies over its label and takes the click, as a user's would.
+  await radio.check();
+}
+
+/** Opens a picker (its input by id) unless it is open; resolves its menu (the listbox it controls). */
+async function openPicker(page, id) {
+  const input = page.locator(`#${id}`);
+  if ((await input.getAttribute('aria-expanded')) !== 'true') {
+    await input.click();
+  }
+  await page.locator(`#${id}[aria-expanded="true"]`).waitFor();
+  return page.locator(`[id="${await input.getAttribute('aria-controls')}"]`);
+}
+
+/** The option of an open menu labelled exactly `label`. */
+function option(page, menu, label) {
+  return menu
+    .getByRole('option')
+    .filter({ has: page.getByText(label, { exact: true }) })
+    .first();
+}
+
+/** Opens a picker and clicks the option labelled exactly `label`. */
+async function pick(page, id, label) {
+  const menu = await openPicker(page, id);
+  await option(page, menu, label).click();
+}
+
+/** Opens a picker, types `text` and clicks the option offering exactly that value. */
+async function typeInto(page, id, text) {
+  const menu = await openPicker(page, id);
+  await page.locator(`#${id}`).fill(text);
+  // The value offered as typed and a known value it matches both give `text`.
+  await option(page, menu, text).click();
+}
+
+/** Leaves the open picker the way a user moving on does: a click elsewhere. */
+async function closePicker(page, id) {
+  await page.getByTestId('harness').click({ position: { x: 1, y: 1 } });
+  await page.locator(`#${id}[aria-expanded="false"]`).waitFor();
+}
+
+/** The one-line summary of the query under the editor. */
+const summary = (page) => page.getByTestId('query-summary').textContent();
+
+describe('query editor', { concurrency: 1 }, () => {
+  browserTest('builds a time series query by clicking and typing', async (page) => {
+    await open(page, { editor: 'query' });
+    // A new query is the datasource's default: a request count.
+    await expectJSON(page, 'query-json', { refId: 'A', schemaVersion: 1, queryType: 'timeseries', metric: 'count' });
+
+    // Pick another type, then come back to requests.
+    await chooseRadio(page, 'Query type', 'Events');
+    await expectJSON(page, 'query-json', 'events', (q) => q.queryType);
+    await chooseRadio(page, 'Query type', 'Requests');
+    await chooseRadio(page, 'Metric', 'Rate');
+
+    // Verbs: a value the backend listed, then a typed exclusion.
+    await pick(page, 'audit-filter-verbs', 'get');
+    await typeInto(page, 'audit-filter-verbs', '!watch');
+    await closePicker(page, 'audit-filter-verbs');
+    // Namespaces: a listed value and a typed exclusion glob.
+    await pick(page, 'audit-filter-namespaces', 'team-a');
+    await typeInto(page, 'audit-filter-namespaces', '!kube-*');
+    await closePicker(page, 'audit-filter-namespaces');
+    // Group by two dimensions (GET /dimensions labels them).
+    await pick(page, 'audit-group-by', 'User');
+    await pick(page, 'audit-group-by', 'Namespace');
+    await closePicker(page, 'audit-group-by');
+    // Limit.
+    await page.locator('#audit-limit').fill('25');
+    await page.locator('#audit-limit').blur();
+
+    const expected = {
+      refId: 'A',
+      schemaVersion: 1,
+      queryType: 'timeseries',
+      metric: 'rate',
+      filter: { verbs: ['get', '!watch'], namespaces: ['team-a', '!kube-*'] },
+      groupBy: ['user.username', 'objectRef.namespace'],
+      limit: 25,
+    };
+    await expectJSON(page, 'query-json', expected);
+    assert.deepEqual(await lastQuery(page), expected);
+    // Values were asked for the pickers that were opened, once each.
+    assert.deepEqual(await page.evaluate(() => window.__valuesRequests), ['verb', 'objectRef.namespace']);
+    assert.equal(
+      await summary(page),
+      'Requests per second of get requests by user and namespace where namespace is team-a and namespace does not match kube-*, excluding watch, top 25 series'
+    );
+    assert.equal(await page.getByTestId('query-errors').count(), 0, 'no validation errors');
+    assert.ok((await page.evaluate(() => window.__runs)) > 0, 'the query ran');
+
+    await page.screenshot({ path: path.join(ARTIFACTS, 'query-editor.png'), fullPage: true });
+  });
+
+  browserTest('switching to latency and back keeps every field', async (page) => {
+    const initial = {
+      refId: 'A',
+      schemaVersion: 1,
+      queryType: 'timeseries',
+      metric: 'rate',
+      filter: { verbs: ['get'], namespaces: ['!kube-system'] },
+      groupBy: ['verb'],
+      limit: 5,
+    };
+    await open(page, { editor: 'query', query: JSON.stringify(initial) });
+    await page.locator('#audit-filter-verbs').waitFor();
+
+    await chooseRadio(page, 'Query type', 'Latency');
+    await page.locator('#audit-quantiles').fill('p50, p99');
+    await page.locator('#audit-quantiles').blur();
+    await chooseRadio(page, 'Format', 'Heatmap');
+    await expectJSON(page, 'query-json', {
+      ...initial,
+      queryType: 'latency',
+      quantiles: [0.5, 0.99],
+      format: 'heatmap',
+    });
+
+    // Back to requests: the type changes, the latency-only fields stay for the next switch.
+    await chooseRadio(page, 'Query type', 'Requests');
+    const back = { ...initial, quantiles: [0.5, 0.99], format: 'heatmap' };
+    await expectJSON(page, 'query-json', back);
+    assert.equal(await page.locator('#audit-limit').inputValue(), '5');
+    assert.match(
+      await summary(page),
+      /^Requests per second of get requests by verb where namespace is not kube-system/
+    );
+
+    // And to latency again: the heatmap format chosen before is still there.
+    await chooseRadio(page, 'Query type', 'Latency');
+    await expectJSON(page, 'query-json', { ...back, queryType: 'latency' });
+    assert.equal(await page.getByRole('radio', { name: 'Heatmap', exact: true }).isChecked(), true);
+  });
+
+  browserTest('detections: rules and severities', async (page) => {
+    await open(page, { editor: 'query' });
+    await chooseRadio(page, 'Query type', 'Detections');
+    await pick(page, 'audit-rules', 'exec-into-pod');
+    await typeInto(page, 'audit-rules', 'secret*');
+    await closePicker(page, 'audit-rules');
+    await pick(page, 'audit-severities', 'high');
+    await pick(page, 'audit-severities', 'critical');
+    await closePicker(page, 'audit-severities');
+    await chooseRadio(page, 'Format', 'Counts');
+
+    await expectJSON(page, 'query-json', {
+      refId: 'A',
+      schemaVersion: 1,
+      queryType: 'detections',
+      metric: 'count',
+      rules: ['exec-into-pod', 'secret*'],
+      severities: ['high', 'critical'],
+      format: 'timeseries',
+    });
+    assert.equal(await page.getByTestId('query-errors').count(), 0, 'no validation errors');
+  });
+});
+
+describe('config editor', { concurrency: 1 }, () => {
+  browserTest('Loki with a bearer token', async (page) => {
+    await open(page, { editor: 'config' });
+    // A new datasource gets its source written explicitly.
+    await expectJSON(page, 'options-json', { jsonData: { source: 'file' }, secureJsonData: {} });
+
+    await chooseRadio(page, 'Audit log source', 'Loki');
+    await page.getByLabel('URL', { exact: true }).fill('http://loki.example:3100');
+    await chooseRadio(page, 'Loki authentication', 'Bearer token');
+    const token = page.getByLabel('Token', { exact: true });
+    await token.fill('s3cret-token');
+    // A secret is never shown.
+    assert.equal(await token.getAttribute('type'), 'password');
+
+    const expected = {
+      jsonData: { source: 'loki', loki: { url: 'http://loki.example:3100', auth: 'bearer' } },
+      secureJsonData: { lokiBearerToken: 's3cret-token' },
+    };
+    await expectJSON(page, 'options-json', expected);
+    const last = await page.evaluate(() => window.__lastOptions);
+    assert.deepEqual({ jsonData: last?.jsonData, secureJsonData: last?.secureJsonData }, expected);
+
+    await page.screenshot({ path: path.join(ARTIFACTS, 'config-editor.png'), fullPage: true });
+  });
+});
