@@ -41,9 +41,6 @@ const (
 	FieldImpersonatedGroups
 	FieldResponseObject
 	numFields
-	// Derived fields: asking for them makes the scanner extract what they derive from.
-	FieldDecision = FieldAnnotations
-	FieldUserKind = FieldUsername
 )
 
 // Fields is a set of Field.

@@ -9,12 +9,6 @@ import (
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
 )
 
-// DefaultStages are the terminal stages: counting them counts each request once. Requests
-// that fail authentication are the exception: kube-apiserver writes a single ResponseStarted
-// event with code 401 for them (WithFailedAuthenticationAudit), which the default filter
-// counts too (see Matcher).
-var DefaultStages = []string{audit.StageResponseComplete, audit.StagePanic}
-
 var (
 	validStages    = []string{audit.StageRequestReceived, audit.StageResponseStarted, audit.StageResponseComplete, audit.StagePanic}
 	validDecisions = []string{audit.DecisionAllow, audit.DecisionForbid, "none"}
