@@ -74,19 +74,27 @@ func healthEndpoint(uri string) bool {
 	return false
 }
 
+// byKey splits time-sorted candidates by key, keys in order of first appearance, each group
+// still sorted by time.
+func byKey(cands []candidate) [][]candidate {
+	index := map[string]int{}
+	var groups [][]candidate
+	for _, c := range cands {
+		i, ok := index[c.key]
+		if !ok {
+			i = len(groups)
+			index[c.key] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], c)
+	}
+	return groups
+}
+
 // windows calls hit once per key each time at least threshold candidates of that key fall
 // within window (then starts counting again after the hit). cands are sorted by time.
 func windows(cands []candidate, window time.Duration, threshold int, hit func(last candidate, n int)) {
-	byKey := map[string][]candidate{}
-	var order []string
-	for _, c := range cands {
-		if _, ok := byKey[c.key]; !ok {
-			order = append(order, c.key)
-		}
-		byKey[c.key] = append(byKey[c.key], c)
-	}
-	for _, key := range order {
-		cs := byKey[key]
+	for _, cs := range byKey(cands) {
 		start := 0
 		for i := range cs {
 			for cs[i].f.Time.Sub(cs[start].f.Time) > window {
@@ -102,16 +110,7 @@ func windows(cands []candidate, window time.Duration, threshold int, hit func(la
 
 // distinctWindows is windows counting distinct items.
 func distinctWindows(cands []candidate, window time.Duration, threshold int, hit func(last candidate, n int)) {
-	byKey := map[string][]candidate{}
-	var order []string
-	for _, c := range cands {
-		if _, ok := byKey[c.key]; !ok {
-			order = append(order, c.key)
-		}
-		byKey[c.key] = append(byKey[c.key], c)
-	}
-	for _, key := range order {
-		cs := byKey[key]
+	for _, cs := range byKey(cands) {
 		start := 0
 		seen := map[string]int{}
 		for i, c := range cs {
