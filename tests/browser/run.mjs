@@ -366,6 +366,35 @@ describe('query editor', { concurrency: 1 }, () => {
   });
 });
 
+describe('query editor: every query type', { concurrency: 1 }, () => {
+  // Each type's label in the picker, its value in the query model, and a limit to set.
+  const types = [
+    ['Requests', 'timeseries', 7],
+    ['Latency', 'latency', 3],
+    ['Denied', 'denied', 50],
+    ['Top N', 'topn', 20],
+    ['Matrix', 'matrix', 8],
+    ['Events', 'events', 200],
+    ['Detections', 'detections', 30],
+    ['Latency breakdown', 'latencyBreakdown', 15],
+    ['Deprecated APIs', 'deprecatedApis', 40],
+    ['Object history', 'objectHistory', 500],
+    ['Pipeline health', 'pipelineHealth', 5],
+  ];
+  browserTest('builds a query of every type', async (page) => {
+    await open(page, { editor: 'query' });
+    for (const [label, queryType, limit] of types) {
+      await chooseRadio(page, 'Query type', label);
+      await expectJSON(page, 'query-json', queryType, (q) => q.queryType);
+      const input = page.locator('#audit-limit');
+      await input.fill(String(limit));
+      await input.blur();
+      await expectJSON(page, 'query-json', { queryType, limit }, (q) => ({ queryType: q.queryType, limit: q.limit }));
+      assert.notEqual(await summary(page), '', `${label}: a summary of the query`);
+    }
+  });
+});
+
 describe('config editor', { concurrency: 1 }, () => {
   browserTest('Loki with a bearer token', async (page) => {
     await open(page, { editor: 'config' });
