@@ -294,3 +294,52 @@ func TestMonitoringIsNotAFinding(t *testing.T) {
 		t.Errorf("rules %v", got)
 	}
 }
+
+func TestBindingToWildcardRole(t *testing.T) {
+	roleBody := map[string]any{"requestObject": map[string]any{"metadata": map[string]any{"name": "do-anything"},
+		"rules": []any{map[string]any{"apiGroups": []string{""}, "resources": []string{"*"}, "verbs": []string{"get"}}}}}
+	tameBody := map[string]any{"requestObject": map[string]any{"metadata": map[string]any{"name": "read-pods"},
+		"rules": []any{map[string]any{"apiGroups": []string{""}, "resources": []string{"pods"}, "verbs": []string{"get"}}}}}
+	bind := func(name, roleKind, role string) map[string]any {
+		return map[string]any{"requestObject": map[string]any{"metadata": map[string]any{"name": name},
+			"roleRef":  map[string]any{"kind": roleKind, "name": role, "apiGroup": "rbac.authorization.k8s.io"},
+			"subjects": []any{map[string]any{"kind": "User", "name": "eve"}}}}
+	}
+	fs, _ := observe(t, Config{},
+		// The binding may come before the role is (re)written: order does not matter.
+		ev(0, "ResponseComplete", "create", "mallory", "clusterrolebindings", "", "", "b1", 201, bind("b1", "ClusterRole", "do-anything")),
+		ev(time.Minute, "ResponseComplete", "create", "mallory", "clusterroles", "", "", "do-anything", 201, roleBody),
+		ev(2*time.Minute, "ResponseComplete", "create", "mallory", "clusterroles", "", "", "read-pods", 201, tameBody),
+		ev(3*time.Minute, "ResponseComplete", "create", "mallory", "rolebindings", "", "team", "b2", 201, bind("b2", "ClusterRole", "read-pods")),
+		// A Role of the same name in a namespace is another role.
+		ev(4*time.Minute, "ResponseComplete", "create", "mallory", "rolebindings", "", "team", "b3", 201, bind("b3", "Role", "do-anything")),
+	)
+	var hits []string
+	for _, f := range fs {
+		if f.RuleID == "binding-to-wildcard-role" {
+			hits = append(hits, f.Name)
+		}
+	}
+	if !slices.Equal(hits, []string{"b1"}) {
+		t.Errorf("bindings to wildcard roles: %v", hits)
+	}
+}
+
+// TestEditorKnowsEveryRule keeps the query editor's rule suggestions
+// (src/components/editor/model.ts) in step with the catalogue.
+func TestEditorKnowsEveryRule(t *testing.T) {
+	b, err := os.ReadFile("../../src/components/editor/model.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(b)
+	for _, r := range Rules() {
+		want := fmt.Sprintf("{ id: '%s', severity: '%s' }", r.ID, r.Severity)
+		if !strings.Contains(src, want) {
+			t.Errorf("src/components/editor/model.ts lacks %s", want)
+		}
+	}
+	if got, want := strings.Count(src[strings.Index(src, "DETECTION_RULES"):], "{ id: '"), len(Rules()); got != want {
+		t.Errorf("the editor suggests %d rules, the catalogue has %d", got, want)
+	}
+}

@@ -165,6 +165,16 @@ func dangerousRules(rules []policyRule) []string {
 	return why
 }
 
+// wildcardRules reports rules that allow every verb or every resource.
+func wildcardRules(rules []policyRule) bool {
+	for _, r := range rules {
+		if slices.Contains(r.Verbs, "*") || slices.Contains(r.Resources, "*") {
+			return true
+		}
+	}
+	return false
+}
+
 func writesAny(verbs []string) bool {
 	for _, v := range verbs {
 		switch v {

@@ -198,6 +198,58 @@ var catalogue = []*Rule{
 		},
 	},
 	{
+		ID: "binding-to-wildcard-role", Title: "Binding to a wildcard role", Severity: Critical,
+		Description: "A binding grants a role whose rules allow every verb or every resource; the role's rules are read from its creation or change in the same time range.",
+		Fields:      []string{"user", "name", "detail (the role and its wildcards)"},
+		NeedsBody:   []string{"clusterrolebindings", "rolebindings", "clusterroles", "roles"},
+		collect: func(e *event) (candidate, bool) {
+			if !e.final || !e.succeeded() || !e.writes() {
+				return candidate{}, false
+			}
+			switch {
+			case e.is("clusterroles", "roles"):
+				r, ok := decodeBody[role](e.r.RequestObject())
+				if !ok || !wildcardRules(r.Rules) {
+					return candidate{}, false
+				}
+				kind, ns := "ClusterRole", ""
+				if e.is("roles") {
+					kind, ns = "Role", string(e.ns)
+				}
+				name := string(e.name)
+				if name == "" {
+					name = r.Metadata.Name
+				}
+				return candidate{key: kind + "/" + ns + "/" + name, item: "role"}, true
+			case e.is("clusterrolebindings", "rolebindings"):
+				b, ok := decodeBody[binding](e.r.RequestObject())
+				if !ok || b.RoleRef.Name == "cluster-admin" { // binding-privileged reports those
+					return candidate{}, false
+				}
+				ns := ""
+				if b.RoleRef.Kind == "Role" {
+					ns = string(e.ns)
+				}
+				f := e.finding("grants " + b.RoleRef.Kind + " " + b.RoleRef.Name + ", whose rules use wildcards")
+				return candidate{key: b.RoleRef.Kind + "/" + ns + "/" + b.RoleRef.Name, item: "binding", f: f}, true
+			}
+			return candidate{}, false
+		},
+		decide: func(cands []candidate, _ Config, emit func(Finding)) {
+			wild := map[string]bool{}
+			for _, c := range cands {
+				if c.item == "role" {
+					wild[c.key] = true
+				}
+			}
+			for _, c := range cands {
+				if c.item == "binding" && wild[c.key] {
+					emit(c.f)
+				}
+			}
+		},
+	},
+	{
 		ID: "role-dangerous", Title: "Role with wildcards or escalation rights", Severity: High,
 		Description: "A role was created or changed with wildcards, escalate/bind/impersonate, pods/exec, or rights over RBAC itself.",
 		Fields:      []string{"user", "name", "detail (the dangerous rules)"},

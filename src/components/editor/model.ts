@@ -31,6 +31,7 @@ export const DETECTION_RULES: ReadonlyArray<{ id: string; severity: Severity }> 
   { id: 'anonymous-allowed', severity: 'high' },
   { id: 'denied-burst', severity: 'medium' },
   { id: 'binding-privileged', severity: 'critical' },
+  { id: 'binding-to-wildcard-role', severity: 'critical' },
   { id: 'role-dangerous', severity: 'high' },
   { id: 'system-role-modified', severity: 'high' },
   { id: 'rbac-then-workload', severity: 'high' },
