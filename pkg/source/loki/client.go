@@ -118,6 +118,14 @@ func (c *client) backoff(attempt int, last error) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
+// isTimeout reports an HTTP timeout (the request's context is still alive). Transport timeouts
+// match context.DeadlineExceeded with errors.Is even when a middleware's wrapper hides their
+// Timeout method, so both are checked.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
 type retryAfterError struct {
 	*APIError
 	after time.Duration
@@ -136,8 +144,7 @@ func (c *client) do(ctx context.Context, path, u string, out any) (retry bool, e
 		if ctx.Err() != nil {
 			return false, ctx.Err()
 		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
+		if isTimeout(err) {
 			return false, &TimeoutError{Path: path, Timeout: c.timeout}
 		}
 		return true, fmt.Errorf("cannot reach Loki at %s: %w", c.base, err)
@@ -158,8 +165,7 @@ func (c *client) do(ctx context.Context, path, u string, out any) (retry bool, e
 		if ctx.Err() != nil {
 			return false, ctx.Err()
 		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
+		if isTimeout(err) {
 			return false, &TimeoutError{Path: path, Timeout: c.timeout}
 		}
 		return true, fmt.Errorf("cannot decode Loki's answer on %s: %w", path, err)
