@@ -183,20 +183,8 @@ func TestCloudWatchQueryData(t *testing.T) {
 			checkTopN("objectRef.resource", 100)},
 		{newQuery("bad-type", map[string]any{"queryType": "nope"}), checkError},
 	}
-	var queries []dataQuery
-	for _, c := range cases {
-		queries = append(queries, c.query)
-	}
-	responses := h.cwQueryData(t, ds, rangeFrom, rangeTo, queries...)
-	for _, c := range cases {
-		t.Run(c.query.refID, func(t *testing.T) {
-			r := responses[c.query.refID]
-			if r == nil {
-				t.Fatalf("no response for RefID %q", c.query.refID)
-			}
-			c.check(t, m, r)
-		})
-	}
+	responses := h.cwQueryData(t, ds, rangeFrom, rangeTo, queriesOf(cases)...)
+	checkCases(t, m, responses, cases, nil)
 
 	t.Run("modes named in notices", func(t *testing.T) {
 		for refID, want := range map[string]string{"ts": "counted by the source", "ts-raw": "raw lines", "ts-filtered": "raw lines"} {

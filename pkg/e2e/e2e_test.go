@@ -89,6 +89,34 @@ type queryCase struct {
 	check func(t *testing.T, m *model, r *pluginv2.DataResponse)
 }
 
+// queriesOf lists the cases' queries, to send them in one request.
+func queriesOf(cases []queryCase) []dataQuery {
+	queries := make([]dataQuery, len(cases))
+	for i, c := range cases {
+		queries[i] = c.query
+	}
+	return queries
+}
+
+// checkCases runs each case's check on the response to its RefID in a subtest; also, when not
+// nil, adds checks of the caller's.
+func checkCases(t *testing.T, m *model, responses map[string]*pluginv2.DataResponse, cases []queryCase,
+	also func(t *testing.T, c queryCase, r *pluginv2.DataResponse)) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.query.refID, func(t *testing.T) {
+			r := responses[c.query.refID]
+			if r == nil {
+				t.Fatalf("no response for RefID %q", c.query.refID)
+			}
+			c.check(t, m, r)
+			if also != nil {
+				also(t, c, r)
+			}
+		})
+	}
+}
+
 func newQuery(refID string, model map[string]any) dataQuery {
 	return dataQuery{refID: refID, model: model, interval: interval, maxDataPoints: maxDataPoints}
 }
@@ -132,30 +160,19 @@ func TestQueryData(t *testing.T) {
 		{newQuery("bad-type", map[string]any{"queryType": "nope"}), checkError},
 		{dataQuery{refID: "bad-json", rawJSON: `{"queryType": "timeseries", "limit": `, interval: interval, maxDataPoints: maxDataPoints}, checkError},
 	}
-	var queries []dataQuery
-	for _, c := range cases {
-		queries = append(queries, c.query)
-	}
-	responses := h.queryData(t, testDatasource(), rangeFrom, rangeTo, queries...)
+	responses := h.queryData(t, testDatasource(), rangeFrom, rangeTo, queriesOf(cases)...)
 	if len(responses) != len(cases) {
 		t.Errorf("%d responses for %d queries", len(responses), len(cases))
 	}
-	for _, c := range cases {
-		t.Run(c.query.refID, func(t *testing.T) {
-			r := responses[c.query.refID]
-			if r == nil {
-				t.Fatalf("no response for RefID %q", c.query.refID)
-			}
-			c.check(t, m, r)
-			if r.GetError() == "" {
-				for _, f := range frames(t, r) {
-					if f.RefID != c.query.refID {
-						t.Errorf("frame RefID %q, want %q", f.RefID, c.query.refID)
-					}
+	checkCases(t, m, responses, cases, func(t *testing.T, c queryCase, r *pluginv2.DataResponse) {
+		if r.GetError() == "" {
+			for _, f := range frames(t, r) {
+				if f.RefID != c.query.refID {
+					t.Errorf("frame RefID %q, want %q", f.RefID, c.query.refID)
 				}
 			}
-		})
-	}
+		}
+	})
 
 	t.Run("skipped lines notice", func(t *testing.T) {
 		for _, refID := range []string{"ts", "events-logs"} {

@@ -88,25 +88,14 @@ func TestLokiDatasource(t *testing.T) {
 		{newQuery("topn", map[string]any{"queryType": "topn", "groupBy": []string{"objectRef.resource"}, "limit": 100}),
 			checkTopN("objectRef.resource", 100)},
 	}
-	var queries []dataQuery
-	for _, c := range cases {
-		queries = append(queries, c.query)
-	}
-	responses := h.queryData(t, ds, rangeFrom, rangeTo, queries...)
-	for _, c := range cases {
-		t.Run(c.query.refID, func(t *testing.T) {
-			r := responses[c.query.refID]
-			if r == nil {
-				t.Fatalf("no response for RefID %q", c.query.refID)
+	responses := h.queryData(t, ds, rangeFrom, rangeTo, queriesOf(cases)...)
+	checkCases(t, m, responses, cases, func(t *testing.T, c queryCase, r *pluginv2.DataResponse) {
+		if strings.Contains(c.query.refID, "pushdown") {
+			if ns := notices(frames(t, r)); len(ns) == 0 || !strings.Contains(strings.Join(ns, "|"), "pushdown") {
+				t.Errorf("notices %q do not say the source counted", ns)
 			}
-			c.check(t, m, r)
-			if strings.Contains(c.query.refID, "pushdown") {
-				if ns := notices(frames(t, r)); len(ns) == 0 || !strings.Contains(strings.Join(ns, "|"), "pushdown") {
-					t.Errorf("notices %q do not say the source counted", ns)
-				}
-			}
-		})
-	}
+		}
+	})
 	if n := srv.Requests("/loki/api/v1/query_range"); n < 100 {
 		t.Errorf("only %d query_range requests: pages and range splits were not exercised", n)
 	}
