@@ -426,8 +426,15 @@ func (r *Record) parseAnnotations() {
 		return
 	}
 	r.annParsed = true
-	r.decision, _ = r.Annotation(AnnotationDecision)
-	r.reason, _ = r.Annotation(AnnotationReason)
+	// One walk for both: the decision filter and dimension ask for it on every record.
+	r.EachAnnotation(func(k, v []byte) {
+		switch string(k) {
+		case AnnotationDecision:
+			r.decision = v
+		case AnnotationReason:
+			r.reason = v
+		}
+	})
 }
 
 // Annotation returns one annotation's value (needs FieldAnnotations).
