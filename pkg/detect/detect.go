@@ -49,6 +49,10 @@ type Rule struct {
 	// window rules collect candidates per worker and decide after merging (bursts, sequences).
 	collect func(e *event) (candidate, bool)
 	decide  func(cands []candidate, cfg Config, emit func(Finding))
+	// notes explain, after the decision, what the window rule could not judge.
+	notes func(cands []candidate, cfg Config) []string
+	// state rules keep a summary per worker instead of candidates (the permission sweep).
+	state func(cfg Config) ruleState
 }
 
 // Finding is one detection hit.
@@ -81,6 +85,13 @@ type Config struct {
 	SecretsWindow    time.Duration
 	// SequenceWindow: an RBAC change followed by a workload change by the same user (default 10m).
 	SequenceWindow time.Duration
+	// SweepThreshold distinct resource types read by one principal within about BurstWindow,
+	// some forbidden and some allowed, make a permission sweep (default 10).
+	SweepThreshold int
+	// RoleHistory holds the role writes from before the range (oldest first) for
+	// binding-to-wildcard-role; RoleLookback says how far back they were read.
+	RoleHistory  []RoleWrite
+	RoleLookback time.Duration
 	// Allow-lists: findings whose user, any group, namespace, image or source IP matches are
 	// dropped. Users, groups, namespaces and images accept `*` globs; networks are CIDRs or IPs.
 	AllowUsers, AllowGroups, AllowNamespaces, AllowImages, AllowNetworks []string
@@ -108,6 +119,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SequenceWindow <= 0 {
 		c.SequenceWindow = 10 * time.Minute
+	}
+	if c.SweepThreshold <= 0 {
+		c.SweepThreshold = sweepTypes
 	}
 	return c
 }
@@ -166,11 +180,13 @@ type Detector struct {
 
 	findings []Finding
 	cands    map[string][]candidate // by rule id
+	states   []ruleState            // by rule index; nil for rules without state
 	ev       event                  // reused for each record
 	cur      *Rule                  // the rule being evaluated, for emitFn
 	emitFn   func(Finding)
 	// bodiless counts requests whose body a rule needed but the event did not carry (Metadata level).
 	bodiless map[string]int
+	notes    []string
 }
 
 // New returns a detector for rules.
@@ -184,6 +200,12 @@ func New(rules []*Rule, cfg Config) *Detector {
 		d.ruleAllow[id] = newAllowList(Config{AllowUsers: a.Users, AllowGroups: a.Groups, AllowNamespaces: a.Namespaces,
 			AllowImages: a.Images, AllowNetworks: a.Networks})
 	}
+	d.states = make([]ruleState, len(rules))
+	for i, r := range rules {
+		if r.state != nil {
+			d.states[i] = r.state(cfg)
+		}
+	}
 	d.emitFn = func(f Finding) { d.emit(d.cur, f) }
 	return d
 }
@@ -195,8 +217,11 @@ func (d *Detector) Observe(r *audit.Record) {
 	if !e.final && !e.started {
 		return // no rule judges a request on its RequestReceived event
 	}
-	for _, rule := range d.rules {
+	for i, rule := range d.rules {
 		d.cur = rule
+		if s := d.states[i]; s != nil {
+			s.observe(e)
+		}
 		if rule.eval != nil {
 			rule.eval(e, d.emitFn)
 		}
@@ -233,11 +258,20 @@ func (d *Detector) Merge(other *Detector) {
 	for res, n := range other.bodiless {
 		d.bodiless[res] += n
 	}
+	for i, s := range d.states {
+		if s != nil {
+			s.merge(other.states[i])
+		}
+	}
 }
 
 // Finish decides the window rules and returns every finding, newest first, and notices.
 func (d *Detector) Finish() ([]Finding, []string) {
-	for _, rule := range d.rules {
+	for i, rule := range d.rules {
+		if s := d.states[i]; s != nil {
+			d.cur = rule
+			s.decide(d.emitFn)
+		}
 		if rule.decide == nil {
 			continue
 		}
@@ -250,6 +284,9 @@ func (d *Detector) Finish() ([]Finding, []string) {
 		})
 		d.cur = rule
 		rule.decide(cands, d.cfg, d.emitFn)
+		if rule.notes != nil {
+			d.notes = append(d.notes, rule.notes(cands, d.cfg)...)
+		}
 	}
 	sort.Slice(d.findings, func(i, j int) bool {
 		a, b := d.findings[i], d.findings[j]
@@ -261,7 +298,7 @@ func (d *Detector) Finish() ([]Finding, []string) {
 		}
 		return a.AuditID < b.AuditID
 	})
-	var notices []string
+	notices := d.notes
 	for _, res := range sortedKeys(d.bodiless) {
 		notices = append(notices, "needs Request level for "+res+": "+strconv.Itoa(d.bodiless[res])+
 			" changes were audited at Metadata level, so the rules that read their body could not judge them")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
 )
@@ -198,55 +199,75 @@ var catalogue = []*Rule{
 		},
 	},
 	{
-		ID: "binding-to-wildcard-role", Title: "Binding to a wildcard role", Severity: Critical,
-		Description: "A binding grants a role whose rules allow every verb or every resource; the role's rules are read from its creation or change in the same time range.",
+		ID: RoleRule, Title: "Binding to a wildcard role", Severity: Critical,
+		Description: "A binding grants a role whose rules allow every verb or every resource. Audit logs hold no RBAC state: the role is known from its writes within the range and within the datasource's RBAC look-back before it.",
 		Fields:      []string{"user", "name", "detail (the role and its wildcards)"},
 		NeedsBody:   []string{"clusterrolebindings", "rolebindings", "clusterroles", "roles"},
 		collect: func(e *event) (candidate, bool) {
-			if !e.final || !e.succeeded() || !e.writes() {
+			if w, ok := roleWrite(e); ok {
+				return candidate{key: w.Key, item: roleItem(w), f: Finding{Time: w.Time}}, true
+			}
+			if !e.is("clusterrolebindings", "rolebindings") || !e.final || !e.succeeded() || !e.writes() {
 				return candidate{}, false
 			}
-			switch {
-			case e.is("clusterroles", "roles"):
-				r, ok := decodeBody[role](e.r.RequestObject())
-				if !ok || !wildcardRules(r.Rules) {
-					return candidate{}, false
-				}
-				kind, ns := "ClusterRole", ""
-				if e.is("roles") {
-					kind, ns = "Role", string(e.ns)
-				}
-				name := string(e.name)
-				if name == "" {
-					name = r.Metadata.Name
-				}
-				return candidate{key: kind + "/" + ns + "/" + name, item: "role"}, true
-			case e.is("clusterrolebindings", "rolebindings"):
-				b, ok := decodeBody[binding](e.r.RequestObject())
-				if !ok || b.RoleRef.Name == "cluster-admin" { // binding-privileged reports those
-					return candidate{}, false
-				}
-				ns := ""
-				if b.RoleRef.Kind == "Role" {
-					ns = string(e.ns)
-				}
-				f := e.finding("grants " + b.RoleRef.Kind + " " + b.RoleRef.Name + ", whose rules use wildcards")
-				return candidate{key: b.RoleRef.Kind + "/" + ns + "/" + b.RoleRef.Name, item: "binding", f: f}, true
+			b, ok := decodeBody[binding](e.r.RequestObject())
+			if !ok || b.RoleRef.Name == "" || b.RoleRef.Name == "cluster-admin" { // binding-privileged reports those
+				return candidate{}, false
 			}
-			return candidate{}, false
+			ns := ""
+			if b.RoleRef.Kind == "Role" {
+				ns = string(e.ns)
+				if ns == "" {
+					ns = b.Metadata.Namespace
+				}
+			}
+			f := e.finding("grants " + b.RoleRef.Kind + " " + b.RoleRef.Name + ", whose rules use wildcards")
+			return candidate{key: b.RoleRef.Kind + "/" + ns + "/" + b.RoleRef.Name, item: "binding", f: f}, true
 		},
-		decide: func(cands []candidate, _ Config, emit func(Finding)) {
-			wild := map[string]bool{}
+		decide: func(cands []candidate, cfg Config, emit func(Finding)) {
+			roles := newRoleTimeline(cfg.RoleHistory, cands)
 			for _, c := range cands {
-				if c.item == "role" {
-					wild[c.key] = true
+				if c.item != "binding" {
+					continue
+				}
+				if w, ok := roles.at(c.key, c.f.Time); ok && w.Wild && !w.Deleted {
+					f := c.f
+					if w.Time.Before(f.Time) && f.Time.Sub(w.Time) > time.Minute {
+						f.Detail += " (role written " + w.Time.UTC().Format(time.RFC3339) + ")"
+					}
+					emit(f)
 				}
 			}
+		},
+		notes: func(cands []candidate, cfg Config) []string {
+			roles := newRoleTimeline(cfg.RoleHistory, cands)
+			var unknown []string
 			for _, c := range cands {
-				if c.item == "binding" && wild[c.key] {
-					emit(c.f)
+				if c.item == "binding" && !wellKnownRole(c.key) && !slices.Contains(unknown, c.key) {
+					if _, ok := roles.at(c.key, c.f.Time); !ok {
+						unknown = append(unknown, c.key)
+					}
 				}
 			}
+			if len(unknown) == 0 {
+				return nil
+			}
+			slices.Sort(unknown)
+			names := make([]string, len(unknown))
+			for i, k := range unknown {
+				kind, rest, _ := strings.Cut(k, "/")
+				ns, name, _ := strings.Cut(rest, "/")
+				names[i] = kind + " " + name
+				if ns != "" {
+					names[i] = kind + " " + ns + "/" + name
+				}
+			}
+			where := "within the range"
+			if cfg.RoleLookback > 0 {
+				where = "within the range or the " + cfg.RoleLookback.String() + " RBAC look-back before it"
+			}
+			return []string{fmt.Sprintf("%s: %d bindings grant roles whose rules were not written %s, so they could not be judged: %s",
+				RoleRule, len(unknown), where, short(names))}
 		},
 	},
 	{
@@ -425,8 +446,9 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "permission-enumeration", Title: "Permission enumeration", Severity: Medium,
-		Description: "A known enumeration tool, or a burst of access reviews, maps what a credential can do.",
-		Fields:      []string{"user", "user agent", "detail"},
+		Description: "A known enumeration tool, a burst of access reviews, or a sweep that reads many resource types and meets a mix of allowed and forbidden answers maps what a credential can do.",
+		Fields:      []string{"user", "user agent", "detail (tool, reviews, or the forbidden and allowed resource types)"},
+		state:       newSweepState,
 		collect: func(e *event) (candidate, bool) {
 			if !e.final || !e.is("selfsubjectaccessreviews", "selfsubjectrulesreviews") || string(e.verb) != "create" {
 				return candidate{}, false
