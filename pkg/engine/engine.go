@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -27,6 +28,9 @@ type Request struct {
 	// Detect is the datasource's base configuration of detections (allow-lists, tunables); the
 	// query's own allow-lists add to it and its tunables override it.
 	Detect detect.Config
+	// Roles remembers the RBAC look-back of detections between queries (see RoleIndex); nil
+	// reads the whole look-back for each query.
+	Roles *RoleIndex
 }
 
 // Severity of a notice.
@@ -98,6 +102,7 @@ func Run(ctx context.Context, src source.Source, req Request) (*Result, error) {
 		return pd, nil
 	}
 	var newAgg func() aggregator
+	var preNotices []Notice
 	switch q.QueryType {
 	case query.TypeTimeSeries:
 		b := newBuckets(req)
@@ -138,6 +143,22 @@ func Run(ctx context.Context, src source.Source, req Request) (*Result, error) {
 			b = newBuckets(req)
 		}
 		cfg := detectConfig(q, req.Detect)
+		if cfg.RoleLookback > 0 && slices.ContainsFunc(rules, func(r *detect.Rule) bool { return r.ID == detect.RoleRule }) {
+			hist, st, err := roleHistory(ctx, src, req.Roles, req.From, cfg.RoleLookback)
+			switch {
+			case ctx.Err() != nil:
+				return nil, ctx.Err()
+			case err != nil:
+				// The findings of the range still stand; say what could not be judged.
+				preNotices = append(preNotices, Notice{Warning, fmt.Sprintf("%s: the %s RBAC look-back could not be read (%v); bindings are judged on role writes within the range only", detect.RoleRule, cfg.RoleLookback, err)})
+				cfg.RoleLookback = 0
+			default:
+				cfg.RoleHistory = hist
+			}
+			for _, n := range sourceNotices(st) {
+				preNotices = append(preNotices, Notice{n.Severity, "RBAC look-back: " + n.Text})
+			}
+		}
 		newAgg = func() aggregator { return newDetections(q, rules, cfg, b) }
 	default:
 		return nil, &query.Error{Msg: fmt.Sprintf("unknown query type %q", q.QueryType)}
@@ -158,7 +179,7 @@ func Run(ctx context.Context, src source.Source, req Request) (*Result, error) {
 		aggs[0].merge(o)
 	}
 	aggs[0].finish(res)
-	res.Notices = append(sourceNotices(stats), res.Notices...)
+	res.Notices = append(append(sourceNotices(stats), preNotices...), res.Notices...)
 	if pd != nil {
 		res.Notices = append(pd.Notices, res.Notices...)
 	}

@@ -2,6 +2,7 @@ package models
 
 import (
 	"fmt"
+	"strconv"
 	"net/netip"
 	"strings"
 	"time"
@@ -17,6 +18,33 @@ type DetectionSettings struct {
 	Rules          map[string]RuleSettings `json:"rules,omitempty"`
 	BurstThreshold int                     `json:"burstThreshold,omitempty"`
 	BurstWindow    string                  `json:"burstWindow,omitempty"`
+	// RBACLookback is how far before a query's range detections read role writes, to judge
+	// bindings to roles written earlier (binding-to-wildcard-role): a duration such as 24h or
+	// 7d; "0" turns it off. Default 24h.
+	RBACLookback string `json:"rbacLookback,omitempty"`
+}
+
+// DefaultRBACLookback is the RBAC look-back when the settings name none.
+const DefaultRBACLookback = 24 * time.Hour
+
+// parseLookback reads a duration such as 90m, 24h or 7d.
+func parseLookback(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "0" {
+		return 0, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("%q is not a number of days", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration such as 24h or 7d", s)
+	}
+	return d, nil
 }
 
 // RuleSettings are the settings of one rule.
@@ -52,9 +80,16 @@ func (a AllowList) detect() detect.Allow {
 
 // DetectConfig validates the settings and turns them into the detectors' base configuration.
 func (d *DetectionSettings) DetectConfig() (detect.Config, error) {
-	var cfg detect.Config
+	cfg := detect.Config{RoleLookback: DefaultRBACLookback}
 	if d == nil {
 		return cfg, nil
+	}
+	if d.RBACLookback != "" {
+		l, err := parseLookback(d.RBACLookback)
+		if err != nil {
+			return cfg, fmt.Errorf("detections.rbacLookback: %w", err)
+		}
+		cfg.RoleLookback = l
 	}
 	if err := d.Allow.validate("detections.allow"); err != nil {
 		return cfg, err

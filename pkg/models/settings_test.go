@@ -3,6 +3,7 @@ package models
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 )
@@ -51,10 +52,24 @@ func TestDetectionSettings(t *testing.T) {
 		cfg.RuleAllow["exec-into-pod"].Namespaces[0] != "debug" {
 		t.Errorf("config %+v err %v", cfg, err)
 	}
+	if cfg.RoleLookback != 24*time.Hour {
+		t.Errorf("default RBAC look-back %s", cfg.RoleLookback)
+	}
+	for in, want := range map[string]time.Duration{"7d": 7 * 24 * time.Hour, "90m": 90 * time.Minute, "0": 0} {
+		s, err := load(`{"file":{"paths":["/a"]},"detections":{"rbacLookback":"` + in + `"}}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg, err := s.Detections.DetectConfig(); err != nil || cfg.RoleLookback != want {
+			t.Errorf("rbacLookback %s: %s, %v", in, cfg.RoleLookback, err)
+		}
+	}
 	for _, bad := range []string{
 		`{"file":{"paths":["/a"]},"detections":{"rules":{"no-such-rule":{}}}}`,
 		`{"file":{"paths":["/a"]},"detections":{"allow":{"sourceNetworks":["10.0.0.0/33"]}}}`,
 		`{"file":{"paths":["/a"]},"detections":{"burstWindow":"soon"}}`,
+		`{"file":{"paths":["/a"]},"detections":{"rbacLookback":"a week"}}`,
+		`{"file":{"paths":["/a"]},"detections":{"rbacLookback":"-1h"}}`,
 	} {
 		if _, err := load(bad); err == nil || !strings.Contains(err.Error(), "detections") {
 			t.Errorf("%s: err %v", bad, err)

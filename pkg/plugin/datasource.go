@@ -11,6 +11,7 @@ import (
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/engine"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/models"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/file"
@@ -32,14 +33,15 @@ type Datasource struct {
 	settings  *models.Settings
 	src       source.Source
 	detect    detect.Config // base configuration of detections queries
-	configErr error         // settings that cannot work: reported by health checks and queries
+	roles     *engine.RoleIndex
+	configErr error // settings that cannot work: reported by health checks and queries
 	resources backend.CallResourceHandler
 }
 
 // NewDatasource builds a datasource instance from its settings. Invalid settings do not fail
 // here (Grafana would show an opaque error); they are reported by CheckHealth and each query.
 func NewDatasource(_ context.Context, s backend.DataSourceInstanceSettings) (instancemgmt.Instance, error) {
-	ds := &Datasource{}
+	ds := &Datasource{roles: &engine.RoleIndex{}}
 	ds.settings, ds.configErr = models.Load(s)
 	if ds.configErr == nil {
 		ds.detect, _ = ds.settings.Detections.DetectConfig() // validated by models.Load

@@ -1,0 +1,118 @@
+package engine
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
+)
+
+// RoleIndex remembers the role writes read for the RBAC look-back of detections, and the time
+// interval it has read, so that dashboard refreshes and alert evaluations read only what is new
+// rather than the whole look-back each time. One index belongs to one datasource instance (one
+// source); it is safe for concurrent queries, which wait for each other's look-back reads.
+type RoleIndex struct {
+	mu       sync.Mutex
+	from, to time.Time // the interval read, [from, to); zero when nothing was read
+	writes   []detect.RoleWrite
+	reads    int // look-back scans run, for tests
+}
+
+// roleFilter selects the events RoleWriteOf can use; the search string lets sources and the
+// line pre-filter skip everything else cheaply (every role event has `"...roles"` in it).
+var roleFilter = query.Filter{
+	Resources: query.StringList{"roles", "clusterroles"},
+	Verbs:     query.StringList{"create", "update", "patch", "delete"},
+	Search:    `roles"`,
+}
+
+// roleHistory returns the role writes before from, reading at least [from-lookback, from).
+func roleHistory(ctx context.Context, src source.Source, ix *RoleIndex, from time.Time, lookback time.Duration) ([]detect.RoleWrite, Stats, error) {
+	if ix == nil {
+		ix = &RoleIndex{}
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	need := from.Add(-lookback)
+	var st Stats
+	read := func(a, b time.Time) error {
+		if !b.After(a) {
+			return nil
+		}
+		ws, s, err := scanRoles(ctx, src, a, b)
+		st.Source.Problems = append(st.Source.Problems, s.Source.Problems...)
+		st.Malformed += s.Malformed
+		if err != nil {
+			return err
+		}
+		ix.reads++
+		ix.writes = append(ix.writes, ws...)
+		return nil
+	}
+	switch {
+	case ix.from.IsZero() || need.After(ix.to) || from.Before(ix.from):
+		// Nothing read yet, or no overlap with what was: start again.
+		ix.writes = nil
+		if err := read(need, from); err != nil {
+			ix.from, ix.to, ix.writes = time.Time{}, time.Time{}, nil
+			return nil, st, err
+		}
+		ix.from, ix.to = need, from
+	default:
+		if err := read(need, ix.from); err != nil {
+			return nil, st, err
+		}
+		ix.from = minTime(ix.from, need)
+		if err := read(ix.to, from); err != nil {
+			return nil, st, err
+		}
+		ix.to = maxTime(ix.to, from)
+	}
+	slices.SortStableFunc(ix.writes, func(a, b detect.RoleWrite) int { return a.Time.Compare(b.Time) })
+	// Everything known before from: older writes than the look-back only make the answer better.
+	n, _ := slices.BinarySearchFunc(ix.writes, from, func(w detect.RoleWrite, t time.Time) int {
+		if w.Time.Before(t) {
+			return -1
+		}
+		return 1
+	})
+	return slices.Clone(ix.writes[:n]), st, nil
+}
+
+// scanRoles reads the role writes in [from, to).
+func scanRoles(ctx context.Context, src source.Source, from, to time.Time) ([]detect.RoleWrite, Stats, error) {
+	var mu sync.Mutex
+	var out []detect.RoleWrite
+	add := func(r *audit.Record) {
+		if !r.Time.Before(to) {
+			return
+		}
+		if w, ok := detect.RoleWriteOf(r); ok {
+			mu.Lock()
+			out = append(out, w)
+			mu.Unlock()
+		}
+	}
+	q := &query.Query{Filter: roleFilter}
+	st, err := scan(ctx, src, Request{Query: q, From: from, To: to}, q.Filter.Compile(), detect.RoleNeeds, []func(*audit.Record){add})
+	return out, st, err
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

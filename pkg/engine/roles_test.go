@@ -1,0 +1,167 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/file"
+)
+
+var r0 = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+
+// rbacLine is one RequestResponse-level write of an RBAC object as kube-apiserver audits it.
+func rbacLine(at time.Duration, verb, resource, ns, name string, body any) string {
+	m := map[string]any{
+		"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "RequestResponse", "stage": "ResponseComplete",
+		"auditID": fmt.Sprintf("%s-%s-%s", verb, name, at), "verb": verb,
+		"user":      map[string]any{"username": "alice@example.com", "groups": []string{"system:authenticated"}},
+		"sourceIPs": []string{"10.0.4.2"}, "userAgent": "kubectl/v1.34.1 (linux/amd64) kubernetes/abc",
+		"objectRef":                map[string]any{"resource": resource, "namespace": ns, "name": name, "apiGroup": "rbac.authorization.k8s.io", "apiVersion": "v1"},
+		"responseStatus":           map[string]any{"code": 201},
+		"requestReceivedTimestamp": r0.Add(at).Format(time.RFC3339Nano),
+		"stageTimestamp":           r0.Add(at).Format(time.RFC3339Nano),
+	}
+	if body != nil {
+		m["requestObject"] = body
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+func clusterRole(name string, verbs ...string) map[string]any {
+	return map[string]any{"kind": "ClusterRole", "apiVersion": "rbac.authorization.k8s.io/v1", "metadata": map[string]any{"name": name},
+		"rules": []any{map[string]any{"apiGroups": []string{""}, "resources": []string{"pods"}, "verbs": verbs}}}
+}
+
+func bindingTo(name, role string) map[string]any {
+	return map[string]any{"kind": "ClusterRoleBinding", "apiVersion": "rbac.authorization.k8s.io/v1", "metadata": map[string]any{"name": name},
+		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+		"subjects": []any{map[string]any{"kind": "User", "name": "mallory@example.com"}}}
+}
+
+// countingSource counts the scans a source answers and can fail the ones that start before a time.
+type countingSource struct {
+	source.Source
+	scans     int
+	failUntil time.Time
+}
+
+func (c *countingSource) Scan(ctx context.Context, req source.Request, fn source.LineFunc) (source.Stats, error) {
+	c.scans++
+	if req.From.Before(c.failUntil) {
+		return source.Stats{}, errors.New("loki: 429 too many outstanding requests")
+	}
+	return c.Source.Scan(ctx, req, fn)
+}
+
+// TestRBACLookback: a binding written now to a wildcard role written yesterday is found only
+// with a look-back; a role made safe or deleted before the binding is not reported; the role
+// index reads each stretch of the log once across refreshes.
+func TestRBACLookback(t *testing.T) {
+	lines := []string{
+		rbacLine(0, "create", "clusterroles", "", "ops-wide", clusterRole("ops-wide", "*")),
+		rbacLine(time.Hour, "create", "clusterroles", "", "was-wide", clusterRole("was-wide", "*")),
+		rbacLine(2*time.Hour, "update", "clusterroles", "", "was-wide", clusterRole("was-wide", "get")),
+		rbacLine(3*time.Hour, "create", "clusterroles", "", "gone", clusterRole("gone", "*")),
+		rbacLine(4*time.Hour, "delete", "clusterroles", "", "gone", nil),
+		// A label patch is no write of the rules.
+		rbacLine(5*time.Hour, "patch", "clusterroles", "", "ops-wide", map[string]any{"metadata": map[string]any{"labels": map[string]string{"team": "ops"}}}),
+		// The day after, within the queried range:
+		rbacLine(20*time.Hour, "create", "clusterrolebindings", "", "b1", bindingTo("b1", "ops-wide")),
+		rbacLine(20*time.Hour+time.Minute, "create", "clusterrolebindings", "", "b2", bindingTo("b2", "was-wide")),
+		rbacLine(20*time.Hour+2*time.Minute, "create", "clusterrolebindings", "", "b3", bindingTo("b3", "gone")),
+		rbacLine(20*time.Hour+3*time.Minute, "create", "clusterrolebindings", "", "b4", bindingTo("b4", "installed-long-ago")),
+		rbacLine(20*time.Hour+4*time.Minute, "create", "clusterrolebindings", "", "b5", bindingTo("b5", "view")),
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "audit.log"), []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := file.New(file.Config{Paths: []string{dir}}, file.Options{TimeOf: audit.LineTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &countingSource{Source: fs}
+	q, err := parseQuery(`{"queryType":"detections","rules":["binding-to-wildcard-role"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to := r0.Add(19*time.Hour), r0.Add(21*time.Hour)
+	runWith := func(lookback time.Duration, ix *RoleIndex, from, to time.Time) *Result {
+		t.Helper()
+		res, err := Run(context.Background(), src, Request{Query: q, From: from, To: to, Detect: detect.Config{RoleLookback: lookback}, Roles: ix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	names := func(res *Result) (out []string) {
+		for _, f := range res.Detections.Findings {
+			out = append(out, f.Name+": "+f.Detail)
+		}
+		return out
+	}
+
+	res := runWith(0, nil, from, to)
+	if len(res.Detections.Findings) != 0 {
+		t.Errorf("without look-back: %v", names(res))
+	}
+	if n := noticeText(res); !strings.Contains(n, "4 bindings grant roles whose rules were not written within the range, so they could not be judged: ClusterRole gone, ClusterRole installed-long-ago, ClusterRole ops-wide, ClusterRole was-wide") {
+		t.Errorf("notices without look-back: %s", n)
+	}
+
+	ix := &RoleIndex{}
+	res = runWith(24*time.Hour, ix, from, to)
+	want := "b1: grants ClusterRole ops-wide, whose rules use wildcards (role written 2026-11-20T08:00:00Z)"
+	if got := names(res); len(got) != 1 || got[0] != want {
+		t.Errorf("with look-back: %v, want %s", got, want)
+	}
+	if n := noticeText(res); !strings.Contains(n, "1 bindings grant roles whose rules were not written within the range or the 24h0m0s RBAC look-back before it, so they could not be judged: ClusterRole installed-long-ago") {
+		t.Errorf("notices with look-back: %s", n)
+	}
+	if ix.reads != 1 {
+		t.Errorf("look-back reads %d", ix.reads)
+	}
+
+	// A refresh ten minutes later reads only the ten new minutes of look-back; an earlier
+	// query inside what was read reads nothing; a query a week later starts again.
+	scans := src.scans
+	runWith(24*time.Hour, ix, from.Add(10*time.Minute), to.Add(10*time.Minute))
+	if ix.reads != 2 || src.scans != scans+2 || !ix.from.Equal(from.Add(-24*time.Hour)) || !ix.to.Equal(from.Add(10*time.Minute)) {
+		t.Errorf("refresh: reads %d scans %d, index [%s, %s)", ix.reads, src.scans-scans, ix.from, ix.to)
+	}
+	res = runWith(24*time.Hour, ix, from.Add(-time.Hour), to)
+	if ix.reads != 3 || len(res.Detections.Findings) != 1 {
+		t.Errorf("earlier start: reads %d, %v", ix.reads, names(res))
+	}
+	runWith(24*time.Hour, ix, from.Add(7*24*time.Hour), to.Add(7*24*time.Hour))
+	if ix.reads != 4 || !ix.from.Equal(from.Add(6*24*time.Hour)) {
+		t.Errorf("a week later: reads %d, index from %s", ix.reads, ix.from)
+	}
+
+	// A look-back that cannot be read leaves the range's findings and says so.
+	src.failUntil = from
+	res = runWith(24*time.Hour, &RoleIndex{}, from, to)
+	if n := noticeText(res); !strings.Contains(n, "the 24h0m0s RBAC look-back could not be read (loki: 429 too many outstanding requests)") ||
+		!strings.Contains(n, "were not written within the range, so") {
+		t.Errorf("failed look-back notices: %s", n)
+	}
+}
+
+func noticeText(res *Result) string {
+	var out []string
+	for _, n := range res.Notices {
+		out = append(out, n.Text)
+	}
+	return strings.Join(out, "\n")
+}
