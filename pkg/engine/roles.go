@@ -45,8 +45,9 @@ func roleHistory(ctx context.Context, src source.Source, ix *RoleIndex, from tim
 			return nil
 		}
 		ws, s, err := scanRoles(ctx, src, a, b)
+		// Malformed lines are not counted: they cannot be placed in time, so the look-back
+		// would report the range's own malformed lines a second time.
 		st.Source.Problems = append(st.Source.Problems, s.Source.Problems...)
-		st.Malformed += s.Malformed
 		if err != nil {
 			return err
 		}
