@@ -2,8 +2,8 @@ package models
 
 import (
 	"fmt"
-	"strconv"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
