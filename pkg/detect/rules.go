@@ -73,7 +73,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "secret-read-unexpected", Title: "Secret read by an unexpected principal", Severity: Medium,
-		Description: "A secret was read by a person, a node, or a scripting client rather than by a controller.",
+		Description: "A secret was read by a person, a node, a namespace's default service account (what pods run as unless they name one) or a scripting client, rather than by a controller.",
 		Fields:      []string{"user", "user agent", "namespace", "name"},
 		eval: func(e *event, emit func(Finding)) {
 			if !e.is("secrets") || len(e.sub) > 0 || !e.final || !e.succeeded() || !slices.Contains([]string{"get", "list", "watch"}, string(e.verb)) {
@@ -89,6 +89,8 @@ var catalogue = []*Rule{
 				why = "listed by a node"
 			case e.kind == audit.UserAnonymous:
 				why = "read anonymously"
+			case e.kind == audit.UserServiceAccount && bytes.HasSuffix(e.user, []byte(":default")):
+				why = "read by the default service account of " + string(bytes.TrimSuffix(bytes.TrimPrefix(e.user, []byte("system:serviceaccount:")), []byte(":default")))
 			default:
 				return
 			}
