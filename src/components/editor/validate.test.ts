@@ -1,5 +1,5 @@
 import { AuditQuery } from '../../types';
-import { effectiveQueryType, isPositiveDuration, isValidCode, validate } from './validate';
+import { effectiveQueryType, isLookback, isPositiveDuration, isSourceNetwork, isValidCode, validate } from './validate';
 
 const v = (q: Partial<AuditQuery>) => validate({ refId: 'A', ...q } as AuditQuery);
 
@@ -145,6 +145,68 @@ describe('validate', () => {
       expect(isPositiveDuration('0s')).toBe(false);
       expect(isPositiveDuration('-5m')).toBe(false);
       expect(isPositiveDuration('5')).toBe(false);
+    });
+    it('checks the allowed source networks: CIDRs or IPs, template variables left to the backend', () => {
+      expect(
+        v({ queryType: 'detections', allow: { sourceNetworks: ['10.0.0.0/8', '192.0.2.1', '2001:db8::/32', '$net'] } })
+      ).toEqual([]);
+      expect(
+        v({ queryType: 'detections', allow: { sourceNetworks: ['10.0.0.0/33', 'office', ' 10.1.0.0/16 '] } })
+      ).toEqual([
+        'Allowed source network "10.0.0.0/33" is neither a CIDR (10.0.0.0/8) nor an IP address.',
+        'Allowed source network "office" is neither a CIDR (10.0.0.0/8) nor an IP address.',
+      ]);
+      // Other lists take globs and are not judged; other query types ignore the allow-lists.
+      expect(v({ queryType: 'detections', allow: { users: ['*'], images: ['not an image'] } })).toEqual([]);
+      expect(v({ queryType: 'events', allow: { sourceNetworks: ['office'] } })).toEqual([]);
+    });
+  });
+
+  describe('source networks and look-backs, as Go parses them', () => {
+    it('accepts CIDRs and IP addresses as netip.ParsePrefix and ParseAddr do', () => {
+      for (const ok of [
+        '10.0.0.0/8',
+        '10.0.0.1/8',
+        '0.0.0.0/0',
+        '192.0.2.1',
+        ' 192.0.2.1 ',
+        '::',
+        '::1/128',
+        '2001:DB8::/32',
+        '::ffff:1.2.3.4/120',
+        '1:2:3:4:5:6:7:8',
+        '1:2:3:4:5:6:7::',
+        'fe80::1%eth0',
+      ]) {
+        expect([ok, isSourceNetwork(ok)]).toEqual([ok, true]);
+      }
+      for (const bad of [
+        '',
+        'office',
+        '10.0.0',
+        '10.0.0.256',
+        '010.0.0.1',
+        '10.0.0.0/33',
+        '10.0.0.0/08',
+        '10.0.0.0/',
+        '::1/129',
+        '1::2::3',
+        '1:2:3:4:5:6:7:8::',
+        '12345::',
+        '1.2.3.4:80',
+        'fe80::1%',
+        '10.0.0.0-10.0.0.255',
+      ]) {
+        expect([bad, isSourceNetwork(bad)]).toEqual([bad, false]);
+      }
+    });
+    it('accepts look-backs as pkg/models parseLookback does', () => {
+      for (const ok of ['0', '24h', '7d', '+7d', '90m', '0s', '1h30m', ' 24h ', '.5h']) {
+        expect([ok, isLookback(ok)]).toEqual([ok, true]);
+      }
+      for (const bad of ['', '-5m', '-1d', '1d12h', '1.5d', 'd', '1w', '5', '5 m', '24 hours']) {
+        expect([bad, isLookback(bad)]).toEqual([bad, false]);
+      }
     });
   });
 

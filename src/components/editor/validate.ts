@@ -31,10 +31,109 @@ export function isValidCode(value: string): boolean {
   return /^\d+$/.test(p) && Number(p) <= 999;
 }
 
+/** One number-and-unit element of a Go duration (time.ParseDuration). */
+const GO_DURATION_UNIT = '(?:\\d+(?:\\.\\d*)?|\\.\\d+)(?:ns|us|µs|μs|ms|s|m|h)';
+
 /** A positive Go duration such as 5m, 1h30m or 90s. */
 export function isPositiveDuration(value: string): boolean {
-  const unit = '(?:\\d+(?:\\.\\d*)?|\\.\\d+)(?:ns|us|µs|μs|ms|s|m|h)';
-  return new RegExp(`^\\+?(?:${unit})+$`).test(value) && /[1-9]/.test(value);
+  return new RegExp(`^\\+?(?:${GO_DURATION_UNIT})+$`).test(value) && /[1-9]/.test(value);
+}
+
+/** A duration Go's time.ParseDuration accepts that is not negative: 0, 90m, 1h30m, 0s. */
+function isNonNegativeDuration(value: string): boolean {
+  const m = new RegExp(`^([+-]?)(0|(?:${GO_DURATION_UNIT})+)$`).exec(value);
+  return m !== null && (m[1] !== '-' || !/[1-9]/.test(m[2]));
+}
+
+/**
+ * An RBAC look-back as the backend reads it (pkg/models parseLookback): "0" (off), a whole number
+ * of days ("7d") or a non-negative Go duration ("24h", "90m"). Surrounding spaces are ignored.
+ */
+export function isLookback(value: string): boolean {
+  const s = value.trim();
+  if (s.endsWith('d')) {
+    // strconv.Atoi of what precedes the d, not negative.
+    const m = /^([+-]?)(\d+)d$/.exec(s);
+    return m !== null && (m[1] !== '-' || Number(m[2]) === 0);
+  }
+  return isNonNegativeDuration(s);
+}
+
+/** An IPv4 address as Go's netip parses it: four decimal octets, no leading zeros. */
+function isIPv4(s: string): boolean {
+  const octets = s.split('.');
+  return octets.length === 4 && octets.every((o) => /^(?:0|[1-9]\d{0,2})$/.test(o) && Number(o) <= 255);
+}
+
+/** An IPv6 address as Go's netip parses it: hex groups, one `::`, a trailing IPv4, a zone. */
+function isIPv6(s: string): boolean {
+  const zone = s.indexOf('%');
+  if (zone >= 0) {
+    if (zone === s.length - 1) {
+      return false;
+    }
+    s = s.slice(0, zone);
+  }
+  // The number of 16-bit groups of one side of `::`, or undefined when it does not parse.
+  const groups = (part: string, last: boolean): number | undefined => {
+    if (part === '') {
+      return 0;
+    }
+    const fields = part.split(':');
+    let n = 0;
+    for (let i = 0; i < fields.length; i++) {
+      if (last && i === fields.length - 1 && fields[i].includes('.')) {
+        if (!isIPv4(fields[i])) {
+          return undefined;
+        }
+        n += 2;
+      } else if (/^[0-9a-fA-F]{1,4}$/.test(fields[i])) {
+        n += 1;
+      } else {
+        return undefined;
+      }
+    }
+    return n;
+  };
+  const halves = s.split('::');
+  if (halves.length > 2) {
+    return false;
+  }
+  if (halves.length === 2) {
+    const head = groups(halves[0], false);
+    const tail = groups(halves[1], true);
+    // `::` stands for at least one group of zeros.
+    return head !== undefined && tail !== undefined && head + tail < 8;
+  }
+  return groups(s, true) === 8;
+}
+
+/** An IP address as Go's netip.ParseAddr accepts it (IPv4, or IPv6 with an optional zone). */
+export function isIPAddress(value: string): boolean {
+  return value.includes(':') ? isIPv6(value) : isIPv4(value);
+}
+
+/**
+ * A source network of an allow-list, as the backend accepts it (pkg/models AllowList.validate):
+ * a CIDR (netip.ParsePrefix: 10.0.0.0/8, 2001:db8::/32) or an IP address.
+ */
+export function isSourceNetwork(value: string): boolean {
+  const s = value.trim();
+  return isPrefix(s) || isIPAddress(s);
+}
+
+/** A CIDR as netip.ParsePrefix accepts it: an address without zone, / and decimal bits. */
+function isPrefix(s: string): boolean {
+  const slash = s.lastIndexOf('/');
+  if (slash < 0) {
+    return false;
+  }
+  const addr = s.slice(0, slash);
+  const bits = s.slice(slash + 1);
+  if (addr.includes('%') || !/^(?:0|[1-9]\d*)$/.test(bits)) {
+    return false;
+  }
+  return isIPAddress(addr) && Number(bits) <= (addr.includes(':') ? 128 : 32);
 }
 
 const quote = (s: unknown) => JSON.stringify(String(s));
@@ -163,6 +262,12 @@ export function validate(query: AuditQuery): string[] {
       }
       if (query.burstWindow && !isPositiveDuration(query.burstWindow)) {
         errors.push(`Burst window ${quote(query.burstWindow)} is not a positive duration such as 5m.`);
+      }
+      // The backend ignores source networks it cannot parse, so a typo would silently allow nothing.
+      for (const n of list(query.allow?.sourceNetworks)) {
+        if (!hasVariable(n) && !isSourceNetwork(n)) {
+          errors.push(`Allowed source network ${quote(n)} is neither a CIDR (10.0.0.0/8) nor an IP address.`);
+        }
       }
       break;
   }
