@@ -188,7 +188,7 @@ describe('QueryEditor', () => {
       await user.paste(text);
     };
     await typeValue(user, /^Verbs/, 'get, list');
-    await typeValue(user, /^Namespaces/, 'kube-*');
+    await typeValue(user, /^Allow namespaces/, 'kube-*');
     await paste(/^Quantiles/, '0.5, p99');
     await paste(/^Limit/, '7');
     expect(last().quantiles).toEqual([0.5, 0.99]);
@@ -209,7 +209,7 @@ describe('QueryEditor', () => {
     expect(last().groupBy).toEqual(['verb']);
     // The quantiles field was unmounted while hidden: it shows the kept value, normalised.
     expect(screen.getByLabelText(/^Quantiles/)).toHaveValue('0.5, 0.99');
-    expect(await pills(user, /^Namespaces/)).toEqual(['kube-*']);
+    expect(await pills(user, /^Allow namespaces/)).toEqual(['kube-*']);
     expect(await pills(user, /^Group by/)).toEqual(['Verb']);
   });
 
@@ -356,5 +356,45 @@ describe('QueryEditor for detections', () => {
       severities: ['high', 'critical'],
     });
     expect(summary()).toHaveTextContent('Findings of rules exec-* and binding-privileged (high, critical)');
+  });
+
+  it("edits the query's own allow-lists and burst settings", async () => {
+    const { user, last, onRun } = setup({ refId: 'A', queryType: 'detections' });
+    await user.type(screen.getByLabelText(/^Allow users/), 'ci-bot, system:serviceaccount:ci:*');
+    await user.type(screen.getByLabelText(/^Allow namespaces/), 'debug-*');
+    await user.type(screen.getByLabelText(/^Allow networks/), '10.0.0.0/8');
+    await user.type(screen.getByLabelText(/^Burst/), '20');
+    await user.type(screen.getByLabelText(/^within/), '1m');
+    await user.click(document.body);
+    expect(last()).toMatchObject({
+      queryType: 'detections',
+      allow: {
+        users: ['ci-bot', 'system:serviceaccount:ci:*'],
+        namespaces: ['debug-*'],
+        sourceNetworks: ['10.0.0.0/8'],
+      },
+      burstThreshold: 20,
+      burstWindow: '1m',
+    });
+    expect(onRun).toHaveBeenCalled();
+    expect(summary()).toHaveTextContent(
+      'Findings of all rules, allow-listing users ci-bot and system:serviceaccount:ci:*; namespace debug-*; source network 10.0.0.0/8'
+    );
+
+    // Cleared lists leave no empty allow-list behind.
+    for (const label of [/^Allow users/, /^Allow namespaces/, /^Allow networks/]) {
+      await user.clear(screen.getByLabelText(label));
+    }
+    expect(last().allow).toBeUndefined();
+  });
+
+  it('flags allowed source networks that are not CIDRs or IPs, and does not run', async () => {
+    const { user, onRun } = setup({ refId: 'A', queryType: 'detections' });
+    await user.type(screen.getByLabelText(/^Allow networks/), '10.0.0.0/33');
+    await user.click(document.body);
+    expect(screen.getByTestId('query-errors')).toHaveTextContent(
+      'Allowed source network "10.0.0.0/33" is neither a CIDR (10.0.0.0/8) nor an IP address.'
+    );
+    expect(onRun).not.toHaveBeenCalled();
   });
 });

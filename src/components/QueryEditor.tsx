@@ -21,6 +21,7 @@ import {
   AuditFilter,
   AuditQuery,
   DEFAULT_QUANTILES,
+  DetectionAllow,
   QUERY_TYPES,
   QueryFormat,
   QueryType,
@@ -33,7 +34,7 @@ import { dimensionOptions, useDimensions, useValuesLoader } from './editor/resou
 import { summarize } from './editor/summarize';
 import { effectiveQueryType, validate } from './editor/validate';
 import { asList, ValuesPicker } from './editor/ValuesPicker';
-import { ListInput } from './ListInput';
+import { ListInput, StringListInput } from './ListInput';
 
 export type Props = QueryEditorProps<DataSource, AuditQuery, AuditDataSourceOptions>;
 
@@ -272,37 +273,147 @@ function EventsOptions(props: OptionsProps) {
 const RULE_OPTIONS = DETECTION_RULES.map((r) => ({ value: r.id, description: r.severity }));
 const SEVERITY_OPTIONS = SEVERITIES.map((value) => ({ value }));
 
+/** The query's own allow-lists: label, placeholder and what they match. */
+const ALLOW_LISTS: ReadonlyArray<{ key: keyof DetectionAllow; label: string; placeholder: string; tooltip: string }> = [
+  {
+    key: 'users',
+    label: 'Allow users',
+    placeholder: 'ci-bot, system:serviceaccount:ci:*',
+    tooltip: 'User names, * globs.',
+  },
+  {
+    key: 'groups',
+    label: 'Allow groups',
+    placeholder: 'platform-admins',
+    tooltip: "Any of the user's groups, * globs.",
+  },
+  {
+    key: 'namespaces',
+    label: 'Allow namespaces',
+    placeholder: 'debug-*',
+    tooltip: "The finding's namespace, * globs; cluster-scoped findings are kept.",
+  },
+  {
+    key: 'images',
+    label: 'Allow images',
+    placeholder: 'registry.example.com/debug/*',
+    tooltip: 'Images of privileged or host-access workloads, * globs.',
+  },
+  {
+    key: 'sourceNetworks',
+    label: 'Allow networks',
+    placeholder: '10.0.0.0/8',
+    tooltip: 'CIDRs or IP addresses of the request source.',
+  },
+];
+
+function AllowListsRow({ query, update, onRunQuery }: OptionsProps) {
+  const allow = query.allow ?? {};
+  const set = (key: keyof DetectionAllow, list: string[] | undefined) => {
+    const next: DetectionAllow = { ...allow, [key]: list };
+    if (!list) {
+      delete next[key];
+    }
+    update({ allow: Object.keys(next).length > 0 ? next : undefined });
+  };
+  return (
+    <InlineFieldRow>
+      {ALLOW_LISTS.map(({ key, label, placeholder, tooltip }, i) => (
+        <InlineField
+          key={key}
+          label={label}
+          labelWidth={i === 0 ? LABEL_WIDTH : undefined}
+          tooltip={`${tooltip} Findings matching any list are dropped, in addition to the datasource's allow-lists. Comma-separated; template variables allowed.`}
+        >
+          <StringListInput
+            id={`audit-allow-${key}`}
+            width={i === 0 ? 28 : 20}
+            placeholder={placeholder}
+            value={allow[key]}
+            onChange={(list) => set(key, list)}
+            onBlur={onRunQuery}
+          />
+        </InlineField>
+      ))}
+    </InlineFieldRow>
+  );
+}
+
+function BurstFields({ query, update, onRunQuery }: OptionsProps) {
+  return (
+    <>
+      <InlineField
+        label="Burst"
+        labelWidth={LABEL_WIDTH}
+        tooltip="401/403 bursts (denied-burst) and access-review bursts (permission-enumeration): how many within the window make a finding. Empty: the datasource's setting (default 10)."
+      >
+        <Input
+          id="audit-burst-threshold"
+          type="number"
+          min={1}
+          width={10}
+          placeholder="10"
+          value={query.burstThreshold ?? ''}
+          onChange={(e) => {
+            const n = parseInt(e.currentTarget.value, 10);
+            // 0 or nothing: the datasource's setting. Negative values are kept so that validation shows them.
+            update({ burstThreshold: Number.isFinite(n) && n !== 0 ? n : undefined });
+          }}
+          onBlur={onRunQuery}
+        />
+      </InlineField>
+      <InlineField
+        label="within"
+        tooltip="The burst window, e.g. 1m or 5m. Empty: the datasource's setting (default 5m)."
+      >
+        <Input
+          id="audit-burst-window"
+          width={10}
+          placeholder="5m"
+          value={query.burstWindow ?? ''}
+          onChange={(e) => update({ burstWindow: e.currentTarget.value.trim() || undefined })}
+          onBlur={onRunQuery}
+        />
+      </InlineField>
+    </>
+  );
+}
+
 function DetectionsOptions(props: OptionsProps) {
   const { query, update } = props;
   return (
-    <InlineFieldRow>
-      <FormatField
-        {...props}
-        options={[
-          { value: 'table', label: 'Findings' },
-          { value: 'timeseries', label: 'Counts' },
-        ]}
-      />
-      <InlineField label="Rules" labelWidth={LABEL_WIDTH} tooltip="Rule ids, * globs; all rules when empty.">
-        <ValuesPicker
-          id="audit-rules"
-          placeholder="all rules"
-          value={query.rules}
-          staticOptions={RULE_OPTIONS}
-          onChange={(rules) => update({ rules }, true)}
+    <>
+      <InlineFieldRow>
+        <FormatField
+          {...props}
+          options={[
+            { value: 'table', label: 'Findings' },
+            { value: 'timeseries', label: 'Counts' },
+          ]}
         />
-      </InlineField>
-      <InlineField label="Severities" labelWidth={LABEL_WIDTH} tooltip="Only findings of these severities.">
-        <ValuesPicker
-          id="audit-severities"
-          placeholder="all severities"
-          value={query.severities}
-          staticOptions={SEVERITY_OPTIONS}
-          onChange={(severities) => update({ severities: severities as Severity[] | undefined }, true)}
-        />
-      </InlineField>
-      <LimitField {...props} tooltip="Maximum findings (default 100)." />
-    </InlineFieldRow>
+        <InlineField label="Rules" labelWidth={LABEL_WIDTH} tooltip="Rule ids, * globs; all rules when empty.">
+          <ValuesPicker
+            id="audit-rules"
+            placeholder="all rules"
+            value={query.rules}
+            staticOptions={RULE_OPTIONS}
+            onChange={(rules) => update({ rules }, true)}
+          />
+        </InlineField>
+        <InlineField label="Severities" labelWidth={LABEL_WIDTH} tooltip="Only findings of these severities.">
+          <ValuesPicker
+            id="audit-severities"
+            placeholder="all severities"
+            value={query.severities}
+            staticOptions={SEVERITY_OPTIONS}
+            onChange={(severities) => update({ severities: severities as Severity[] | undefined }, true)}
+          />
+        </InlineField>
+        <LimitField {...props} tooltip="Maximum findings (default 100)." />
+        <BurstFields {...props} />
+      </InlineFieldRow>
+      <AllowListsRow {...props} />
+    </>
   );
 }
 

@@ -131,6 +131,30 @@ describe('summarize', () => {
     );
   });
 
+  it('detections: allow-lists, briefly', () => {
+    expect(s({ queryType: 'detections', allow: { users: ['system:serviceaccount:ci:*'] } })).toBe(
+      'Findings of all rules, allow-listing user system:serviceaccount:ci:*'
+    );
+    expect(
+      s({
+        queryType: 'detections',
+        severities: ['high'],
+        limit: 10,
+        allow: {
+          users: ['alice', 'bob'],
+          groups: [],
+          namespaces: ['debug-*'],
+          images: [' '],
+          sourceNetworks: ['10.0.0.0/8', '192.0.2.1', '198.51.100.0/24', '203.0.113.0/24', '2001:db8::/32'],
+        },
+      })
+    ).toBe(
+      'Findings of all rules (high), at most 10 findings, allow-listing users alice and bob; namespace debug-*; source networks 10.0.0.0/8, 192.0.2.1, 198.51.100.0/24 and 2 more'
+    );
+    // Empty lists say nothing.
+    expect(s({ queryType: 'detections', allow: { users: [], namespaces: [''] } })).toBe('Findings of all rules');
+  });
+
   it('latencyBreakdown', () => {
     expect(s({ queryType: 'latencyBreakdown' })).toBe('Latency breakdown of slow requests');
     expect(s({ queryType: 'latencyBreakdown', filter: { verbs: ['create'] } })).toBe(

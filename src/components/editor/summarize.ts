@@ -1,4 +1,4 @@
-import { AuditFilter, AuditFilterListKey, AuditQuery, DEFAULT_QUANTILES } from '../../types';
+import { AuditFilter, AuditFilterListKey, AuditQuery, DEFAULT_QUANTILES, DetectionAllow } from '../../types';
 import { dimensionNoun, FILTER_FIELDS, LIMITS } from './model';
 import { effectiveQueryType } from './validate';
 
@@ -98,6 +98,27 @@ function clausesOf(filter: AuditFilter, used: Set<AuditFilterListKey>): string[]
     out.push(`the line contains "${filter.search}"`);
   }
   return out;
+}
+
+/** Singular nouns of the allow-lists of detections, for summaries. */
+const ALLOW_NOUNS: ReadonlyArray<[keyof DetectionAllow, string]> = [
+  ['users', 'user'],
+  ['groups', 'group'],
+  ['namespaces', 'namespace'],
+  ['images', 'image'],
+  ['sourceNetworks', 'source network'],
+];
+
+/** "allow-listing users ci-* and bob; namespace debug-*", or '' without allow-lists. */
+function allowListsOf(allow: DetectionAllow | undefined): string {
+  const lists: string[] = [];
+  for (const [key, noun] of ALLOW_NOUNS) {
+    const values = clean(allow?.[key]);
+    if (values.length > 0) {
+      lists.push(`${noun}${values.length > 1 ? 's' : ''} ${all(values)}`);
+    }
+  }
+  return lists.length > 0 ? `allow-listing ${lists.join('; ')}` : '';
 }
 
 function limitOf(query: AuditQuery): number | undefined {
@@ -204,6 +225,11 @@ export function summarize(query: AuditQuery): string {
       }
       if (query.format !== 'timeseries') {
         atMost('findings');
+      }
+      // Last: the lists are separated by semicolons, the tail by commas.
+      const allowed = allowListsOf(query.allow);
+      if (allowed) {
+        parts.tail.push(allowed);
       }
       break;
     }
