@@ -227,7 +227,43 @@ export interface AuditDataSourceOptions extends DataSourceJsonData {
   file?: FileSourceOptions;
   loki?: LokiSourceOptions;
   cloudwatch?: CloudWatchSourceOptions;
+  detections?: DetectionSettings;
 }
+
+/**
+ * jsonData.detections: datasource-wide allow-lists and tunables of detections queries
+ * (pkg/models/detections.go). Every field is optional: absent means the backend default. A
+ * query's own `allow` adds to these lists; its burst settings take precedence.
+ */
+export interface DetectionSettings {
+  /** Findings about these are dropped by every rule. */
+  allow?: DetectionAllow;
+  /** Allow-lists of single rules, by rule id (see DETECTION_RULES). */
+  rules?: Record<string, DetectionRuleSettings>;
+  /** 401/403 bursts: how many requests (default 10)... */
+  burstThreshold?: number;
+  /** ... within which window, a Go duration such as "5m" (default 5m). */
+  burstWindow?: string;
+  /**
+   * How far before a query's range detections read role writes, to judge bindings to wildcard
+   * roles: "24h", "7d", "90m"; "0" turns it off. Default 24h.
+   */
+  rbacLookback?: string;
+}
+
+/** jsonData.detections.rules[id]: the allow-lists of one rule. */
+export interface DetectionRuleSettings {
+  allow: DetectionAllow;
+}
+
+/** The lists of {@link DetectionAllow}, in the order editors show them. */
+export const DETECTION_ALLOW_KEYS: ReadonlyArray<keyof DetectionAllow> = [
+  'users',
+  'groups',
+  'namespaces',
+  'images',
+  'sourceNetworks',
+];
 
 /** jsonData.loki: see docs/loki.md. Secrets are in secure JSON data (lokiBasicAuthPassword...). */
 export interface LokiSourceOptions {

@@ -1,56 +1,6 @@
-import React, { useState } from 'react';
-import { DataSourceSettings } from '@grafana/data';
-import { render, screen } from '@testing-library/react';
-import userEvent from '@testing-library/user-event';
+import { screen } from '@testing-library/react';
 
-import { AuditDataSourceOptions, AuditSecureJsonData } from '../types';
-import { ConfigEditor } from './ConfigEditor';
-
-type Settings = DataSourceSettings<AuditDataSourceOptions, AuditSecureJsonData>;
-
-function settings(jsonData: Partial<AuditDataSourceOptions>): Settings {
-  // Cast: leaves out the deprecated `database` field, which this plugin does not use.
-  return {
-    id: 1,
-    uid: 'audit',
-    orgId: 1,
-    name: 'Kubernetes Audit Logs',
-    type: 'k8saudit-auditlogs-datasource',
-    typeName: 'Kubernetes Audit Logs',
-    typeLogoUrl: '',
-    access: 'proxy',
-    url: '',
-    user: '',
-    basicAuth: false,
-    basicAuthUser: '',
-    isDefault: false,
-    jsonData: jsonData as AuditDataSourceOptions,
-    secureJsonFields: {},
-    readOnly: false,
-    withCredentials: false,
-  } as Settings;
-}
-
-function setup(jsonData: Partial<AuditDataSourceOptions>) {
-  const changes: Settings[] = [];
-  function Harness() {
-    const [options, setOptions] = useState(settings(jsonData));
-    return (
-      <ConfigEditor
-        options={options}
-        onOptionsChange={(o) => {
-          changes.push(o);
-          setOptions(o);
-        }}
-      />
-    );
-  }
-  const user = userEvent.setup();
-  render(<Harness />);
-  const last = () => changes[changes.length - 1].jsonData;
-  const lastSecure = () => changes[changes.length - 1].secureJsonData;
-  return { user, changes, last, lastSecure };
-}
+import { setupConfigEditor as setup } from './config/testUtils';
 
 describe('ConfigEditor', () => {
   it('stores the file source for a new datasource', () => {

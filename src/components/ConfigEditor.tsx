@@ -10,6 +10,7 @@ import {
   FileSourceOptions,
 } from '../types';
 import { CloudWatchSection } from './config/CloudWatchSection';
+import { DetectionsSection } from './config/DetectionsSection';
 import { LokiSection } from './config/LokiSection';
 
 export type Props = DataSourcePluginOptionsEditorProps<AuditDataSourceOptions, AuditSecureJsonData>;
@@ -118,6 +119,7 @@ export function ConfigEditor({ options, onOptionsChange }: Props) {
       )}
       {source === 'loki' && <LokiSection options={options} onOptionsChange={onOptionsChange} />}
       {source === 'cloudwatch' && <CloudWatchSection options={options} onOptionsChange={onOptionsChange} />}
+      <DetectionsSection options={options} onOptionsChange={onOptionsChange} />
     </Stack>
   );
 }

@@ -21,6 +21,8 @@ interface Props<T> {
   onBlur?: () => void;
   placeholder?: string;
   width?: number;
+  /** Shows the input as invalid (set by a surrounding Field or InlineField). */
+  invalid?: boolean;
   /** Text to entries; entries that do not parse are left out of the value but kept in the text. */
   parse: (text: string) => T[];
   format: (value: T) => string;
@@ -31,7 +33,7 @@ interface Props<T> {
  * typed (trailing commas, spaces, half-typed entries); it is only rewritten when the value changes
  * from outside to something the text does not already say.
  */
-export function ListInput<T>({ id, value, onChange, onBlur, placeholder, width, parse, format }: Props<T>) {
+export function ListInput<T>({ id, value, onChange, onBlur, placeholder, width, invalid, parse, format }: Props<T>) {
   // Hand-written queries may hold a single value where a list belongs (the backend accepts it).
   const current: T[] = Array.isArray(value) ? value : value === undefined || value === null ? [] : [value];
   const [text, setText] = useState(() => current.map(format).join(', '));
@@ -50,6 +52,7 @@ export function ListInput<T>({ id, value, onChange, onBlur, placeholder, width, 
       id={id}
       value={text}
       width={width}
+      invalid={invalid}
       placeholder={placeholder}
       onBlur={onBlur}
       onChange={(e) => {

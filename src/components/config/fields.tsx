@@ -15,10 +15,12 @@ export function TextField(props: {
   placeholder?: string;
   width?: number;
   type?: 'text' | 'number';
+  /** A validation message shown under the input, which is then marked invalid. */
+  error?: string;
   onChange: (value: string | undefined) => void;
 }) {
   return (
-    <Field label={props.label} description={props.description}>
+    <Field label={props.label} description={props.description} invalid={Boolean(props.error)} error={props.error}>
       <Input
         id={props.id}
         aria-label={props.label}
