@@ -67,6 +67,28 @@ describe('applyTemplateVariables', () => {
     expect(out.allow).toEqual({ namespaces: ['team-a', 'team-b'] });
   });
 
+  it("sends the security dashboard's severity and rule variables as lists: a selection as entries, All as *", () => {
+    const query: AuditQuery = {
+      refId: 'A',
+      queryType: 'detections',
+      rules: ['$rule'],
+      severities: ['$severity' as never],
+    };
+    const selected = newDataSource().applyTemplateVariables(query, {
+      rule: { text: 'rules', value: ['exec-into-pod', 'secret*'] },
+      severity: { text: 'severities', value: ['high', 'critical'] },
+    });
+    expect(selected.rules).toEqual(['exec-into-pod', 'secret*']);
+    expect(selected.severities).toEqual(['high', 'critical']);
+    // All: Grafana sends the variables' allValue, which the backend reads as every rule and severity.
+    const all = newDataSource().applyTemplateVariables(query, {
+      rule: { text: 'All', value: '*' },
+      severity: { text: 'All', value: '*' },
+    });
+    expect(all.rules).toEqual(['*']);
+    expect(all.severities).toEqual(['*']);
+  });
+
   it('turns a multi-value variable into several list entries', () => {
     const query: AuditQuery = {
       refId: 'A',

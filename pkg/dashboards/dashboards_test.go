@@ -8,6 +8,7 @@ package dashboards
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path"
@@ -21,6 +22,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/plugin"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 )
@@ -470,4 +472,159 @@ func checkAlertQuery(t *testing.T, ds *plugin.Datasource, refID string, model ma
 	check(backend.TimeRange{From: now.Add(-time.Duration(fromSec) * time.Second), To: now.Add(-time.Duration(toSec) * time.Second)}, false)
 	// Over the whole sample data, it must find something.
 	check(window, true)
+}
+
+// detectionsDashboard is the dashboard whose detections targets take the severity and rule
+// variables.
+const detectionsDashboard = "security-detections.json"
+
+// TestDetectionsVariables checks the severity and rule variables of the security dashboard:
+// they offer every severity and every rule of the catalogue, every detections target uses them,
+// and both their default (All, sent as "*") and a multi-value selection reach the backend as
+// meant: All finds what no selection finds, a selection exactly its part of it.
+func TestDetectionsVariables(t *testing.T) {
+	d := loadDashboards(t)[detectionsDashboard]
+	if d == nil {
+		t.Fatalf("no %s", detectionsDashboard)
+	}
+	vars := map[string]variable{}
+	for _, v := range d.Templating.List {
+		vars[v.Name] = v
+	}
+	var severities, rules []string
+	for _, s := range detect.Severities {
+		severities = append(severities, string(s))
+	}
+	for _, r := range detect.Rules() {
+		rules = append(rules, r.ID)
+	}
+	for name, want := range map[string][]string{"severity": severities, "rule": rules} {
+		v, ok := vars[name]
+		if !ok {
+			t.Errorf("missing variable %q", name)
+			continue
+		}
+		if v.Type != "custom" || !v.Multi || !v.IncludeAll || v.AllValue != allValue {
+			t.Errorf("variable %q: want a multi-value custom variable with All (allValue %q), got type %s multi %v includeAll %v allValue %q",
+				name, allValue, v.Type, v.Multi, v.IncludeAll, v.AllValue)
+		}
+		var query string
+		if err := json.Unmarshal(v.Query, &query); err != nil || query != strings.Join(want, ",") {
+			t.Errorf("variable %q: query %s, want %q", name, v.Query, strings.Join(want, ","))
+		}
+		var options []string
+		for _, o := range v.Options {
+			if o.Value != grafanaAll {
+				options = append(options, o.Value)
+			}
+		}
+		if len(v.Options) > 0 && !slices.Equal(options, want) {
+			t.Errorf("variable %q: options %v, want %v", name, options, want)
+		}
+		if got := defaultValues(v); !slices.Equal(got, []string{allValue}) {
+			t.Errorf("variable %q: default %v, want All (%q)", name, got, allValue)
+		}
+	}
+
+	ds := newSampleDatasource(t)
+	// A selection of both: the severity excludes exec-into-pod (medium) and secret-read-unexpected
+	// (medium) although the rule globs match them.
+	selection := map[string][]string{
+		"severity": {"high", "critical"},
+		"rule":     {"exec-into-pod", "risky-exec-command", "binding-*", "secret*"},
+	}
+	selected := func(rule, severity string) bool {
+		if !slices.Contains(selection["severity"], severity) {
+			return false
+		}
+		return slices.ContainsFunc(selection["rule"], func(p string) bool { ok, _ := path.Match(p, rule); return ok })
+	}
+	targets := 0
+	for _, p := range allPanels(d.Panels) {
+		for _, raw := range p.Targets {
+			var tg struct {
+				target
+				Rules      []string `json:"rules"`
+				Severities []string `json:"severities"`
+			}
+			_ = json.Unmarshal(raw, &tg)
+			if tg.QueryType != "detections" {
+				continue
+			}
+			targets++
+			t.Run(fmt.Sprintf("%s/%s", p.Title, tg.RefID), func(t *testing.T) {
+				if !slices.Equal(tg.Severities, []string{"$severity"}) || !slices.Equal(tg.Rules, []string{"$rule"}) {
+					t.Fatalf(`severities %q and rules %q: want ["$severity"] and ["$rule"]`, tg.Severities, tg.Rules)
+				}
+				// Without the two fields: every rule, every severity.
+				var m map[string]any
+				_ = json.Unmarshal(raw, &m)
+				delete(m, "severities")
+				delete(m, "rules")
+				bare, _ := json.Marshal(m)
+				everything := findingCounts(t, ds, interpolate(t, bare, vars))
+
+				all := interpolate(t, raw, vars)
+				if got := findingCounts(t, ds, all); !maps.Equal(got, everything) {
+					t.Errorf("at All: %v, want what a query without rules and severities finds: %v\n%s", got, everything, all)
+				}
+
+				sel := interpolateWith(t, raw, vars, selection)
+				var q struct{ Rules, Severities []string }
+				_ = json.Unmarshal(sel, &q)
+				if !slices.Equal(q.Rules, selection["rule"]) || !slices.Equal(q.Severities, selection["severity"]) {
+					t.Fatalf("selection sent as rules %q, severities %q", q.Rules, q.Severities)
+				}
+				want := map[string]float64{}
+				for k, n := range everything {
+					rule, severity, _ := strings.Cut(k, "/")
+					if selected(rule, severity) {
+						want[k] = n
+					}
+				}
+				if len(want) == 0 || len(want) == len(everything) {
+					t.Fatalf("the sample data should have findings inside and outside the selection: %v", everything)
+				}
+				if got := findingCounts(t, ds, sel); !maps.Equal(got, want) {
+					t.Errorf("with severity %v and rule %v: %v, want %v", selection["severity"], selection["rule"], got, want)
+				}
+			})
+		}
+	}
+	if targets == 0 {
+		t.Errorf("no detections targets in %s", detectionsDashboard)
+	}
+}
+
+// findingCounts runs a detections target over the sample window and counts its findings by
+// rule/severity: rows of the table format, the sum of the series of the timeseries format.
+func findingCounts(t *testing.T, ds *plugin.Datasource, raw []byte) map[string]float64 {
+	t.Helper()
+	dr := runQuery(t, ds, raw, "detections", window, panelInterval, panelMaxDataPoints)
+	if dr.Error != nil {
+		t.Fatalf("query error: %v\n%s", dr.Error, raw)
+	}
+	out := map[string]float64{}
+	for _, f := range dr.Frames {
+		rule, _ := f.FieldByName("rule")
+		severity, _ := f.FieldByName("severity")
+		if rule != nil && severity != nil {
+			for i := 0; i < f.Rows(); i++ {
+				out[fmt.Sprintf("%v/%v", rule.At(i), severity.At(i))]++
+			}
+			continue
+		}
+		for _, fld := range f.Fields {
+			if fld.Labels["rule"] == "" {
+				continue
+			}
+			key := fld.Labels["rule"] + "/" + fld.Labels["severity"]
+			for i := 0; i < fld.Len(); i++ {
+				if v, err := fld.NullableFloatAt(i); err == nil && v != nil && *v != 0 {
+					out[key] += *v
+				}
+			}
+		}
+	}
+	return out
 }

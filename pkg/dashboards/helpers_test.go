@@ -1,11 +1,13 @@
 package dashboards
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -67,6 +69,50 @@ type variable struct {
 	Datasource *dsRef          `json:"datasource"`
 	AllValue   string          `json:"allValue"`
 	IncludeAll bool            `json:"includeAll"`
+	Multi      bool            `json:"multi"`
+	Current    struct {
+		Value json.RawMessage `json:"value"` // a string, or a list for multi-value variables
+	} `json:"current"`
+	Options []struct {
+		Text     string `json:"text"`
+		Value    string `json:"value"`
+		Selected bool   `json:"selected"`
+	} `json:"options"`
+}
+
+// grafanaAll is the value of a variable whose current selection is "All".
+const grafanaAll = "$__all"
+
+// defaultValues are what Grafana substitutes for a variable at its saved (default) selection:
+// the selected values, or for "All" the custom all value, else every option. A variable without
+// a saved selection or options (query variables, whose values come from the backend) is taken
+// at "All" too.
+func defaultValues(v variable) []string {
+	var current []string
+	if len(v.Current.Value) > 0 {
+		var one string
+		if err := json.Unmarshal(v.Current.Value, &one); err == nil {
+			current = []string{one}
+		} else {
+			_ = json.Unmarshal(v.Current.Value, &current)
+		}
+	}
+	if len(current) > 0 && !slices.Contains(current, grafanaAll) {
+		return current
+	}
+	if v.AllValue != "" {
+		return []string{v.AllValue}
+	}
+	var all []string
+	for _, o := range v.Options {
+		if o.Value != grafanaAll {
+			all = append(all, o.Value)
+		}
+	}
+	if len(all) > 0 {
+		return all
+	}
+	return []string{allValue}
 }
 
 type annotation struct {
@@ -152,29 +198,112 @@ func allPanels(ps []panel) []panel {
 var varRef = regexp.MustCompile(`\$\{([A-Za-z0-9_]+)(?::[^}]*)?\}|\$([A-Za-z0-9_]+)|\[\[([A-Za-z0-9_]+)\]\]`)
 
 // interpolate replaces every dashboard variable reference in a target with the variable's
-// "All" value, as Grafana does when "All" is selected. A reference to an undefined variable
-// fails the test: Grafana would send it verbatim.
+// default values (see defaultValues), as Grafana and the plugin's applyTemplateVariables do
+// when the dashboard opens. A reference to an undefined variable fails the test: Grafana would
+// send it verbatim.
 func interpolate(t *testing.T, raw []byte, vars map[string]variable) []byte {
 	t.Helper()
+	return interpolateWith(t, raw, vars, nil)
+}
+
+// interpolateWith is interpolate with some variables set to other values (a user's selection).
+// Like src/datasource.ts interpolateList, each string of a list becomes one entry per value of
+// a multi-value variable (["$rule"] with rule = a, b gives ["a", "b"]; entries that end up
+// empty are dropped); other strings get Grafana's default multi-value format, {a,b}. The
+// datasource variable is left as it is.
+func interpolateWith(t *testing.T, raw []byte, vars map[string]variable, selected map[string][]string) []byte {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // numbers stay as written: 10000, not 1e+04
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("target: %v\n%s", err, raw)
+	}
 	var unknown []string
-	out := varRef.ReplaceAllFunc(raw, func(m []byte) []byte {
-		sub := varRef.FindSubmatch(m)
-		name := string(sub[1]) + string(sub[2]) + string(sub[3])
+	valuesOf := func(name string) ([]string, bool) {
+		if name == "datasource" {
+			return nil, false
+		}
+		if vs, ok := selected[name]; ok {
+			return vs, true
+		}
 		v, ok := vars[name]
 		if !ok {
 			unknown = append(unknown, name)
-			return m
+			return nil, false
 		}
-		if name == "datasource" {
-			return m
+		return defaultValues(v), true
+	}
+	var walk func(node any) any
+	walk = func(node any) any {
+		switch n := node.(type) {
+		case map[string]any:
+			for k, v := range n {
+				n[k] = walk(v)
+			}
+		case []any:
+			out := make([]any, 0, len(n))
+			for _, item := range n {
+				s, ok := item.(string)
+				if !ok {
+					out = append(out, walk(item))
+					continue
+				}
+				for _, e := range expandVars(s, valuesOf) {
+					if e = strings.TrimSpace(e); e != "" {
+						out = append(out, e)
+					}
+				}
+			}
+			return out
+		case string:
+			return varRef.ReplaceAllStringFunc(n, func(m string) string {
+				vs, ok := valuesOf(varName(m))
+				switch {
+				case !ok:
+					return m
+				case len(vs) == 1:
+					return vs[0]
+				default:
+					return "{" + strings.Join(vs, ",") + "}"
+				}
+			})
 		}
-		if v.AllValue != "" {
-			return []byte(v.AllValue)
-		}
-		return []byte(allValue)
-	})
+		return node
+	}
+	out, err := json.Marshal(walk(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(unknown) > 0 {
 		t.Errorf("reference to undefined variables %v in %s", unknown, raw)
+	}
+	return out
+}
+
+func varName(ref string) string {
+	sub := varRef.FindStringSubmatch(ref)
+	return sub[1] + sub[2] + sub[3]
+}
+
+// expandVars gives one string per combination of the values of the variables in s, in the
+// order of src/datasource.ts expandMarked. References it has no values for stay as written.
+func expandVars(s string, valuesOf func(string) ([]string, bool)) []string {
+	loc := varRef.FindStringIndex(s)
+	if loc == nil {
+		return []string{s}
+	}
+	head, ref, tail := s[:loc[0]], s[loc[0]:loc[1]], s[loc[1]:]
+	vs, ok := valuesOf(varName(ref))
+	if !ok {
+		vs = []string{ref}
+	}
+	tails := expandVars(tail, valuesOf)
+	var out []string
+	for _, v := range vs {
+		for _, rest := range tails {
+			out = append(out, head+v+rest)
+		}
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 import fs from 'fs';
 import path from 'path';
 
+import { DETECTION_RULES, SEVERITIES } from '../../components/editor/model';
 import pluginJson from '../../plugin.json';
 
 /**
@@ -78,6 +79,73 @@ describe('bundled dashboards', () => {
     const dashboard = JSON.parse(fs.readFileSync(path.join(DASHBOARDS_DIR, file), 'utf8'));
     const variable = dashboard.templating.list.find((v: { name: string }) => v.name === 'datasource');
     expect(variable).toMatchObject({ type: 'datasource', query: PLUGIN_ID });
+  });
+});
+
+/** Every panel target of a dashboard, rows' panels included. */
+function targetsOf(dashboard: { panels?: Panel[] }): Array<{ panel: string; target: Record<string, unknown> }> {
+  const out: Array<{ panel: string; target: Record<string, unknown> }> = [];
+  const walk = (panels: Panel[] = []) => {
+    for (const p of panels) {
+      for (const target of p.targets ?? []) {
+        out.push({ panel: p.title ?? '', target });
+      }
+      walk(p.panels);
+    }
+  };
+  walk(dashboard.panels);
+  return out;
+}
+
+interface Panel {
+  title?: string;
+  targets?: Array<Record<string, unknown>>;
+  panels?: Panel[];
+}
+
+interface Variable {
+  name: string;
+  type: string;
+  query?: unknown;
+  multi?: boolean;
+  includeAll?: boolean;
+  allValue?: string;
+  current?: { value?: string | string[] };
+  options?: Array<{ value: string }>;
+}
+
+describe('severity and rule variables of detections', () => {
+  const dashboard = JSON.parse(fs.readFileSync(path.join(DASHBOARDS_DIR, 'security-detections.json'), 'utf8'));
+  const variables: Variable[] = dashboard.templating.list;
+
+  it.each([
+    ['severity', [...SEVERITIES]],
+    ['rule', DETECTION_RULES.map((r) => r.id)],
+  ])('has a multi-value custom variable %s over every value, All (*) by default', (name, values) => {
+    const v = variables.find((x) => x.name === name);
+    expect(v).toMatchObject({ type: 'custom', multi: true, includeAll: true, allValue: '*' });
+    expect(String(v!.query).split(',')).toEqual(values);
+    expect(v!.options?.filter((o) => o.value !== '$__all').map((o) => o.value)).toEqual(values);
+    expect(v!.current?.value).toEqual(['$__all']);
+  });
+
+  it.each(files)('%s: every detections target uses both variables', (file) => {
+    const d = JSON.parse(fs.readFileSync(path.join(DASHBOARDS_DIR, file), 'utf8'));
+    const targets = targetsOf(d).filter((t) => t.target.queryType === 'detections');
+    if (file === 'security-detections.json') {
+      expect(targets.length).toBeGreaterThan(0);
+    }
+    const wrong = targets
+      .filter(({ target }) => JSON.stringify([target.severities, target.rules]) !== '[["$severity"],["$rule"]]')
+      .map(
+        ({ panel, target }) =>
+          `${panel}: severities ${JSON.stringify(target.severities)}, rules ${JSON.stringify(target.rules)}`
+      );
+    expect(wrong).toEqual([]);
+    if (targets.length > 0) {
+      const names = d.templating.list.map((v: Variable) => v.name);
+      expect(names).toEqual(expect.arrayContaining(['severity', 'rule']));
+    }
   });
 });
 
