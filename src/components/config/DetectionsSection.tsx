@@ -218,7 +218,9 @@ export function DetectionsSection({ options, onOptionsChange }: Props) {
         </Text>
       </Box>
 
-      <Text element="h5">Allowed for every rule</Text>
+      <Box marginBottom={1}>
+        <Text element="h5">Allowed for every rule</Text>
+      </Box>
       {DETECTION_ALLOW_KEYS.map((key) => {
         const f = ALLOW_FIELDS[key];
         const error = key === 'sourceNetworks' ? sourceNetworksError(allow.sourceNetworks) : undefined;
@@ -235,7 +237,9 @@ export function DetectionsSection({ options, onOptionsChange }: Props) {
         );
       })}
 
-      <Text element="h5">Allowed for single rules</Text>
+      <Box marginTop={1}>
+        <Text element="h5">Allowed for single rules</Text>
+      </Box>
       <Box marginBottom={2}>
         <Text color="secondary" element="p">
           Drop a rule&apos;s findings only, for example exec into pods in debug namespaces while keeping every other
@@ -265,7 +269,7 @@ export function DetectionsSection({ options, onOptionsChange }: Props) {
         </div>
       </Stack>
 
-      <Box marginTop={3}>
+      <Box marginTop={3} marginBottom={1}>
         <Text element="h5">Tuning</Text>
       </Box>
       <Field
