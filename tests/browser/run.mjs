@@ -419,4 +419,38 @@ describe('config editor', { concurrency: 1 }, () => {
 
     await page.screenshot({ path: path.join(ARTIFACTS, 'config-editor.png'), fullPage: true });
   });
+
+  browserTest('detections: allow-lists for every rule and for one rule, RBAC look-back', async (page) => {
+    await open(page, { editor: 'config' });
+    await expectJSON(page, 'options-json', { jsonData: { source: 'file' }, secureJsonData: {} });
+
+    await page.locator('#audit-detections-allow-users').fill('system:serviceaccount:ci:*, alice');
+    // A rule row: pick the rule, then its list.
+    await page.getByRole('button', { name: 'Add rule allow-list' }).click();
+    await pick(page, 'audit-detections-rule-0', 'exec-into-pod');
+    await page.locator('#audit-detections-rule-0-namespaces').fill('debug-*');
+    await page.locator('#audit-detections-rbac-lookback').fill('7d');
+
+    const expected = {
+      jsonData: {
+        source: 'file',
+        detections: {
+          allow: { users: ['system:serviceaccount:ci:*', 'alice'] },
+          rules: { 'exec-into-pod': { allow: { namespaces: ['debug-*'] } } },
+          rbacLookback: '7d',
+        },
+      },
+      secureJsonData: {},
+    };
+    await expectJSON(page, 'options-json', expected);
+    assert.deepEqual(await page.evaluate(() => window.__lastOptions?.jsonData), expected.jsonData);
+    // Nothing the backend would reject: no validation message.
+    assert.equal(await page.getByText(/fail until this is fixed|Pick a rule/).count(), 0, 'no validation messages');
+
+    // A look-back the backend cannot read is flagged next to the field.
+    await page.locator('#audit-detections-rbac-lookback').fill('1w');
+    await page.getByText('"1w" is not a duration such as 90m, 24h or 7d', { exact: false }).waitFor();
+
+    await page.screenshot({ path: path.join(ARTIFACTS, 'config-detections.png'), fullPage: true });
+  });
 });
