@@ -2,9 +2,7 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +10,7 @@ import (
 	"time"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/auditgen"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/file"
@@ -19,34 +18,16 @@ import (
 
 var r0 = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
 
-// rbacLine is one RequestResponse-level write of an RBAC object as kube-apiserver audits it.
 func rbacLine(at time.Duration, verb, resource, ns, name string, body any) string {
-	m := map[string]any{
-		"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "RequestResponse", "stage": "ResponseComplete",
-		"auditID": fmt.Sprintf("%s-%s-%s", verb, name, at), "verb": verb,
-		"user":      map[string]any{"username": "alice@example.com", "groups": []string{"system:authenticated"}},
-		"sourceIPs": []string{"10.0.4.2"}, "userAgent": "kubectl/v1.34.1 (linux/amd64) kubernetes/abc",
-		"objectRef":                map[string]any{"resource": resource, "namespace": ns, "name": name, "apiGroup": "rbac.authorization.k8s.io", "apiVersion": "v1"},
-		"responseStatus":           map[string]any{"code": 201},
-		"requestReceivedTimestamp": r0.Add(at).Format(time.RFC3339Nano),
-		"stageTimestamp":           r0.Add(at).Format(time.RFC3339Nano),
-	}
-	if body != nil {
-		m["requestObject"] = body
-	}
-	b, _ := json.Marshal(m)
-	return string(b)
+	return auditgen.RBACWrite(r0.Add(at), verb, resource, ns, name, body)
 }
 
 func clusterRole(name string, verbs ...string) map[string]any {
-	return map[string]any{"kind": "ClusterRole", "apiVersion": "rbac.authorization.k8s.io/v1", "metadata": map[string]any{"name": name},
-		"rules": []any{map[string]any{"apiGroups": []string{""}, "resources": []string{"pods"}, "verbs": verbs}}}
+	return auditgen.ClusterRole(name, []string{"pods"}, verbs)
 }
 
 func bindingTo(name, role string) map[string]any {
-	return map[string]any{"kind": "ClusterRoleBinding", "apiVersion": "rbac.authorization.k8s.io/v1", "metadata": map[string]any{"name": name},
-		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-		"subjects": []any{map[string]any{"kind": "User", "name": "mallory@example.com"}}}
+	return auditgen.ClusterRoleBinding(name, role, "mallory@example.com")
 }
 
 // countingSource counts the scans a source answers and can fail the ones that start before a time.

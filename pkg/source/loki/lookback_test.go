@@ -2,12 +2,12 @@ package loki_test
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/auditgen"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/engine"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
@@ -15,23 +15,12 @@ import (
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/loki/lokitest"
 )
 
-// rbacWrite is a RequestResponse-level RBAC write as kube-apiserver audits it.
-func rbacWrite(at time.Time, verb, resource, name, body string) string {
-	return fmt.Sprintf(`{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"%s-%s","stage":"ResponseComplete",`+
-		`"requestURI":"/apis/rbac.authorization.k8s.io/v1/%s","verb":"%s","user":{"username":"alice@example.com","groups":["system:authenticated"]},`+
-		`"sourceIPs":["10.0.4.2"],"userAgent":"kubectl/v1.34.1","objectRef":{"resource":"%s","name":"%s","apiGroup":"rbac.authorization.k8s.io","apiVersion":"v1"},`+
-		`"responseStatus":{"metadata":{},"code":201},"requestObject":%s,"requestReceivedTimestamp":"%s","stageTimestamp":"%s"}`,
-		verb, name, resource, verb, resource, name, body, at.Format(time.RFC3339Nano), at.Format(time.RFC3339Nano))
-}
-
 // TestRBACLookbackOverLoki: the look-back of binding-to-wildcard-role reaches Loki as one more
 // query range that asks only for role lines, and finds the same binding as the file does.
 func TestRBACLookbackOverLoki(t *testing.T) {
-	role := `{"kind":"ClusterRole","apiVersion":"rbac.authorization.k8s.io/v1","metadata":{"name":"ops-wide"},"rules":[{"apiGroups":["*"],"resources":["*"],"verbs":["get"]}]}`
-	binding := `{"kind":"ClusterRoleBinding","apiVersion":"rbac.authorization.k8s.io/v1","metadata":{"name":"ops"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"ops-wide"},"subjects":[{"kind":"User","name":"mallory@example.com"}]}`
 	lines := append(generated(t),
-		rbacWrite(genStart.Add(-20*time.Hour), "create", "clusterroles", "ops-wide", role),
-		rbacWrite(genStart.Add(2*time.Hour), "create", "clusterrolebindings", "ops", binding))
+		auditgen.RBACWrite(genStart.Add(-20*time.Hour), "create", "clusterroles", "", "ops-wide", auditgen.ClusterRole("ops-wide", []string{"*"}, []string{"get"})),
+		auditgen.RBACWrite(genStart.Add(2*time.Hour), "create", "clusterrolebindings", "", "ops", auditgen.ClusterRoleBinding("ops", "ops-wide", "mallory@example.com")))
 	srv := lokitest.New()
 	defer srv.Close()
 	srv.Limits.MaxQueryLength = 12 * time.Hour // the day of look-back takes two ranges
