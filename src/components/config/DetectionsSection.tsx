@@ -116,7 +116,9 @@ export function burstThresholdError(n: number | undefined): string | undefined {
   if (n === undefined || n === null || (Number.isInteger(n) && n > 0)) {
     return undefined;
   }
-  return `The threshold must be a whole number of at least 1; leave it empty for the default (${DEFAULT_BURST_THRESHOLD}).`;
+  // 0 is the backend's "unset"; negative and fractional thresholds fail the settings.
+  const why = n === 0 ? `0 means the default (${DEFAULT_BURST_THRESHOLD}): leave it empty instead.` : FAILS;
+  return `The threshold must be a whole number of at least 1. ${why}`;
 }
 
 export function burstWindowError(w: string | undefined): string | undefined {
