@@ -188,7 +188,7 @@ describe('QueryEditor', () => {
       await user.paste(text);
     };
     await typeValue(user, /^Verbs/, 'get, list');
-    await typeValue(user, /^Allow namespaces/, 'kube-*');
+    await typeValue(user, /^Namespaces/, 'kube-*');
     await paste(/^Quantiles/, '0.5, p99');
     await paste(/^Limit/, '7');
     expect(last().quantiles).toEqual([0.5, 0.99]);
@@ -209,7 +209,7 @@ describe('QueryEditor', () => {
     expect(last().groupBy).toEqual(['verb']);
     // The quantiles field was unmounted while hidden: it shows the kept value, normalised.
     expect(screen.getByLabelText(/^Quantiles/)).toHaveValue('0.5, 0.99');
-    expect(await pills(user, /^Allow namespaces/)).toEqual(['kube-*']);
+    expect(await pills(user, /^Namespaces/)).toEqual(['kube-*']);
     expect(await pills(user, /^Group by/)).toEqual(['Verb']);
   });
 
