@@ -113,7 +113,7 @@ func (d *DetectionSettings) DetectConfig() (detect.Config, error) {
 	}
 	cfg.BurstThreshold = d.BurstThreshold
 	if d.BurstWindow != "" {
-		w, err := time.ParseDuration(d.BurstWindow)
+		w, err := time.ParseDuration(strings.TrimSpace(d.BurstWindow))
 		if err != nil || w <= 0 {
 			return cfg, fmt.Errorf("detections.burstWindow %q is not a positive duration such as 5m", d.BurstWindow)
 		}

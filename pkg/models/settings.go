@@ -55,9 +55,8 @@ func Load(s backend.DataSourceInstanceSettings) (*Settings, error) {
 	if set.Source == "" {
 		set.Source = SourceFile
 	}
-	if _, err := set.Detections.DetectConfig(); err != nil {
-		return nil, err
-	}
+	// Detections settings are checked by DetectConfig: a mistake there fails detections
+	// queries (and the health check), not every query of the datasource.
 	switch set.Source {
 	case SourceFile:
 		if set.File == nil || len(nonEmpty(set.File.Paths)) == 0 {

@@ -71,7 +71,12 @@ func TestDetectionSettings(t *testing.T) {
 		`{"file":{"paths":["/a"]},"detections":{"rbacLookback":"a week"}}`,
 		`{"file":{"paths":["/a"]},"detections":{"rbacLookback":"-1h"}}`,
 	} {
-		if _, err := load(bad); err == nil || !strings.Contains(err.Error(), "detections") {
+		s, err := load(bad)
+		if err != nil {
+			t.Errorf("%s: load failed (%v): only detections queries should", bad, err)
+			continue
+		}
+		if _, err := s.Detections.DetectConfig(); err == nil || !strings.Contains(err.Error(), "detections") {
 			t.Errorf("%s: err %v", bad, err)
 		}
 	}

@@ -17,5 +17,10 @@ func (d *Datasource) CheckHealth(ctx context.Context, _ *backend.CheckHealthRequ
 	if !h.OK {
 		status = backend.HealthStatusError
 	}
-	return &backend.CheckHealthResult{Status: status, Message: h.Message}, nil
+	msg := h.Message
+	if d.detectErr != nil {
+		status = backend.HealthStatusError
+		msg += "; but the detections settings are invalid, so detections queries fail: " + d.detectErr.Error()
+	}
+	return &backend.CheckHealthResult{Status: status, Message: msg}, nil
 }

@@ -35,6 +35,7 @@ type Datasource struct {
 	detect    detect.Config // base configuration of detections queries
 	roles     *engine.RoleIndex
 	configErr error // settings that cannot work: reported by health checks and queries
+	detectErr error // detections settings that cannot work: reported by health checks and detections queries
 	resources backend.CallResourceHandler
 }
 
@@ -44,7 +45,7 @@ func NewDatasource(_ context.Context, s backend.DataSourceInstanceSettings) (ins
 	ds := &Datasource{roles: &engine.RoleIndex{}}
 	ds.settings, ds.configErr = models.Load(s)
 	if ds.configErr == nil {
-		ds.detect, _ = ds.settings.Detections.DetectConfig() // validated by models.Load
+		ds.detect, ds.detectErr = ds.settings.Detections.DetectConfig()
 		ds.src, ds.configErr = newSource(ds.settings)
 	}
 	mux := http.NewServeMux()

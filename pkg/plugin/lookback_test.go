@@ -60,3 +60,27 @@ func TestRBACLookbackFromSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestInvalidDetectionSettingsFailDetectionsOnly: a mistake in the detections settings fails
+// detections queries with a clear message and turns the health check red; other queries work.
+func TestInvalidDetectionSettingsFailDetectionsOnly(t *testing.T) {
+	ds := newTestDatasource(t, `{"file":{"paths":["`+fixtureDir(t)+`"]},"detections":{"allow":{"sourceNetworks":["10.0.0.0/33"]}}}`)
+	resp, err := ds.QueryData(context.Background(), &backend.QueryDataRequest{Queries: []backend.DataQuery{
+		{RefID: "A", JSON: []byte(`{"queryType":"timeseries"}`), TimeRange: allTime},
+		{RefID: "B", JSON: []byte(`{"queryType":"detections"}`), TimeRange: allTime},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := resp.Responses["A"]; r.Error != nil || len(r.Frames) == 0 {
+		t.Errorf("timeseries: %v", r.Error)
+	}
+	if r := resp.Responses["B"]; r.Error == nil || r.Status != backend.StatusBadRequest ||
+		!strings.Contains(r.Error.Error(), `detections settings are invalid: detections.allow: "10.0.0.0/33" is neither a CIDR nor an IP address`) {
+		t.Errorf("detections: %v %v", r.Status, r.Error)
+	}
+	h, err := ds.CheckHealth(context.Background(), &backend.CheckHealthRequest{})
+	if err != nil || h.Status != backend.HealthStatusError || !strings.Contains(h.Message, "detections queries fail") {
+		t.Errorf("health %+v %v", h, err)
+	}
+}

@@ -35,6 +35,10 @@ func (d *Datasource) query(ctx context.Context, dq backend.DataQuery) (res backe
 	if err != nil {
 		return backend.ErrDataResponseWithSource(backend.StatusBadRequest, backend.ErrorSourceDownstream, err.Error())
 	}
+	if q.QueryType == query.TypeDetections && d.detectErr != nil {
+		return backend.ErrDataResponseWithSource(backend.StatusBadRequest, backend.ErrorSourceDownstream,
+			"the datasource's detections settings are invalid: "+d.detectErr.Error())
+	}
 	result, err := engine.Run(ctx, d.src, engine.Request{
 		Query: q, From: dq.TimeRange.From.UTC(), To: dq.TimeRange.To.UTC(),
 		Interval: dq.Interval, MaxDataPoints: dq.MaxDataPoints, Detect: d.detect, Roles: d.roles,

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -386,6 +387,16 @@ func (q *Query) defaultAndValidate() error {
 		}
 		if q.BurstThreshold < 0 {
 			return errorf("burstThreshold must not be negative")
+		}
+		if q.Allow != nil {
+			for _, n := range q.Allow.SourceNetworks {
+				n = strings.TrimSpace(n)
+				if _, err := netip.ParsePrefix(n); err != nil {
+					if _, err := netip.ParseAddr(n); err != nil {
+						return errorf("allow.sourceNetworks: %q is neither a CIDR nor an IP address", n)
+					}
+				}
+			}
 		}
 		if q.BurstWindow != "" {
 			if d, err := time.ParseDuration(q.BurstWindow); err != nil || d <= 0 {

@@ -173,6 +173,7 @@ func TestParseErrors(t *testing.T) {
 	check(`{"filter":{"levels":["Everything"]}}`, "", `unknown level "Everything"`, "None, Metadata, Request, RequestResponse")
 	check(`{"filter":{"codes":["forbidden"]}}`, "", `invalid code "forbidden"`, "403", "4xx")
 	check(`{"filter":{"codes":["6xx"]}}`, "", `invalid code "6xx"`)
+	check(`{"queryType":"detections","allow":{"sourceNetworks":["10.0.0.0/8","10.0.0.0/33"]}}`, "", `allow.sourceNetworks: "10.0.0.0/33" is neither a CIDR nor an IP address`)
 	check(`{"filter":{"codes":["1000"]}}`, "", `invalid code "1000"`)
 	check(`{"filter":{"codes":["-1"]}}`, "", `invalid code "-1"`)
 	check(`{"filter":{"codes":["4x"]}}`, "", `invalid code "4x"`)

@@ -157,7 +157,11 @@ describe('DetectionsSection', () => {
       await user.clear(threshold);
       await user.type(threshold, bad);
       expect(screen.getByText(thresholdMessage)).toHaveTextContent(
-        bad === '0' ? /0 means the default \(10\)/ : /fail until this is fixed/
+        bad === '0'
+          ? /0 means the default \(10\)/
+          : bad === '-3'
+            ? /Detections queries of this datasource fail until this is fixed/
+            : /Every query of this datasource fails until this is fixed/
       );
     }
     await user.clear(threshold);

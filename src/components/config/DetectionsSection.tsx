@@ -56,8 +56,11 @@ const ALLOW_FIELDS: Record<AllowKey, { label: string; placeholder: string; descr
 
 const DEFAULT_BURST_THRESHOLD = 10;
 
-/** The backend rejects the whole settings for these: every query fails until they are fixed. */
-const FAILS = 'Queries of this datasource fail until this is fixed.';
+/** The backend rejects the detections settings for these: detections queries (and alert rules on
+ * them) fail, and the health check says why, until they are fixed. Other queries keep working. */
+const FAILS = 'Detections queries of this datasource fail until this is fixed.';
+/** A value the settings cannot even be read with (a fractional number where a count belongs). */
+const BREAKS = 'Every query of this datasource fails until this is fixed.';
 
 // --- the stored settings ---------------------------------------------------------------------
 
@@ -116,8 +119,14 @@ export function burstThresholdError(n: number | undefined): string | undefined {
   if (n === undefined || n === null || (Number.isInteger(n) && n > 0)) {
     return undefined;
   }
-  // 0 is the backend's "unset"; negative and fractional thresholds fail the settings.
-  const why = n === 0 ? `0 means the default (${DEFAULT_BURST_THRESHOLD}): leave it empty instead.` : FAILS;
+  // 0 is the backend's "unset"; a negative threshold fails the detections settings, a fractional
+  // one cannot be read into the backend's whole number at all.
+  const why =
+    n === 0
+      ? `0 means the default (${DEFAULT_BURST_THRESHOLD}): leave it empty instead.`
+      : Number.isInteger(n)
+        ? FAILS
+        : BREAKS;
   return `The threshold must be a whole number of at least 1. ${why}`;
 }
 
