@@ -50,6 +50,9 @@ func main() {
 	case *list:
 		for _, s := range scenarios {
 			fmt.Printf("%-36s %s\n", s.name, s.what)
+			for i, p := range s.parts {
+				fmt.Printf("%-36s %s\n", p, s.partsWhat[i])
+			}
 		}
 	case *childName != "":
 		if err := child(*childName); err != nil {

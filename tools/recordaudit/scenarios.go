@@ -41,8 +41,9 @@ type scenario struct {
 	what  string // one line for SOURCES.md
 	setup func(s *session) error
 	run   func(s *session) error
-	// parts names the files after the first, in the order run marks them.
-	parts []string
+	// parts names the files after the first, in the order run marks them; partsWhat
+	// describes them.
+	parts, partsWhat []string
 }
 
 var (
@@ -378,7 +379,8 @@ var scenarios = []scenario{
 			)
 		}},
 	{name: "wildcard-clusterrole-created", parts: []string{"wildcard-clusterrole-bound"},
-		what: "the same as wildcard-clusterrole-and-binding, recorded as two files: the ClusterRole's creation here, the binding in wildcard-clusterrole-bound",
+		partsWhat: []string{"the second file of wildcard-clusterrole-created: ops-admin binds ClusterRole break-glass to mallory with `kubectl create clusterrolebinding`, the role's creation being in the first file"},
+		what:      "the same as wildcard-clusterrole-and-binding, recorded as two files: the ClusterRole's creation here, the binding in wildcard-clusterrole-bound",
 		run: func(s *session) error {
 			return steps(
 				func() error { return must(s.kubectl(opsAdmin, wildcardRole, "create", "-f", "-")) },
