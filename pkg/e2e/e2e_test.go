@@ -18,12 +18,13 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 )
 
-// The query time range covers every fixture (2017 to 2025); `to` is mid-day so that the last
-// bucket is unambiguous. One-day intervals: 4018 buckets, under maxDataPoints, so the interval
-// stays exactly one day (a "nice" step).
+// The query time range covers every fixture (2017 to 2026: the events recorded from
+// kube-apiserver v1.37.2 are of 2026-11-26); `to` is mid-day so that the last bucket is
+// unambiguous. One-day intervals: 4383 buckets, under maxDataPoints, so the interval stays
+// exactly one day (a "nice" step).
 var (
 	rangeFrom     = time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)
-	rangeTo       = time.Date(2025, 12, 31, 12, 0, 0, 0, time.UTC)
+	rangeTo       = time.Date(2026, 12, 31, 12, 0, 0, 0, time.UTC)
 	interval      = 24 * time.Hour
 	maxDataPoints = int64(5000)
 )

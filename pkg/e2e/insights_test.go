@@ -92,7 +92,9 @@ func TestInsightsQueryTypes(t *testing.T) {
 		t.Errorf("unknown rule: %q", r.Error)
 	}
 
-	// No fixture carries apiserver.latency.k8s.io annotations: both formats say why they are empty.
+	// Only long-running requests (a recorded port-forward) carry apiserver.latency.k8s.io
+	// annotations among the fixtures, and latencyBreakdown leaves those out: both formats say why
+	// they are empty.
 	for _, id := range []string{"breakdown", "slowest"} {
 		fs := frames(t, responses[id])
 		if !slices.ContainsFunc(notices(fs), func(n string) bool { return strings.Contains(n, "slower than 500 ms") }) {

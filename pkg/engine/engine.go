@@ -127,7 +127,7 @@ func Run(ctx context.Context, src source.Source, req Request) (*Result, error) {
 			newAgg = func() aggregator { return newSlowest(q) }
 		} else {
 			b := newBuckets(req)
-			newAgg = func() aggregator { return newBreakdownSeries(b) }
+			newAgg = func() aggregator { return newBreakdownSeries(q, b) }
 		}
 	case query.TypeDeprecatedAPIs:
 		newAgg = func() aggregator { return newDeprecated(q) }

@@ -33,8 +33,13 @@ type breakdown struct {
 	total float64
 }
 
-// readBreakdown reads a record's latency annotations; ok is false without a total.
-func readBreakdown(r *audit.Record) (b breakdown, ok bool) {
+// readBreakdown reads a record's latency annotations; ok is false without a total, and for
+// long-running requests (watches, exec, port-forward...) unless the query includes them: their
+// "latency" is how long the stream stayed open, as in latency queries.
+func readBreakdown(q *query.Query, r *audit.Record) (b breakdown, ok bool) {
+	if !q.IncludeLongRunning && r.LongRunning() {
+		return b, false
+	}
 	var sum float64
 	r.EachLatency(func(name []byte, d time.Duration) {
 		if string(name) == audit.LatencyTotal {
@@ -50,21 +55,22 @@ func readBreakdown(r *audit.Record) (b breakdown, ok bool) {
 	return b, ok
 }
 
-var breakdownNeeds = audit.Fields(0).With(audit.FieldAnnotations)
+var breakdownNeeds = audit.Fields(0).With(audit.FieldAnnotations, audit.FieldVerb, audit.FieldSubresource)
 
 // breakdownSeries is the mean time per slow request spent in each component, per interval.
 type breakdownSeries struct {
+	q     *query.Query
 	b     *buckets
 	sums  [][]float64 // [component][bucket]
 	count []float64   // slow requests per bucket
 }
 
-func newBreakdownSeries(b *buckets) *breakdownSeries {
+func newBreakdownSeries(q *query.Query, b *buckets) *breakdownSeries {
 	sums := make([][]float64, len(breakdownNames))
 	for i := range sums {
 		sums[i] = make([]float64, b.n)
 	}
-	return &breakdownSeries{b: b, sums: sums, count: make([]float64, b.n)}
+	return &breakdownSeries{q: q, b: b, sums: sums, count: make([]float64, b.n)}
 }
 
 func (s *breakdownSeries) needs() audit.Fields { return breakdownNeeds }
@@ -74,7 +80,7 @@ func (s *breakdownSeries) add(r *audit.Record) {
 	if i < 0 {
 		return
 	}
-	bd, ok := readBreakdown(r)
+	bd, ok := readBreakdown(s.q, r)
 	if !ok {
 		return
 	}
@@ -138,10 +144,13 @@ type SlowestResult struct {
 }
 
 type slowest struct {
+	q    *query.Query
 	keep largest[SlowRequest]
 }
 
-func newSlowest(q *query.Query) *slowest { return &slowest{keep: largest[SlowRequest]{limit: q.Limit}} }
+func newSlowest(q *query.Query) *slowest {
+	return &slowest{q: q, keep: largest[SlowRequest]{limit: q.Limit}}
+}
 
 func (s *slowest) needs() audit.Fields {
 	return breakdownNeeds.With(audit.FieldVerb, audit.FieldResource, audit.FieldSubresource, audit.FieldNamespace,
@@ -149,7 +158,7 @@ func (s *slowest) needs() audit.Fields {
 }
 
 func (s *slowest) add(r *audit.Record) {
-	bd, ok := readBreakdown(r)
+	bd, ok := readBreakdown(s.q, r)
 	if !ok {
 		return
 	}

@@ -107,3 +107,30 @@ func TestDeprecatedAPIs(t *testing.T) {
 		t.Errorf("row 1 %+v", rows[1])
 	}
 }
+
+// A port-forward's "latency" is how long the tunnel stayed open: kube-apiserver still writes
+// latency annotations for it (seen in the events recorded from kube-apiserver v1.37.2), and
+// latencyBreakdown leaves it out like latency queries do, unless includeLongRunning.
+func TestLatencyBreakdownLeavesOutLongRunning(t *testing.T) {
+	src := lines{
+		ev{at: 10 * time.Second, verb: "create", resource: "pods", sub: "portforward", user: "a", code: 101, ann: lat("605.795953ms", "0s")}.line(),
+		ev{at: 20 * time.Second, verb: "watch", resource: "pods", user: "a", code: 200, ann: lat("5m0s", "0s")}.line(),
+		ev{at: 30 * time.Second, verb: "list", resource: "pods", user: "a", code: 200, ann: lat("1s", "400ms")}.line(),
+	}
+	for _, tc := range []struct {
+		query string
+		rows  int
+	}{
+		{`{"queryType":"latencyBreakdown","format":"table"}`, 1},
+		{`{"queryType":"latencyBreakdown","format":"table","includeLongRunning":true}`, 3},
+	} {
+		res := run(t, src, tc.query, time.Minute)
+		if len(res.Slowest.Rows) != tc.rows {
+			t.Errorf("%s: %d slow requests, want %d", tc.query, len(res.Slowest.Rows), tc.rows)
+		}
+	}
+	got := seriesByLabel(t, run(t, src, `{"queryType":"latencyBreakdown"}`, time.Minute).Series, "component")
+	if v := got["etcd"][0]; math.Abs(v-0.4) > 1e-9 {
+		t.Errorf("etcd mean %v, want 0.4 (the list alone)", v)
+	}
+}

@@ -148,7 +148,7 @@ function LongRunningField({ query, update }: OptionsProps) {
     <InlineField
       label="Long-running"
       labelWidth={LABEL_WIDTH}
-      tooltip="Include watch, exec, attach, proxy, log and portforward requests in latency."
+      tooltip="Include watch, exec, attach, proxy, log and portforward requests: their latency is how long the stream stayed open."
     >
       <InlineSwitch
         id="audit-long-running"
@@ -427,6 +427,7 @@ function LatencyBreakdownOptions(props: OptionsProps) {
           { value: 'table', label: 'Slowest requests' },
         ]}
       />
+      <LongRunningField {...props} />
       <LimitField {...props} tooltip="Slowest requests listed (default 20)." />
     </InlineFieldRow>
   );

@@ -166,6 +166,9 @@ describe('summarize', () => {
     expect(s({ queryType: 'latencyBreakdown', format: 'table', limit: 5, filter: { resources: ['pods'] } })).toBe(
       'Slowest 5 requests with their latency breakdown of pods'
     );
+    expect(s({ queryType: 'latencyBreakdown', includeLongRunning: true })).toMatch(
+      /^Latency breakdown of slow requests.*including long-running requests/
+    );
   });
 
   it('deprecatedApis', () => {

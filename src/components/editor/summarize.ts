@@ -241,6 +241,7 @@ export function summarize(query: AuditQuery): string {
         // Verbs and resources stay clauses: "of slow requests where verb is create".
         parts.head = 'Latency breakdown of slow requests';
       }
+      longRunning();
       break;
     case 'deprecatedApis':
       parts.head = 'Deprecated API calls';
