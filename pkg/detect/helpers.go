@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -91,43 +92,55 @@ func byKey(cands []candidate) [][]candidate {
 	return groups
 }
 
-// windows calls hit once per key each time at least threshold candidates of that key fall
-// within window (then starts counting again after the hit). cands are sorted by time.
-func windows(cands []candidate, window time.Duration, threshold int, hit func(last candidate, n int)) {
+// bursts finds, per key, the runs in which at least threshold candidates fall within window of
+// each other (a sliding window), and calls hit once per run, when it ends: with its first and
+// last candidate and how many it holds. A run lasts as long as the window keeps the threshold,
+// so an attack that goes on for an hour is one finding, not one per threshold reached.
+// cands are sorted by time.
+func bursts(cands []candidate, window time.Duration, threshold int, hit func(first, last candidate, n int)) {
+	distinctBursts(cands, window, threshold, func(i int, _ candidate) string { return strconv.Itoa(i) }, hit)
+}
+
+// distinctBursts is bursts counting distinct items (item(i, c) of the i-th candidate of a key)
+// rather than candidates; n is the number of distinct items in the whole run.
+func distinctBursts(cands []candidate, window time.Duration, threshold int, item func(i int, c candidate) string, hit func(first, last candidate, n int)) {
 	for _, cs := range byKey(cands) {
 		start := 0
-		for i := range cs {
-			for cs[i].f.Time.Sub(cs[start].f.Time) > window {
+		inWindow := map[string]int{}
+		runFirst := -1
+		var runItems map[string]bool
+		for i, c := range cs {
+			inWindow[item(i, c)]++
+			for c.f.Time.Sub(cs[start].f.Time) > window {
+				k := item(start, cs[start])
+				if inWindow[k]--; inWindow[k] == 0 {
+					delete(inWindow, k)
+				}
 				start++
 			}
-			if i-start+1 >= threshold {
-				hit(cs[i], i-start+1)
-				start = i + 1
+			switch {
+			case len(inWindow) >= threshold && runFirst < 0:
+				runFirst, runItems = start, map[string]bool{}
+				for j := start; j <= i; j++ {
+					runItems[item(j, cs[j])] = true
+				}
+			case len(inWindow) >= threshold:
+				runItems[item(i, c)] = true
+			case runFirst >= 0:
+				// The window lost the threshold with c: the run ended with the candidate before.
+				hit(cs[runFirst], cs[i-1], len(runItems))
+				runFirst = -1
 			}
+		}
+		if runFirst >= 0 {
+			hit(cs[runFirst], cs[len(cs)-1], len(runItems))
 		}
 	}
 }
 
-// distinctWindows is windows counting distinct items.
-func distinctWindows(cands []candidate, window time.Duration, threshold int, hit func(last candidate, n int)) {
-	for _, cs := range byKey(cands) {
-		start := 0
-		seen := map[string]int{}
-		for i, c := range cs {
-			seen[c.item]++
-			for c.f.Time.Sub(cs[start].f.Time) > window {
-				if seen[cs[start].item]--; seen[cs[start].item] == 0 {
-					delete(seen, cs[start].item)
-				}
-				start++
-			}
-			if len(seen) >= threshold {
-				hit(c, len(seen))
-				clear(seen)
-				start = i + 1
-			}
-		}
-	}
+// span says how long a run lasted, for details: "within 1m50s".
+func span(first, last candidate) time.Duration {
+	return last.f.Time.Sub(first.f.Time).Round(time.Second)
 }
 
 var escalationVerbs = []string{"escalate", "bind", "impersonate"}

@@ -73,7 +73,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "secret-read-unexpected", Title: "Secret read by an unexpected principal", Severity: Medium,
-		Description: "A secret was read by a person, a node, a namespace's default service account (what pods run as unless they name one) or a scripting client, rather than by a controller.",
+		Description: "A secret was read by a person, a node (listing, or its credentials used by another client than the kubelet), a namespace's default service account (what pods run as unless they name one) or a scripting client, rather than by a controller.",
 		Fields:      []string{"user", "user agent", "namespace", "name"},
 		eval: func(e *event, emit func(Finding)) {
 			if !e.is("secrets") || len(e.sub) > 0 || !e.final || !e.succeeded() || !slices.Contains([]string{"get", "list", "watch"}, string(e.verb)) {
@@ -87,6 +87,8 @@ var catalogue = []*Rule{
 				why = "read by a person"
 			case e.kind == audit.UserNode && string(e.verb) == "list":
 				why = "listed by a node"
+			case e.kind == audit.UserNode && !bytes.HasPrefix(e.lowerUA(), []byte("kubelet/")):
+				why = "a node's credentials used by " + string(e.ua) + ", not by the kubelet"
 			case e.kind == audit.UserAnonymous:
 				why = "read anonymously"
 			case e.kind == audit.UserServiceAccount && bytes.HasSuffix(e.user, []byte(":default")):
@@ -125,9 +127,9 @@ var catalogue = []*Rule{
 			return candidate{key: string(e.user), item: string(e.ns) + "/" + string(e.name), f: e.finding("")}, true
 		},
 		decide: func(cands []candidate, cfg Config, emit func(Finding)) {
-			distinctWindows(cands, cfg.SecretsWindow, cfg.SecretsThreshold, func(last candidate, n int) {
+			distinctBursts(cands, cfg.SecretsWindow, cfg.SecretsThreshold, func(_ int, c candidate) string { return c.item }, func(first, last candidate, n int) {
 				f := last.f
-				f.Detail = fmt.Sprintf("%d distinct secrets read within %s", n, cfg.SecretsWindow)
+				f.Detail = fmt.Sprintf("%d distinct secrets read within %s", n, span(first, last))
 				emit(f)
 			})
 		},
@@ -162,9 +164,9 @@ var catalogue = []*Rule{
 			return candidate{key: key, f: f}, true
 		},
 		decide: func(cands []candidate, cfg Config, emit func(Finding)) {
-			windows(cands, cfg.BurstWindow, cfg.BurstThreshold, func(last candidate, n int) {
+			bursts(cands, cfg.BurstWindow, cfg.BurstThreshold, func(first, last candidate, n int) {
 				f := last.f
-				f.Detail = fmt.Sprintf("%d denied requests from %s within %s", n, strings.TrimPrefix(strings.TrimPrefix(last.key, "ip "), "user "), cfg.BurstWindow)
+				f.Detail = fmt.Sprintf("%d denied requests from %s within %s", n, strings.TrimPrefix(strings.TrimPrefix(last.key, "ip "), "user "), span(first, last))
 				if publicIP(f.SourceIP) {
 					f.Detail += " (public IP)"
 				}
@@ -448,7 +450,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "permission-enumeration", Title: "Permission enumeration", Severity: Medium,
-		Description: "A known enumeration tool, a burst of access reviews, or a sweep that reads many resource types and meets a mix of allowed and forbidden answers maps what a credential can do.",
+		Description: "A known enumeration tool, a request for every permission at once (kubectl auth can-i --list), a burst of access reviews, or a sweep that reads many resource types and meets a mix of allowed and forbidden answers: mapping what a credential can do.",
 		Fields:      []string{"user", "user agent", "detail (tool, reviews, or the forbidden and allowed resource types)"},
 		state:       newSweepState,
 		collect: func(e *event) (candidate, bool) {
@@ -458,23 +460,11 @@ var catalogue = []*Rule{
 			return candidate{key: string(e.user), f: e.finding("")}, true
 		},
 		decide: func(cands []candidate, cfg Config, emit func(Finding)) {
-			windows(cands, cfg.BurstWindow, cfg.BurstThreshold, func(last candidate, n int) {
+			bursts(cands, cfg.BurstWindow, cfg.BurstThreshold, func(first, last candidate, n int) {
 				f := last.f
-				f.Detail = fmt.Sprintf("%d access reviews within %s", n, cfg.BurstWindow)
+				f.Detail = fmt.Sprintf("%d access reviews within %s", n, span(first, last))
 				emit(f)
 			})
-		},
-		eval: func(e *event, emit func(Finding)) {
-			if !e.final {
-				return
-			}
-			ua := e.lowerUA()
-			for i, tool := range enumerationToolBytes {
-				if bytes.Contains(ua, tool) {
-					emit(e.finding("enumeration tool " + enumerationTools[i]))
-					return
-				}
-			}
 		},
 	},
 	{

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"sort"
@@ -26,14 +27,26 @@ const (
 	sweepForbidden = 3
 )
 
-// sweepState is, per principal and burst-window bucket, the resource types the principal read
-// and whether each read was allowed or forbidden. Memory grows with principals × resource types
-// × buckets, not with requests: a controller listing the same ten resources all day adds ten
-// entries per bucket.
+// sweepState is the state of permission-enumeration. For sweeps: per principal and burst-window
+// bucket, the resource types the principal read and whether each read was allowed or forbidden.
+// Memory grows with principals × resource types × buckets, not with requests: a controller
+// listing the same ten resources all day adds ten entries per bucket. For uses of enumeration
+// tools and rules reviews: per principal, what was used and bucket, the first use and a count,
+// so that one run of a tool making hundreds of requests is one finding.
 type sweepState struct {
 	window time.Duration
 	types  int
 	users  map[string]map[int64]*sweepCell
+	uses   map[useKey]map[int64]*useCell
+}
+
+// useKey is a principal and what it used: "tool rakkess" or "rules review".
+type useKey struct{ user, what string }
+
+type useCell struct {
+	first Finding
+	last  time.Time
+	n     int
 }
 
 type sweepCell struct {
@@ -42,7 +55,88 @@ type sweepCell struct {
 }
 
 func newSweepState(cfg Config) ruleState {
-	return &sweepState{window: cfg.BurstWindow, types: cfg.SweepThreshold, users: map[string]map[int64]*sweepCell{}}
+	return &sweepState{window: cfg.BurstWindow, types: cfg.SweepThreshold, users: map[string]map[int64]*sweepCell{},
+		uses: map[useKey]map[int64]*useCell{}}
+}
+
+// enumerationUse names what e used to enumerate permissions: a known tool (by user agent), or a
+// rules review (SelfSubjectRulesReview: every permission at once, as `kubectl auth can-i
+// --list` asks) by a principal outside the control plane.
+func enumerationUse(e *event) (string, bool) {
+	if !e.final {
+		return "", false
+	}
+	ua := e.lowerUA()
+	for i, tool := range enumerationToolBytes {
+		if bytes.Contains(ua, tool) {
+			return "enumeration tool " + enumerationTools[i], true
+		}
+	}
+	if e.is("selfsubjectrulesreviews") && string(e.verb) == "create" && e.succeeded() && !isSystemUser(e.kind) {
+		return "listed every permission it has (SelfSubjectRulesReview, as kubectl auth can-i --list)", true
+	}
+	return "", false
+}
+
+func (s *sweepState) observeUse(e *event) {
+	what, ok := enumerationUse(e)
+	if !ok {
+		return
+	}
+	k := useKey{string(e.user), what}
+	buckets := s.uses[k]
+	if buckets == nil {
+		buckets = map[int64]*useCell{}
+		s.uses[k] = buckets
+	}
+	b := e.r.Time.UnixNano() / int64(s.window)
+	c := buckets[b]
+	if c == nil {
+		buckets[b] = &useCell{first: e.finding(what), last: e.r.Time, n: 1}
+		return
+	}
+	c.n++
+	if e.r.Time.Before(c.first.Time) {
+		c.first = e.finding(what)
+	}
+	if e.r.Time.After(c.last) {
+		c.last = e.r.Time
+	}
+}
+
+// decideUses makes one finding per principal and run of adjacent buckets in which it used a
+// tool or a rules review: the first use, with how many requests and for how long.
+func (s *sweepState) decideUses(emit func(Finding)) {
+	keys := make([]useKey, 0, len(s.uses))
+	for k := range s.uses {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i].user < keys[j].user || keys[i].user == keys[j].user && keys[i].what < keys[j].what
+	})
+	for _, k := range keys {
+		buckets := s.uses[k]
+		ids := make([]int64, 0, len(buckets))
+		for b := range buckets {
+			ids = append(ids, b)
+		}
+		slices.Sort(ids)
+		for i := 0; i < len(ids); {
+			run := *buckets[ids[i]]
+			j := i + 1
+			for ; j < len(ids) && ids[j] == ids[j-1]+1; j++ {
+				c := buckets[ids[j]]
+				run.n += c.n
+				run.last = c.last
+			}
+			f := run.first
+			if run.n > 1 {
+				f.Detail += fmt.Sprintf(": %d requests within %s", run.n, run.last.Sub(f.Time).Round(time.Second))
+			}
+			emit(f)
+			i = j
+		}
+	}
 }
 
 // sweepRead reports whether e is a read a sweep is made of, by a principal that is not part of
@@ -66,6 +160,7 @@ func sweepRead(e *event) bool {
 }
 
 func (s *sweepState) observe(e *event) {
+	s.observeUse(e)
 	if !sweepRead(e) {
 		return
 	}
@@ -96,7 +191,29 @@ func (s *sweepState) observe(e *event) {
 }
 
 func (s *sweepState) merge(other ruleState) {
-	for user, obuckets := range other.(*sweepState).users {
+	o := other.(*sweepState)
+	for k, obuckets := range o.uses {
+		buckets := s.uses[k]
+		if buckets == nil {
+			s.uses[k] = obuckets
+			continue
+		}
+		for b, oc := range obuckets {
+			c := buckets[b]
+			if c == nil {
+				buckets[b] = oc
+				continue
+			}
+			c.n += oc.n
+			if oc.first.Time.Before(c.first.Time) {
+				c.first = oc.first
+			}
+			if oc.last.After(c.last) {
+				c.last = oc.last
+			}
+		}
+	}
+	for user, obuckets := range o.users {
 		buckets := s.users[user]
 		if buckets == nil {
 			s.users[user] = obuckets
@@ -124,6 +241,7 @@ func (s *sweepState) merge(other ruleState) {
 // edge is seen whole): enough distinct resource types, enough of them forbidden and at least one
 // allowed make one finding; the buckets it used are not used again.
 func (s *sweepState) decide(emit func(Finding)) {
+	s.decideUses(emit)
 	for _, user := range sortedKeys(s.users) {
 		buckets := s.users[user]
 		ids := make([]int64, 0, len(buckets))
