@@ -38,7 +38,14 @@ type sweepState struct {
 	types  int
 	users  map[string]map[int64]*sweepCell
 	uses   map[useKey]map[int64]*useCell
+	// tools caches which enumeration tool (index, or -1) a user agent names: clusters have a
+	// few hundred distinct user agents, and a map lookup is cheaper than searching each one for
+	// every tool name on every event.
+	tools map[string]int
 }
+
+// maxCachedAgents bounds the user-agent cache against logs with a distinct agent per request.
+const maxCachedAgents = 4096
 
 // useKey is a principal and what it used: "tool rakkess" or "rules review".
 type useKey struct{ user, what string }
@@ -56,21 +63,32 @@ type sweepCell struct {
 
 func newSweepState(cfg Config) ruleState {
 	return &sweepState{window: cfg.BurstWindow, types: cfg.SweepThreshold, users: map[string]map[int64]*sweepCell{},
-		uses: map[useKey]map[int64]*useCell{}}
+		uses: map[useKey]map[int64]*useCell{}, tools: map[string]int{}}
 }
 
 // enumerationUse names what e used to enumerate permissions: a known tool (by user agent), or a
 // rules review (SelfSubjectRulesReview: every permission at once, as `kubectl auth can-i
 // --list` asks) by a principal outside the control plane.
-func enumerationUse(e *event) (string, bool) {
+func (s *sweepState) enumerationUse(e *event) (string, bool) {
 	if !e.final {
 		return "", false
 	}
-	ua := e.lowerUA()
-	for i, tool := range enumerationToolBytes {
-		if bytes.Contains(ua, tool) {
-			return "enumeration tool " + enumerationTools[i], true
+	tool, ok := s.tools[string(e.ua)]
+	if !ok {
+		tool = -1
+		ua := e.lowerUA()
+		for i, t := range enumerationToolBytes {
+			if bytes.Contains(ua, t) {
+				tool = i
+				break
+			}
 		}
+		if len(s.tools) < maxCachedAgents {
+			s.tools[string(e.ua)] = tool
+		}
+	}
+	if tool >= 0 {
+		return "enumeration tool " + enumerationTools[tool], true
 	}
 	if e.is("selfsubjectrulesreviews") && string(e.verb) == "create" && e.succeeded() && !isSystemUser(e.kind) {
 		return "listed every permission it has (SelfSubjectRulesReview, as kubectl auth can-i --list)", true
@@ -79,7 +97,7 @@ func enumerationUse(e *event) (string, bool) {
 }
 
 func (s *sweepState) observeUse(e *event) {
-	what, ok := enumerationUse(e)
+	what, ok := s.enumerationUse(e)
 	if !ok {
 		return
 	}
