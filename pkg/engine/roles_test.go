@@ -146,3 +146,53 @@ func noticeText(res *Result) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestRoleIndexConcurrentPanels: a dashboard's detections panels query at once with one
+// datasource's index; each gets the same answer, and the look-back is read once per stretch.
+func TestRoleIndexConcurrentPanels(t *testing.T) {
+	lines := []string{
+		rbacLine(0, "create", "clusterroles", "", "ops-wide", clusterRole("ops-wide", "*")),
+		rbacLine(20*time.Hour, "create", "clusterrolebindings", "", "b1", bindingTo("b1", "ops-wide")),
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "audit.log"), []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src, err := file.New(file.Config{Paths: []string{dir}}, file.Options{TimeOf: audit.LineTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := &RoleIndex{}
+	from, to := r0.Add(19*time.Hour), r0.Add(21*time.Hour)
+	const panels = 6
+	found := make(chan int, panels)
+	for range panels {
+		go func() {
+			q, err := parseQuery(`{"queryType":"detections"}`)
+			if err != nil {
+				found <- -1
+				return
+			}
+			res, err := Run(context.Background(), src, Request{Query: q, From: from, To: to, Detect: detect.Config{RoleLookback: 24 * time.Hour}, Roles: ix})
+			if err != nil {
+				found <- -1
+				return
+			}
+			n := 0
+			for _, f := range res.Detections.Findings {
+				if f.RuleID == detect.RoleRule {
+					n++
+				}
+			}
+			found <- n
+		}()
+	}
+	for range panels {
+		if n := <-found; n != 1 {
+			t.Errorf("a panel found %d bindings to wildcard roles, want 1", n)
+		}
+	}
+	if ix.reads != 1 {
+		t.Errorf("look-back read %d times for %d panels", ix.reads, panels)
+	}
+}
