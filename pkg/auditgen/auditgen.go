@@ -57,6 +57,11 @@ type Options struct {
 	// hit (flowcontrol.apiserver.k8s.io/v1beta3, removed in 1.32, before 1.32; core/v1 Endpoints,
 	// deprecated without a removal release, from 1.33).
 	KubeMinor int
+	// Incident adds a scripted intrusion at 40 % of the range (see incident.go): a stolen
+	// service-account token enumerating permissions, an exec that reads a token, a ClusterRole
+	// with wildcards bound to the attacker and a privileged DaemonSet, so that the detections
+	// have something to find in sample data. Its requests come on top of Requests.
+	Incident bool
 	// LeavePartialGzip (WriteRotated with gz only): the newest rotated file is left both as .log
 	// and as a partly written .log.gz, as seen for a moment while lumberjack compresses it.
 	LeavePartialGzip bool
@@ -193,8 +198,14 @@ func (g *gen) run() error {
 	n := g.o.Requests
 	slot := float64(g.o.Duration) / float64(max(n, 1))
 	r := &request{}
+	incident := g.o.Incident
+	incidentStart := g.o.Start.Add(time.Duration(float64(g.o.Duration) * incidentAt))
 	for i := 0; i < n; i++ {
 		t := g.o.Start.Add(time.Duration((float64(i) + g.rng.Float64()*0.999) * slot))
+		if incident && !t.Before(incidentStart) {
+			incident = false
+			g.incident(incidentStart)
+		}
 		if err := g.flush(t.UnixNano()); err != nil {
 			return err
 		}

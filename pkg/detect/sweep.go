@@ -57,8 +57,18 @@ type useCell struct {
 }
 
 type sweepCell struct {
-	allowed   map[string]struct{}
-	forbidden map[string]Finding // the newest forbidden read of each resource type
+	allowed     map[string]struct{}
+	forbidden   map[string]Finding // the newest forbidden read of each resource type
+	first, last time.Time          // of the reads in the cell
+}
+
+func (c *sweepCell) saw(t time.Time) {
+	if c.first.IsZero() || t.Before(c.first) {
+		c.first = t
+	}
+	if t.After(c.last) {
+		c.last = t
+	}
 }
 
 func newSweepState(cfg Config) ruleState {
@@ -163,6 +173,10 @@ func sweepRead(e *event) bool {
 	if !e.final || len(e.resource) == 0 || e.code == 0 || e.code == 401 {
 		return false
 	}
+	switch string(e.sub) {
+	case "exec", "attach", "portforward", "proxy":
+		return false // a connection (kubectl exec is a GET since 1.30), not a read
+	}
 	switch string(e.verb) {
 	case "get", "list", "watch":
 	default:
@@ -193,6 +207,7 @@ func (s *sweepState) observe(e *event) {
 		c = &sweepCell{allowed: map[string]struct{}{}, forbidden: map[string]Finding{}}
 		buckets[b] = c
 	}
+	c.saw(e.r.Time)
 	res := e.resource
 	if len(e.sub) > 0 {
 		res = []byte(resourceName(e.resource, e.sub))
@@ -243,6 +258,8 @@ func (s *sweepState) merge(other ruleState) {
 				buckets[b] = oc
 				continue
 			}
+			c.saw(oc.first)
+			c.saw(oc.last)
 			for r := range oc.allowed {
 				c.allowed[r] = struct{}{}
 			}
@@ -273,7 +290,10 @@ func (s *sweepState) decide(emit func(Finding)) {
 				cells = append(cells, buckets[ids[i+1]])
 			}
 			allowed, forbidden := map[string]struct{}{}, map[string]Finding{}
+			var whole sweepCell
 			for _, c := range cells {
+				whole.saw(c.first)
+				whole.saw(c.last)
 				for r := range c.allowed {
 					allowed[r] = struct{}{}
 				}
@@ -292,7 +312,7 @@ func (s *sweepState) decide(emit func(Finding)) {
 			if types < s.types || len(forbidden) < sweepForbidden || len(allowed) == 0 {
 				continue
 			}
-			emit(sweepFinding(forbidden, allowed, types, s.window*time.Duration(len(cells))))
+			emit(sweepFinding(forbidden, allowed, types, whole.last.Sub(whole.first).Round(time.Second)))
 			i += len(cells) - 1
 		}
 	}

@@ -45,7 +45,7 @@ func TestPermissionSweep(t *testing.T) {
 		t.Fatalf("sweep findings %+v", got)
 	}
 	f := got[0]
-	want := "read 12 resource types within 5m0s: 5 forbidden (clusterroles, nodes, rolebindings, roles, secrets), 7 allowed (configmaps, daemonsets, deployments, namespaces, pods, serviceaccounts, … 1 more)"
+	want := "read 12 resource types within 55s: 5 forbidden (clusterroles, nodes, rolebindings, roles, secrets), 7 allowed (configmaps, daemonsets, deployments, namespaces, pods, serviceaccounts, … 1 more)"
 	if f.User != "mallory" || f.Resource != "clusterroles" || f.Detail != want {
 		t.Errorf("finding %+v\nwant detail %s", f, want)
 	}

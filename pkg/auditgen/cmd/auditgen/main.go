@@ -31,6 +31,7 @@ func run(args []string, stderr io.Writer) error {
 	duration := fs.Duration("duration", 6*time.Hour, "time span of the requests")
 	malformed := fs.Int("malformed-every", 0, "if > 0, every Nth line is malformed")
 	huge := fs.Int("huge-every", 0, "if > 0, every Nth request carries an object > 1 MiB")
+	incident := fs.Bool("incident", false, "add a scripted intrusion at 40 % of the range (stolen token, permission sweep, exec, wildcard ClusterRole, privileged DaemonSet)")
 	levelMix := fs.String("level-mix", "", "weights of Metadata,Request,RequestResponse, e.g. 0.85,0.10,0.05 (default 0.65,0.20,0.15)")
 	minor := fs.Int("kube-minor", 31, "emulated kube-apiserver minor version 1.N")
 	rotateDir := fs.String("rotate-dir", "", "write a rotated set (audit.log + audit-<time>.log[.gz]) into this directory")
@@ -42,7 +43,7 @@ func run(args []string, stderr io.Writer) error {
 	}
 	o := auditgen.Options{
 		Seed: *seed, Duration: *duration, Requests: *requests,
-		MalformedEvery: *malformed, HugeEvery: *huge, KubeMinor: *minor, LeavePartialGzip: *partial,
+		MalformedEvery: *malformed, HugeEvery: *huge, Incident: *incident, KubeMinor: *minor, LeavePartialGzip: *partial,
 	}
 	if *levelMix != "" {
 		var m auditgen.LevelMix
