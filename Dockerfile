@@ -49,4 +49,4 @@ COPY --from=backend /build/k8saudit-auditgen /usr/local/bin/k8saudit-auditgen
 
 # Before Grafana starts: a busy cluster's last 6 hours of audit log in /var/lib/grafana/k8saudit-live,
 # the provisioned datasource's second path (the first holds the bundled real events).
-ENTRYPOINT ["/bin/sh", "-c", "mkdir -p /var/lib/grafana/k8saudit-live && k8saudit-auditgen -out /var/lib/grafana/k8saudit-live/audit.log -requests 12000 -duration 6h -level-mix 0.85,0.10,0.05 && exec /run.sh \"$@\"", "--"]
+ENTRYPOINT ["/bin/sh", "-c", "mkdir -p /var/lib/grafana/k8saudit-live && k8saudit-auditgen -out /var/lib/grafana/k8saudit-live/audit.log -requests 12000 -duration 6h -level-mix 0.85,0.10,0.05 -incident && exec /run.sh \"$@\"", "--"]
