@@ -20,8 +20,17 @@ type RoleIndex struct {
 	mu       sync.Mutex
 	from, to time.Time // the interval read, [from, to); zero when nothing was read
 	writes   []detect.RoleWrite
-	reads    int // look-back scans run, for tests
+	built    time.Time // when the interval was first read
+	reads    int       // look-back scans run, for tests
+	// Now returns the current time (default time.Now): the index is read afresh once it is
+	// older than roleIndexMaxAge.
+	Now func() time.Time
 }
+
+// roleIndexMaxAge bounds how long what the index read is trusted: a role write that reaches
+// Loki or CloudWatch late (after its stretch was read) or a log restored from a backup is seen
+// at the next rebuild.
+const roleIndexMaxAge = time.Hour
 
 // roleFilter selects the events RoleWriteOf can use; the search string lets sources and the
 // line pre-filter skip everything else cheaply (every role event has `"...roles"` in it).
@@ -55,10 +64,15 @@ func roleHistory(ctx context.Context, src source.Source, ix *RoleIndex, from tim
 		ix.writes = append(ix.writes, ws...)
 		return nil
 	}
+	now := time.Now
+	if ix.Now != nil {
+		now = ix.Now
+	}
 	switch {
-	case ix.from.IsZero() || need.After(ix.to) || from.Before(ix.from):
-		// Nothing read yet, or no overlap with what was: start again.
+	case ix.from.IsZero() || need.After(ix.to) || from.Before(ix.from) || now().Sub(ix.built) > roleIndexMaxAge:
+		// Nothing read yet, no overlap with what was, or read too long ago: start again.
 		ix.writes = nil
+		ix.built = now()
 		if err := read(need, from); err != nil {
 			ix.from, ix.to, ix.writes = time.Time{}, time.Time{}, nil
 			return nil, st, err

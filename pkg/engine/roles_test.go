@@ -130,6 +130,21 @@ func TestRBACLookback(t *testing.T) {
 		t.Errorf("a week later: reads %d, index from %s", ix.reads, ix.from)
 	}
 
+	// An index older than an hour is read afresh.
+	clock := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	aged := &RoleIndex{Now: func() time.Time { return clock }}
+	runWith(24*time.Hour, aged, from, to)
+	clock = clock.Add(50 * time.Minute)
+	runWith(24*time.Hour, aged, from.Add(time.Minute), to.Add(time.Minute))
+	if aged.reads != 2 || !aged.from.Equal(from.Add(-24*time.Hour)) {
+		t.Errorf("within the hour: reads %d, index from %s", aged.reads, aged.from)
+	}
+	clock = clock.Add(11 * time.Minute)
+	runWith(24*time.Hour, aged, from.Add(2*time.Minute), to.Add(2*time.Minute))
+	if aged.reads != 3 || !aged.from.Equal(from.Add(2*time.Minute-24*time.Hour)) {
+		t.Errorf("after an hour: reads %d, index from %s", aged.reads, aged.from)
+	}
+
 	// A look-back that cannot be read leaves the range's findings and says so.
 	src.failUntil = from
 	res = runWith(24*time.Hour, &RoleIndex{}, from, to)
