@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -98,21 +97,40 @@ func byKey(cands []candidate) [][]candidate {
 // so an attack that goes on for an hour is one finding, not one per threshold reached.
 // cands are sorted by time.
 func bursts(cands []candidate, window time.Duration, threshold int, hit func(first, last candidate, n int)) {
-	distinctBursts(cands, window, threshold, func(i int, _ candidate) string { return strconv.Itoa(i) }, hit)
+	for _, cs := range byKey(cands) {
+		start, runFirst := 0, -1
+		for i, c := range cs {
+			for c.f.Time.Sub(cs[start].f.Time) > window {
+				start++
+			}
+			switch n := i - start + 1; {
+			case n >= threshold && runFirst < 0:
+				runFirst = start
+			case n >= threshold:
+			case runFirst >= 0:
+				// The window lost the threshold with c: the run ended with the candidate before.
+				hit(cs[runFirst], cs[i-1], i-runFirst)
+				runFirst = -1
+			}
+		}
+		if runFirst >= 0 {
+			hit(cs[runFirst], cs[len(cs)-1], len(cs)-runFirst)
+		}
+	}
 }
 
-// distinctBursts is bursts counting distinct items (item(i, c) of the i-th candidate of a key)
-// rather than candidates; n is the number of distinct items in the whole run.
-func distinctBursts(cands []candidate, window time.Duration, threshold int, item func(i int, c candidate) string, hit func(first, last candidate, n int)) {
+// distinctBursts is bursts counting distinct items (item(c)) rather than candidates; n is the
+// number of distinct items in the whole run.
+func distinctBursts(cands []candidate, window time.Duration, threshold int, item func(c candidate) string, hit func(first, last candidate, n int)) {
 	for _, cs := range byKey(cands) {
 		start := 0
 		inWindow := map[string]int{}
 		runFirst := -1
 		var runItems map[string]bool
 		for i, c := range cs {
-			inWindow[item(i, c)]++
+			inWindow[item(c)]++
 			for c.f.Time.Sub(cs[start].f.Time) > window {
-				k := item(start, cs[start])
+				k := item(cs[start])
 				if inWindow[k]--; inWindow[k] == 0 {
 					delete(inWindow, k)
 				}
@@ -121,11 +139,11 @@ func distinctBursts(cands []candidate, window time.Duration, threshold int, item
 			switch {
 			case len(inWindow) >= threshold && runFirst < 0:
 				runFirst, runItems = start, map[string]bool{}
-				for j := start; j <= i; j++ {
-					runItems[item(j, cs[j])] = true
+				for _, d := range cs[start : i+1] {
+					runItems[item(d)] = true
 				}
 			case len(inWindow) >= threshold:
-				runItems[item(i, c)] = true
+				runItems[item(c)] = true
 			case runFirst >= 0:
 				// The window lost the threshold with c: the run ended with the candidate before.
 				hit(cs[runFirst], cs[i-1], len(runItems))

@@ -127,7 +127,7 @@ var catalogue = []*Rule{
 			return candidate{key: string(e.user), item: string(e.ns) + "/" + string(e.name), f: e.finding("")}, true
 		},
 		decide: func(cands []candidate, cfg Config, emit func(Finding)) {
-			distinctBursts(cands, cfg.SecretsWindow, cfg.SecretsThreshold, func(_ int, c candidate) string { return c.item }, func(first, last candidate, n int) {
+			distinctBursts(cands, cfg.SecretsWindow, cfg.SecretsThreshold, func(c candidate) string { return c.item }, func(first, last candidate, n int) {
 				f := last.f
 				f.Detail = fmt.Sprintf("%d distinct secrets read within %s", n, span(first, last))
 				emit(f)

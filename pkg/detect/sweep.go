@@ -263,11 +263,7 @@ func (s *sweepState) merge(other ruleState) {
 			for r := range oc.allowed {
 				c.allowed[r] = struct{}{}
 			}
-			for r, f := range oc.forbidden {
-				if g, ok := c.forbidden[r]; !ok || f.Time.After(g.Time) {
-					c.forbidden[r] = f
-				}
-			}
+			keepNewest(c.forbidden, oc.forbidden)
 		}
 	}
 }
@@ -297,11 +293,7 @@ func (s *sweepState) decide(emit func(Finding)) {
 				for r := range c.allowed {
 					allowed[r] = struct{}{}
 				}
-				for r, f := range c.forbidden {
-					if g, ok := forbidden[r]; !ok || f.Time.After(g.Time) {
-						forbidden[r] = f
-					}
-				}
+				keepNewest(forbidden, c.forbidden)
 			}
 			types := len(forbidden)
 			for r := range allowed {
@@ -314,6 +306,15 @@ func (s *sweepState) decide(emit func(Finding)) {
 			}
 			emit(sweepFinding(forbidden, allowed, types, whole.last.Sub(whole.first).Round(time.Second)))
 			i += len(cells) - 1
+		}
+	}
+}
+
+// keepNewest adds from's findings to into, keeping the newest of each resource type.
+func keepNewest(into, from map[string]Finding) {
+	for r, f := range from {
+		if g, ok := into[r]; !ok || f.Time.After(g.Time) {
+			into[r] = f
 		}
 	}
 }
