@@ -85,3 +85,54 @@ type StatusError interface {
 	error
 	HTTPStatus() int
 }
+
+// Segment is a part of a source's data that is read on its own and whose content, up to its
+// Version, never changes: a rotated audit file, or the active audit.log, which only grows by
+// appending. The engine keeps what it computed over a segment (keyed by ID) and reuses it while
+// the segment is unchanged, or extends it by reading only what was appended.
+type Segment struct {
+	// ID is the segment's identity. Two listings with the same ID hold the same data up to
+	// the smaller Version. For files: device, inode and a hash of the first bytes, so a
+	// rename (rotation) keeps the ID and a copytruncate or a replaced file changes it.
+	ID string
+	// Version is how much data the segment holds now (a file's size in bytes).
+	Version int64
+	// Name is what notices name (a file path).
+	Name string
+	// Appendable segments grow by appending: what was computed over bytes [0, n) stays valid
+	// and can be extended by ScanSegment from n. Others (gzip files) are read whole.
+	Appendable bool
+	// Ref is the source's own handle of the segment; the engine passes it back untouched.
+	Ref any
+}
+
+// SegmentScan is what one ScanSegment read.
+type SegmentScan struct {
+	Stats
+	// End is the offset just past the last line read that ended with a newline: everything
+	// before it is complete and will not change. With complete=false a last line without a
+	// newline (being written) is delivered but not counted in End.
+	End int64
+	// Stable is false when the data read was not the listed segment (it was rotated,
+	// replaced or compressed between listing and reading): the lines were delivered, but
+	// nothing computed from them may be kept under the segment's ID.
+	Stable bool
+}
+
+// SegmentScanner is implemented by sources whose data comes in segments (the file source).
+// Sources without segments are scanned whole with Scan.
+type SegmentScanner interface {
+	Source
+	// Segments lists, oldest first, the segments that may hold events of req, after the same
+	// pruning Scan does. Stats carries FilesSkipped and the problems found while listing; the
+	// error is the one Scan would return when nothing could be read.
+	Segments(ctx context.Context, req Request) ([]Segment, Stats, error)
+	// ScanSegment calls fn for every line of seg from byte offset from (0, or a previous
+	// SegmentScan.End of an Appendable segment). With complete=true a last line without a
+	// newline is not delivered. Lines longer than the source's limit are counted in
+	// Stats.LinesTooLong but not reported as a problem: LongLinesProblem says it once per
+	// segment with the total.
+	ScanSegment(ctx context.Context, seg Segment, from int64, complete bool, fn LineFunc) (SegmentScan, error)
+	// LongLinesProblem is the problem sentence for n skipped over-long lines of seg.
+	LongLinesProblem(seg Segment, n int64) string
+}

@@ -30,6 +30,10 @@ type lineReader struct {
 	eof     bool
 	bytes   int64 // bytes consumed from the stream
 	tooLong int64 // lines skipped for being longer than max
+	// lastNL is bytes just past the last newline consumed: the end of the complete lines.
+	lastNL int64
+	// complete: a last line without a newline is not returned (it is being written).
+	complete bool
 }
 
 var lineReaderPool sync.Pool // *lineReader
@@ -42,7 +46,7 @@ func getLineReader(ctx context.Context, r io.Reader, bufSize, max int) *lineRead
 		lr.br.Reset(r)
 	}
 	lr.max, lr.ctx = max, ctx
-	lr.calls, lr.eof, lr.bytes, lr.tooLong = 0, false, 0, 0
+	lr.calls, lr.eof, lr.bytes, lr.tooLong, lr.lastNL, lr.complete = 0, false, 0, 0, 0, false
 	return lr
 }
 
@@ -74,6 +78,7 @@ func (r *lineReader) next() ([]byte, error) {
 		r.bytes += int64(len(frag))
 		switch err {
 		case nil:
+			r.lastNL = r.bytes
 			if line := r.accept(frag[:len(frag)-1]); line != nil {
 				return line, nil
 			}
@@ -84,6 +89,9 @@ func (r *lineReader) next() ([]byte, error) {
 			}
 		case io.EOF:
 			r.eof = true
+			if r.complete {
+				return nil, io.EOF
+			}
 			if line := r.accept(frag); line != nil {
 				return line, nil
 			}
@@ -124,10 +132,14 @@ func (r *lineReader) readLong(first []byte) ([]byte, error) {
 		r.long = append(r.long, frag...)
 		switch err {
 		case nil:
+			r.lastNL = r.bytes
 			return r.accept(r.long[:len(r.long)-1]), nil
 		case bufio.ErrBufferFull:
 		case io.EOF:
 			r.eof = true
+			if r.complete {
+				return nil, nil
+			}
 			return r.accept(r.long), nil
 		default:
 			return nil, err
@@ -149,9 +161,13 @@ func (r *lineReader) discard(err error) error {
 	}
 	switch err {
 	case nil:
+		r.lastNL = r.bytes
 		return nil
 	case io.EOF:
 		r.eof = true
+		if r.complete {
+			r.tooLong-- // a last line still being written is counted once it is complete
+		}
 		return nil
 	default:
 		return err

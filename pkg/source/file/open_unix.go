@@ -3,6 +3,7 @@
 package file
 
 import (
+	"fmt"
 	"os"
 	"syscall"
 )
@@ -12,4 +13,12 @@ import (
 // rejects anything that is not a regular file).
 func openFileNoFollow(name string) (*os.File, error) {
 	return os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+}
+
+// fileKey is the device and inode of a file: its identity across renames.
+func fileKey(info os.FileInfo) string {
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		return fmt.Sprintf("%d:%d", uint64(st.Dev), uint64(st.Ino)) //nolint:unconvert // Dev is int32 on some platforms
+	}
+	return "?"
 }

@@ -87,25 +87,59 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
-// scanFile prunes or reads one file. The error is ctx's or fn's; everything else is a problem.
-func (s *Source) scanFile(ctx context.Context, f *FileInfo, req source.Request, fn source.LineFunc, st *source.Stats, probs *[]problem) (outcome, error) {
-	// Upper bound: the name's rotation time and the mtime are both after the last write.
-	if !req.From.IsZero() && later(f.Rotated, f.ModTime).Add(PruneSlack).Before(req.From) {
-		return pruned, nil
-	}
-	// Lower bound: the previous rotation (file creation) and the first event must both be
-	// after the request for the file to be skipped; the first line is read only if it matters.
-	prevAfter := !req.To.IsZero() && !f.Previous.IsZero() && f.Previous.Add(-PruneSlack).After(req.To)
-	peek := false
+// prunedByName reports whether f cannot hold an event of req by its name's rotation time and
+// its mtime (both are after the last write).
+func prunedByName(f *FileInfo, req source.Request) bool {
+	return !req.From.IsZero() && later(f.Rotated, f.ModTime).Add(PruneSlack).Before(req.From)
+}
+
+// peekPlan says whether f's first line must be read to decide if it is pruned (peek), and
+// whether, without a first event time, the previous rotation alone prunes it (prevAfter).
+func (s *Source) peekPlan(f *FileInfo, req source.Request) (prevAfter, peek bool) {
+	// The previous rotation (file creation) and the first event must both be after the
+	// request for the file to be skipped; the first line is read only if it matters.
+	prevAfter = !req.To.IsZero() && !f.Previous.IsZero() && f.Previous.Add(-PruneSlack).After(req.To)
 	switch {
 	case prevAfter && s.timeOf == nil:
-		return pruned, nil
 	case prevAfter:
 		peek = true
 	case !req.To.IsZero() && f.Previous.IsZero() && s.timeOf != nil:
 		peek = true
 	}
+	return prevAfter, peek
+}
 
+// prunedByFirstLine decides a peeked file: line and err are the first lineReader.next.
+func (s *Source) prunedByFirstLine(prevAfter bool, req source.Request, line []byte, err error) bool {
+	skip := prevAfter
+	if err == nil {
+		if t, ok := s.timeOf(line); ok {
+			skip = t.Add(-PruneSlack).After(req.To)
+		}
+	}
+	return skip
+}
+
+// stream is an opened audit file and the reader of its (decompressed) content.
+type stream struct {
+	fh   *os.File
+	info os.FileInfo
+	r    io.Reader
+	gz   bool
+	g    *gzipStream
+}
+
+func (in *stream) close() {
+	if in.g != nil {
+		in.g.release()
+	}
+	in.fh.Close()
+}
+
+// openStream opens f for reading from offset (plain files only; gzip is read from 0). When it
+// cannot, it records the problem and returns the outcome: failed when the file could not be
+// opened, scanned when it was opened but holds no readable gzip stream.
+func (s *Source) openStream(f *FileInfo, offset int64, probs *[]problem) (*stream, outcome) {
 	fh, err := s.open(f)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -113,67 +147,98 @@ func (s *Source) scanFile(ctx context.Context, f *FileInfo, req source.Request, 
 		} else {
 			*probs = append(*probs, problem{msg: accessMessage("read", f.Path, err), err: err, access: true})
 		}
-		return failed, nil
+		return nil, failed
 	}
-	defer fh.Close()
-
-	var r io.Reader = fh
-	gz := f.Gzip
-	if !gz {
+	info, err := fh.Stat()
+	if err != nil {
+		fh.Close()
+		*probs = append(*probs, problem{msg: accessMessage("read", f.Path, err), err: err, access: true})
+		return nil, failed
+	}
+	in := &stream{fh: fh, info: info, r: fh, gz: f.Gzip}
+	if !in.gz {
 		var head [2]byte
 		n, _ := fh.ReadAt(head[:], 0)
-		gz = isGzip(head[:n])
+		in.gz = isGzip(head[:n])
 	}
-	if gz {
+	if in.gz {
 		g, err := openGzip(fh)
 		if err != nil {
+			fh.Close()
 			if errors.Is(err, io.EOF) {
 				*probs = append(*probs, problem{msg: fmt.Sprintf("skipped %s: the gzip file is empty (still being written?)", f.Path)})
 			} else {
 				*probs = append(*probs, problem{msg: fmt.Sprintf("skipped %s: not a valid gzip file: %v", f.Path, err)})
 			}
-			return scanned, nil
+			return nil, scanned
 		}
-		defer g.release()
-		r = g
+		in.g, in.r = g, g
+	} else if offset > 0 {
+		if _, err := fh.Seek(offset, io.SeekStart); err != nil {
+			fh.Close()
+			*probs = append(*probs, problem{msg: fmt.Sprintf("error reading %s: %s", f.Path, errText(err))})
+			return nil, scanned
+		}
 	}
+	return in, scanned
+}
 
-	lr := getLineReader(ctx, r, s.bufSize, s.maxLine)
+// scanFile prunes or reads one file. The error is ctx's or fn's; everything else is a problem.
+func (s *Source) scanFile(ctx context.Context, f *FileInfo, req source.Request, fn source.LineFunc, st *source.Stats, probs *[]problem) (outcome, error) {
+	if prunedByName(f, req) {
+		return pruned, nil
+	}
+	prevAfter, peek := s.peekPlan(f, req)
+	if prevAfter && !peek {
+		return pruned, nil
+	}
+	in, res := s.openStream(f, 0, probs)
+	if in == nil {
+		return res, nil
+	}
+	defer in.close()
+
+	lr := getLineReader(ctx, in.r, s.bufSize, s.maxLine)
 	defer putLineReader(lr)
 
 	line, err := lr.next()
-	if peek {
-		skip := prevAfter
-		if err == nil {
-			if t, ok := s.timeOf(line); ok {
-				skip = t.Add(-PruneSlack).After(req.To)
-			}
-		}
-		if skip {
-			return pruned, nil
-		}
+	if peek && s.prunedByFirstLine(prevAfter, req, line, err) {
+		return pruned, nil
 	}
+	defer func() {
+		st.LinesTooLong += lr.tooLong
+		if lr.tooLong > 0 {
+			*probs = append(*probs, problem{msg: s.longLines(f, lr.tooLong)})
+		}
+	}()
+	return scanned, s.readLines(ctx, f, in.gz, lr, line, err, fn, st, probs)
+}
+
+// longLines is the problem sentence for n over-long lines skipped in f.
+func (s *Source) longLines(f *FileInfo, n int64) string {
+	return fmt.Sprintf("skipped %d %s longer than %s in %s", n, plural(n, "line", "lines"), formatSize(s.maxLine), f.Path)
+}
+
+// readLines delivers line (the first lineReader.next, with its err) and the rest of lr to fn,
+// and adds the lines and bytes read to st. The error is ctx's or fn's; read errors are
+// problems.
+func (s *Source) readLines(ctx context.Context, f *FileInfo, gz bool, lr *lineReader, line []byte, err error, fn source.LineFunc, st *source.Stats, probs *[]problem) error {
 	var lines int64
 	defer func() {
 		st.LinesRead += lines
 		st.BytesRead += lr.bytes
-		st.LinesTooLong += lr.tooLong
-		if lr.tooLong > 0 {
-			*probs = append(*probs, problem{msg: fmt.Sprintf("skipped %d %s longer than %s in %s",
-				lr.tooLong, plural(lr.tooLong, "line", "lines"), formatSize(s.maxLine), f.Path)})
-		}
 	}()
 	for err == nil {
 		lines++
 		if ferr := fn(line); ferr != nil {
-			return scanned, ferr
+			return ferr
 		}
 		line, err = lr.next()
 	}
 	switch {
 	case err == io.EOF:
 	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
-		return scanned, ctx.Err()
+		return ctx.Err()
 	case gz && errors.Is(err, io.ErrUnexpectedEOF):
 		*probs = append(*probs, problem{msg: fmt.Sprintf("%s is truncated (a partly written or cut .gz file): read the %d complete %s before the cut",
 			f.Path, lines, plural(lines, "line", "lines"))})
@@ -181,7 +246,7 @@ func (s *Source) scanFile(ctx context.Context, f *FileInfo, req source.Request, 
 		*probs = append(*probs, problem{msg: fmt.Sprintf("error reading %s after %d %s: %s",
 			f.Path, lines, plural(lines, "line", "lines"), errText(err))})
 	}
-	return scanned, nil
+	return nil
 }
 
 // open opens f's resolved path. A rotation x.log that was compressed since discovery is read
