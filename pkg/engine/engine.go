@@ -31,6 +31,9 @@ type Request struct {
 	// Roles remembers the RBAC look-back of detections between queries (see RoleIndex); nil
 	// reads the whole look-back for each query.
 	Roles *RoleIndex
+	// Cache keeps partial aggregates of segments between queries (see Cache); nil reads every
+	// segment for each query.
+	Cache *Cache
 }
 
 // Severity of a notice.
@@ -71,6 +74,38 @@ type Stats struct {
 	Source    source.Stats
 	Malformed int64 // lines that were not audit events
 	Matched   int64 // events that matched the filter and time range
+	// First and Last are the earliest and latest stageTimestamp of every event decoded,
+	// whether or not it matched; zero when none was.
+	First, Last time.Time
+	// Segments says how the segments of a segmented source were answered; zero for sources
+	// read whole.
+	Segments SegmentStats
+}
+
+// SegmentStats counts the segments of one query by how they were answered.
+type SegmentStats struct {
+	Total    int // segments that may hold events of the range
+	Cached   int // answered from the cache without reading
+	Extended int // answered from the cache plus the bytes appended since
+	Scanned  int // read whole
+	// BytesCached is how many bytes of log the cached answers stand for (not read).
+	BytesCached int64
+}
+
+func (s *Stats) add(o Stats) {
+	s.Malformed += o.Malformed
+	s.Matched += o.Matched
+	s.span(o.First, o.Last)
+}
+
+// span widens [First, Last] to hold [first, last] (zero times are ignored).
+func (s *Stats) span(first, last time.Time) {
+	if !first.IsZero() && (s.First.IsZero() || first.Before(s.First)) {
+		s.First = first
+	}
+	if !last.IsZero() && last.After(s.Last) {
+		s.Last = last
+	}
 }
 
 // aggregator consumes matching records. Each scan worker has its own aggregator; at the end
@@ -163,22 +198,21 @@ func Run(ctx context.Context, src source.Source, req Request) (*Result, error) {
 	default:
 		return nil, &query.Error{Msg: fmt.Sprintf("unknown query type %q", q.QueryType)}
 	}
-	aggs := make([]aggregator, workers(req.Workers))
-	adds := make([]func(*audit.Record), len(aggs))
-	for i := range aggs {
-		aggs[i] = newAgg()
-		adds[i] = aggs[i].add
-	}
 	res := &Result{}
-	stats, err := scan(ctx, src, req, q.Filter.Compile(), aggs[0].needs(), adds)
+	var agg aggregator
+	var stats Stats
+	if ss, ok := src.(source.SegmentScanner); ok && req.Cache != nil && cacheable(newAgg) {
+		agg, stats, err = runSegments(ctx, ss, req, newAgg)
+	} else {
+		agg, stats, err = scanAll(ctx, req, newAgg, func(ctx context.Context, fn source.LineFunc) (source.Stats, error) {
+			return src.Scan(ctx, sourceRequest(req), fn)
+		})
+	}
 	res.Stats = stats
 	if err != nil {
 		return nil, err
 	}
-	for _, o := range aggs[1:] {
-		aggs[0].merge(o)
-	}
-	aggs[0].finish(res)
+	agg.finish(res)
 	res.Notices = append(append(sourceNotices(stats), preNotices...), res.Notices...)
 	if pd != nil {
 		res.Notices = append(pd.Notices, res.Notices...)
@@ -205,20 +239,56 @@ type batch struct {
 	ends []int
 }
 
-// scan feeds every record of src that matches m and lies in [req.From, req.To] to one of the
-// adds: with one add, in the source's goroutine; with several, lines are copied into batches
-// and decoded by one worker goroutine per add (each add is only called from its worker).
-func scan(ctx context.Context, src source.Source, req Request, m *query.Matcher, needs audit.Fields, adds []func(*audit.Record)) (Stats, error) {
-	sc := audit.NewScanner(needs | m.Needs())
-	from, to := req.From, req.To
-	srcReq := source.Request{From: from, To: to}
+// scanFunc reads lines of a source (all of it, or one segment) into fn.
+type scanFunc func(ctx context.Context, fn source.LineFunc) (source.Stats, error)
+
+// sourceRequest is what a query asks of its source.
+func sourceRequest(req Request) source.Request {
+	srcReq := source.Request{From: req.From, To: req.To}
 	if req.Query != nil {
 		srcReq.Filter = &req.Query.Filter
 	}
+	return srcReq
+}
+
+// scanAll reads everything scanFn yields with one aggregator per worker and returns them
+// merged into one.
+func scanAll(ctx context.Context, req Request, newAgg func() aggregator, scanFn scanFunc) (aggregator, Stats, error) {
+	aggs := make([]aggregator, workers(req.Workers))
+	adds := make([]func(*audit.Record), len(aggs))
+	for i := range aggs {
+		aggs[i] = newAgg()
+		adds[i] = aggs[i].add
+	}
+	stats, err := scanLines(ctx, scanFn, req, req.Query.Filter.Compile(), aggs[0].needs(), adds)
+	if err != nil {
+		return nil, stats, err
+	}
+	for _, o := range aggs[1:] {
+		aggs[0].merge(o)
+	}
+	return aggs[0], stats, nil
+}
+
+// scan feeds every record of src that matches m and lies in [req.From, req.To] to one of the
+// adds (see scanLines).
+func scan(ctx context.Context, src source.Source, req Request, m *query.Matcher, needs audit.Fields, adds []func(*audit.Record)) (Stats, error) {
+	return scanLines(ctx, func(ctx context.Context, fn source.LineFunc) (source.Stats, error) {
+		return src.Scan(ctx, sourceRequest(req), fn)
+	}, req, m, needs, adds)
+}
+
+// scanLines feeds every record scanFn yields that matches m and lies in [req.From, req.To] to
+// one of the adds: with one add, in the source's goroutine; with several, lines are copied into
+// batches and decoded by one worker goroutine per add (each add is only called from its
+// worker).
+func scanLines(ctx context.Context, scanFn scanFunc, req Request, m *query.Matcher, needs audit.Fields, adds []func(*audit.Record)) (Stats, error) {
+	sc := audit.NewScanner(needs | m.Needs())
+	from, to := req.From, req.To
 	if len(adds) == 1 {
 		var rec audit.Record
 		var st Stats
-		srcStats, err := src.Scan(ctx, srcReq, func(line []byte) error {
+		srcStats, err := scanFn(ctx, func(line []byte) error {
 			if m.MatchLine(line) {
 				decode(sc, m, from, to, line, &rec, &st, adds[0])
 			}
@@ -262,7 +332,7 @@ func scan(ctx context.Context, src source.Source, req Request, m *query.Matcher,
 		}
 	}
 	cur := <-empty
-	srcStats, err := src.Scan(ctx, srcReq, func(line []byte) error {
+	srcStats, err := scanFn(ctx, func(line []byte) error {
 		if !m.MatchLine(line) {
 			return nil
 		}
@@ -287,8 +357,7 @@ func scan(ctx context.Context, src source.Source, req Request, m *query.Matcher,
 	wg.Wait()
 	var st Stats
 	for _, s := range stats {
-		st.Malformed += s.Malformed
-		st.Matched += s.Matched
+		st.add(s)
 	}
 	st.Source = srcStats
 	return st, err
@@ -299,6 +368,12 @@ func decode(sc *audit.Scanner, m *query.Matcher, from, to time.Time, line []byte
 	if sc.Scan(line, rec) != nil {
 		st.Malformed++
 		return
+	}
+	if st.First.IsZero() || rec.Time.Before(st.First) {
+		st.First = rec.Time
+	}
+	if rec.Time.After(st.Last) {
+		st.Last = rec.Time
 	}
 	if rec.Time.Before(from) || rec.Time.After(to) || !m.Match(rec) {
 		return

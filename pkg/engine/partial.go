@@ -1,0 +1,224 @@
+package engine
+
+import (
+	"maps"
+	"unsafe"
+)
+
+// Partial aggregates: what an aggregator computed over one segment, kept in the Cache and added
+// to the aggregators of later queries with absorb. absorb is merge that leaves its argument
+// unchanged (merge may move the other's maps and slices into the receiver) and that moves
+// bucketed values to the receiver's buckets: a kept partial was built for an earlier time range
+// whose buckets start elsewhere, on the same step (the step is part of the cache key). A
+// partial is kept only when every event of its segment lay in the range it was built for, so
+// every non-empty bucket maps into the receiver's range too.
+
+// partialAgg is an aggregator whose state over a segment can be kept.
+type partialAgg interface {
+	aggregator
+	// absorb adds p, an aggregator of the same query and step, without changing p.
+	absorb(p aggregator)
+	// cost is about how many bytes the aggregator holds.
+	cost() int
+}
+
+var (
+	_ partialAgg = (*timeseries)(nil)
+	_ partialAgg = (*latency)(nil)
+	_ partialAgg = (*heatmap)(nil)
+	_ partialAgg = (*denied)(nil)
+	_ partialAgg = (*matrix)(nil)
+	_ partialAgg = (*topn)(nil)
+	_ partialAgg = (*events)(nil)
+	_ partialAgg = (*slowest)(nil)
+	_ partialAgg = (*breakdownSeries)(nil)
+	_ partialAgg = (*deprecated)(nil)
+	_ partialAgg = (*history)(nil)
+)
+
+// shift is how many buckets src's first bucket lies after dst's (both have the same step).
+func shift(src, dst *buckets) int {
+	return int(src.start.Sub(dst.start) / dst.step)
+}
+
+// addShifted adds src[i] to dst[i+off] for the non-zero values that fall inside dst.
+func addShifted(dst, src []float64, off int) {
+	for i, v := range src {
+		if j := i + off; v != 0 && j >= 0 && j < len(dst) {
+			dst[j] += v
+		}
+	}
+}
+
+const (
+	floatBytes = 8
+	mapEntry   = 48 // a map entry's overhead, about
+)
+
+func (t *timeseries) absorb(p aggregator) {
+	o := p.(*timeseries)
+	off := shift(o.b, t.b)
+	for key, vals := range o.series {
+		mine, ok := t.series[key]
+		if !ok {
+			mine = make([]float64, t.b.n)
+			t.series[key] = mine
+		}
+		addShifted(mine, vals, off)
+	}
+}
+
+func (t *timeseries) cost() int {
+	c := 0
+	for k, v := range t.series {
+		c += mapEntry + len(k) + len(v)*floatBytes
+	}
+	return c
+}
+
+func (l *latency) absorb(p aggregator) {
+	o := p.(*latency)
+	off := shift(o.b, l.b)
+	for key, theirs := range o.series {
+		mine, ok := l.series[key]
+		if !ok {
+			mine = &latencySeries{samples: make([][]float64, l.b.n)}
+			l.series[key] = mine
+		}
+		mine.n += theirs.n
+		for i, sm := range theirs.samples {
+			if j := i + off; len(sm) > 0 && j >= 0 && j < l.b.n {
+				mine.samples[j] = append(mine.samples[j], sm...)
+			}
+		}
+	}
+}
+
+func (l *latency) cost() int {
+	c := 0
+	for k, s := range l.series {
+		c += mapEntry + len(k) + len(s.samples)*int(unsafe.Sizeof([]float64(nil)))
+		for _, sm := range s.samples {
+			c += cap(sm) * floatBytes
+		}
+	}
+	return c
+}
+
+func (h *heatmap) absorb(p aggregator) {
+	o := p.(*heatmap)
+	off := shift(o.b, h.b)
+	for j, row := range o.counts {
+		addShifted(h.counts[j], row, off)
+	}
+}
+
+func (h *heatmap) cost() int { return len(h.counts) * h.b.n * floatBytes }
+
+func (s *breakdownSeries) absorb(p aggregator) {
+	o := p.(*breakdownSeries)
+	off := shift(o.b, s.b)
+	addShifted(s.count, o.count, off)
+	for c := range s.sums {
+		addShifted(s.sums[c], o.sums[c], off)
+	}
+}
+
+func (s *breakdownSeries) cost() int { return (len(s.sums) + 1) * s.b.n * floatBytes }
+
+// The kept rows of tables are values that are never changed once kept (finish sorts the
+// receiver's own heap), so largest.merge already leaves its argument unchanged.
+
+func (d *denied) absorb(p aggregator) { d.keep.merge(&p.(*denied).keep) }
+func (d *denied) cost() int {
+	c := 0
+	for _, r := range d.keep.items {
+		c += int(unsafe.Sizeof(r)) + len(r.id) + len(r.item.User) + len(r.item.Groups) + len(r.item.Reason) + len(r.item.UserAgent) + 64
+	}
+	return c
+}
+
+func (e *events) absorb(p aggregator) { e.keep.merge(&p.(*events).keep) }
+func (e *events) cost() int {
+	c := 0
+	for _, r := range e.keep.items {
+		c += int(unsafe.Sizeof(r)) + len(r.id) + len(r.item)
+	}
+	return c
+}
+
+func (s *slowest) absorb(p aggregator) { s.keep.merge(&p.(*slowest).keep) }
+func (s *slowest) cost() int {
+	return len(s.keep.items) * (int(unsafe.Sizeof(ranked[SlowRequest]{})) + 11*floatBytes + 128)
+}
+
+func (h *history) absorb(p aggregator) { h.keep.merge(&p.(*history).keep) }
+func (h *history) cost() int {
+	c := 0
+	for _, r := range h.keep.items {
+		c += int(unsafe.Sizeof(r)) + len(r.id) + len(r.item.request) + len(r.item.response) + 128
+	}
+	return c
+}
+
+func (m *matrix) absorb(p aggregator) {
+	for rk, theirs := range p.(*matrix).counts {
+		mine, ok := m.counts[rk]
+		if !ok {
+			m.counts[rk] = maps.Clone(theirs)
+			continue
+		}
+		for ck, n := range theirs {
+			mine[ck] += n
+		}
+	}
+}
+
+func (m *matrix) cost() int {
+	c := 0
+	for rk, row := range m.counts {
+		c += mapEntry + len(rk)
+		for ck := range row {
+			c += mapEntry + len(ck) + 8
+		}
+	}
+	return c
+}
+
+func (t *topn) absorb(p aggregator) {
+	for key, theirs := range p.(*topn).stats {
+		mine, ok := t.stats[key]
+		if !ok {
+			mine = &topStats{}
+			t.stats[key] = mine
+		}
+		mine.requests += theirs.requests
+		mine.errors += theirs.errors
+		mine.denied += theirs.denied
+		mine.latencies = append(mine.latencies, theirs.latencies...)
+	}
+}
+
+func (t *topn) cost() int {
+	c := 0
+	for k, s := range t.stats {
+		c += mapEntry + len(k) + 48 + cap(s.latencies)*floatBytes
+	}
+	return c
+}
+
+func (d *deprecated) absorb(p aggregator) {
+	for key, theirs := range p.(*deprecated).rows {
+		mine, ok := d.rows[key]
+		if !ok {
+			mine = &deprecatedStats{}
+			d.rows[key] = mine
+		}
+		mine.requests += theirs.requests
+		if theirs.lastSeen.After(mine.lastSeen) {
+			mine.lastSeen = theirs.lastSeen
+		}
+	}
+}
+
+func (d *deprecated) cost() int { return len(d.rows) * (mapEntry + 64) }

@@ -1,0 +1,328 @@
+package engine_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/auditgen"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/engine"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/file"
+)
+
+// segmentQueries covers every query type; the cacheable ones go through the segment cache,
+// the others (detections, pipelineHealth) must still answer as before.
+var segmentQueries = []string{
+	`{"queryType":"timeseries","groupBy":["verb","user.groups"],"limit":20}`,
+	`{"queryType":"timeseries","metric":"rate","filter":{"codes":["4xx","5xx"]}}`,
+	`{"queryType":"latency","groupBy":["objectRef.resource"],"quantiles":[0.5,0.9,0.99],"limit":5}`,
+	`{"queryType":"latency","format":"heatmap","includeLongRunning":true}`,
+	`{"queryType":"denied","limit":50}`,
+	`{"queryType":"matrix","limit":6}`,
+	`{"queryType":"topn","groupBy":["user.username","verb"],"limit":25}`,
+	`{"queryType":"latencyBreakdown"}`,
+	`{"queryType":"latencyBreakdown","format":"table","limit":7}`,
+	`{"queryType":"deprecatedApis","limit":5}`,
+	`{"queryType":"objectHistory","limit":300,"filter":{"resources":["deployments","pods"],"namespaces":["*"]}}`,
+	`{"queryType":"events","limit":40,"filter":{"stages":["RequestReceived","ResponseStarted","ResponseComplete","Panic"]}}`,
+	`{"queryType":"detections","limit":500,"burstThreshold":3}`,
+	`{"queryType":"pipelineHealth"}`,
+}
+
+var segStart = time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+
+// writeSegmentedLog writes a generated 3-hour log as kube-apiserver leaves it: rotations (the
+// older half gzipped), audit.log, malformed lines and events over the source's line limit.
+func writeSegmentedLog(t *testing.T, dir string) auditgen.Summary {
+	t.Helper()
+	files, sum, err := auditgen.WriteRotated(dir, auditgen.Options{Seed: 11, Start: segStart, Duration: 3 * time.Hour, Requests: 6000, MalformedEvery: 250, HugeEvery: 900}, 900, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated := files[:len(files)-1]
+	if len(rotated) < 4 {
+		t.Fatalf("only %d rotations", len(rotated))
+	}
+	for _, p := range rotated[:len(rotated)/2] {
+		gzipInPlace(t, p)
+	}
+	return sum
+}
+
+func gzipInPlace(t *testing.T, p string) {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(data)
+	zw.Close()
+	if err := os.WriteFile(p+".gz", buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newFileSource(t testing.TB, dir string) *file.Source {
+	t.Helper()
+	// 512 KiB: the generator's huge events (> 1 MiB) are over-long lines, skipped and counted.
+	src, err := file.New(file.Config{Paths: []string{dir}, MaxLineBytes: 512 << 10}, file.Options{TimeOf: audit.LineTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+// resultsEqual compares everything but the read statistics.
+func resultsEqual(t *testing.T, what string, want, got *engine.Result) {
+	t.Helper()
+	if diff := cmp.Diff(want, got, cmpopts.EquateNaNs(), cmpopts.IgnoreFields(engine.Result{}, "Stats"),
+		cmpopts.IgnoreUnexported(detect.Finding{}, engine.HistoryRow{})); diff != "" {
+		t.Errorf("%s: raw scan vs segments (-raw +segments):\n%s", what, diff)
+	}
+}
+
+type runner struct {
+	t     *testing.T
+	src   *file.Source
+	cache *engine.Cache
+}
+
+func (r runner) run(raw string, from, to time.Time, cache *engine.Cache) *engine.Result {
+	r.t.Helper()
+	q, err := query.Parse([]byte(raw), "")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	res, err := engine.Run(context.Background(), r.src, engine.Request{Query: q, From: from, To: to, Interval: time.Minute, MaxDataPoints: 600, Cache: cache})
+	if err != nil {
+		r.t.Fatalf("%s: %v", raw, err)
+	}
+	return res
+}
+
+// check runs every query raw and through the cache and requires the same results; it returns
+// the segment stats of the cached runs by query.
+func (r runner) check(what string, from, to time.Time) map[string]engine.Stats {
+	r.t.Helper()
+	out := map[string]engine.Stats{}
+	for _, raw := range segmentQueries {
+		want := r.run(raw, from, to, nil)
+		got := r.run(raw, from, to, r.cache)
+		resultsEqual(r.t, what+" "+raw, want, got)
+		if got.Stats.Malformed != want.Stats.Malformed || got.Stats.Matched != want.Stats.Matched {
+			r.t.Errorf("%s %s: malformed/matched %d/%d through segments, %d/%d raw", what, raw, got.Stats.Malformed, got.Stats.Matched, want.Stats.Malformed, want.Stats.Matched)
+		}
+		out[raw] = got.Stats
+	}
+	st := out[segmentQueries[0]]
+	r.t.Logf("%s: %s; read %d bytes, %d from cache; malformed %d, over-long %d", what, st.Segments, st.Source.BytesRead, st.Segments.BytesCached, st.Malformed, st.Source.LinesTooLong)
+	return out
+}
+
+// TestSegmentsEqualRawScan runs every query type raw and through the segment cache over a
+// rotated, partly gzipped log with malformed and over-long lines, cold, warm, after audit.log
+// grew, after a rotation, after a copytruncate and over a moved time range, and requires the
+// same results each time.
+func TestSegmentsEqualRawScan(t *testing.T) {
+	dir := t.TempDir()
+	sum := writeSegmentedLog(t, dir)
+	r := runner{t: t, src: newFileSource(t, dir), cache: engine.NewCache(0)}
+	from, to := segStart.Add(-time.Minute), segStart.Add(4*time.Hour)
+	ts := `{"queryType":"timeseries","groupBy":["verb","user.groups"],"limit":20}`
+
+	cold := r.check("cold", from, to)
+	if st := cold[ts]; st.Segments.Total < 5 || st.Segments.Scanned != st.Segments.Total || st.Malformed == 0 || st.Source.LinesTooLong == 0 {
+		t.Fatalf("cold: want every segment read, malformed and over-long lines: %+v", st)
+	}
+	if st := cold[`{"queryType":"detections","limit":500,"burstThreshold":3}`]; st.Segments.Total != 0 {
+		t.Errorf("detections went through the segment cache: %+v", st.Segments)
+	}
+
+	warm := r.check("warm", from, to)
+	for raw, st := range warm {
+		if st.Segments.Total == 0 {
+			continue // not cacheable
+		}
+		if st.Segments.Cached != st.Segments.Total || st.Source.BytesRead != 0 {
+			t.Errorf("warm %s: want every segment from the cache and nothing read: %+v, %d bytes read", raw, st.Segments, st.Source.BytesRead)
+		}
+	}
+
+	// audit.log grows: only the appended bytes are read.
+	active := filepath.Join(dir, "audit.log")
+	before := fileSize(t, active)
+	appendLog(t, active, 12, segStart.Add(3*time.Hour+time.Minute), 200)
+	grown := r.check("grown", from, to)
+	st := grown[ts]
+	if st.Segments.Extended != 1 || st.Segments.Cached != st.Segments.Total-1 {
+		t.Errorf("grown: want audit.log extended and the rest cached: %+v", st.Segments)
+	}
+	if appended := fileSize(t, active) - before; st.Source.BytesRead != appended {
+		t.Errorf("grown: read %d bytes, want only the %d appended", st.Source.BytesRead, appended)
+	}
+
+	// A line being written (no newline yet) is read, not kept; once complete it is kept.
+	fh, err := os.OpenFile(active, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var half bytes.Buffer
+	appendTo(t, &half, 13, segStart.Add(3*time.Hour+5*time.Minute), 3)
+	line := half.Bytes()
+	fh.Write(line[:len(line)/2])
+	r.check("half a line", from, to)
+	fh.Write(line[len(line)/2:])
+	fh.Close()
+	r.check("line completed", from, to)
+
+	// Rotation: audit.log is renamed (its identity and cached partials move with it) and a new
+	// audit.log is created.
+	rotatedName := filepath.Join(dir, "audit-"+segStart.Add(3*time.Hour+10*time.Minute).Format(auditgen.RotatedTimeLayout)+".log")
+	if err := os.Rename(active, rotatedName); err != nil {
+		t.Fatal(err)
+	}
+	appendLog(t, active, 14, segStart.Add(3*time.Hour+10*time.Minute), 100)
+	rot := r.check("rotated", from, to)[ts]
+	if rot.Segments.Scanned != 1 || rot.Segments.Cached != rot.Segments.Total-1 {
+		t.Errorf("rotated: want only the new audit.log read: %+v", rot.Segments)
+	}
+
+	// copytruncate: the same inode with new content is a new segment.
+	if err := os.Truncate(active, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendLog(t, active, 15, segStart.Add(3*time.Hour+20*time.Minute), 50)
+	ct := r.check("copytruncate", from, to)[ts]
+	if ct.Segments.Scanned != 1 {
+		t.Errorf("copytruncate: want the truncated audit.log read again: %+v", ct.Segments)
+	}
+
+	// A range moved by 7 minutes, cutting the first segments: those are read, the inner ones
+	// still come from the cache on other buckets.
+	moved := r.check("moved", segStart.Add(7*time.Minute), to.Add(7*time.Minute))[ts]
+	if moved.Segments.Cached == 0 || moved.Segments.Scanned == 0 {
+		t.Errorf("moved range: want cut segments read and inner ones cached: %+v", moved.Segments)
+	}
+	r.check("moved again", segStart.Add(7*time.Minute), to.Add(7*time.Minute))
+	if sum.Events == 0 {
+		t.Fatal("no events")
+	}
+}
+
+func fileSize(t *testing.T, p string) int64 {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// appendTo writes n generated requests starting at start.
+func appendTo(t *testing.T, w *bytes.Buffer, seed uint64, start time.Time, n int) {
+	t.Helper()
+	if _, err := auditgen.Write(w, auditgen.Options{Seed: seed, Start: start, Duration: 2 * time.Minute, Requests: n, MalformedEvery: 37}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func appendLog(t *testing.T, p string, seed uint64, start time.Time, n int) {
+	t.Helper()
+	var buf bytes.Buffer
+	appendTo(t, &buf, seed, start, n)
+	fh, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	if _, err := fh.Write(buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// countingSource counts the segment reads of a file source.
+type countingSource struct {
+	*file.Source
+	reads atomic.Int64
+}
+
+func (c *countingSource) ScanSegment(ctx context.Context, seg source.Segment, from int64, complete bool, fn source.LineFunc) (source.SegmentScan, error) {
+	c.reads.Add(1)
+	return c.Source.ScanSegment(ctx, seg, from, complete, fn)
+}
+
+// TestConcurrentPanelsBuildSegmentsOnce runs the same query from 8 goroutines on one cache:
+// every segment is read once, and all answers are the raw scan's.
+func TestConcurrentPanelsBuildSegmentsOnce(t *testing.T) {
+	dir := t.TempDir()
+	writeSegmentedLog(t, dir)
+	src := &countingSource{Source: newFileSource(t, dir)}
+	from, to := segStart, segStart.Add(4*time.Hour)
+	raw := `{"queryType":"topn","groupBy":["user.username"],"limit":10}`
+	q, err := query.Parse([]byte(raw), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := engine.Run(context.Background(), src.Source, engine.Request{Query: q, From: from, To: to})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := engine.NewCache(0)
+	var wg sync.WaitGroup
+	results := make([]*engine.Result, 8)
+	errs := make([]error, 8)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = engine.Run(context.Background(), src, engine.Request{Query: q, From: from, To: to, Cache: cache, Workers: 2})
+		}()
+	}
+	wg.Wait()
+	segs := 0
+	for i, res := range results {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		resultsEqual(t, fmt.Sprintf("panel %d", i), want, res)
+		segs = res.Stats.Segments.Total
+	}
+	if got := src.reads.Load(); got != int64(segs) {
+		t.Errorf("%d segment reads for %d segments and 8 panels: want each segment read once", got, segs)
+	}
+}
+
+// TestCacheEvictsPastItsBound keeps a small cache under its bound.
+func TestCacheEvictsPastItsBound(t *testing.T) {
+	dir := t.TempDir()
+	writeSegmentedLog(t, dir)
+	r := runner{t: t, src: newFileSource(t, dir), cache: engine.NewCache(64 << 10)}
+	from, to := segStart, segStart.Add(4*time.Hour)
+	for _, raw := range segmentQueries[:6] {
+		r.run(raw, from, to, r.cache)
+	}
+	info := r.cache.Info()
+	if info.Bytes > info.Max || info.Evicted == 0 || info.Entries == 0 {
+		t.Errorf("cache over its bound or never evicting: %+v", info)
+	}
+	r.check("small cache", from, to)
+}
