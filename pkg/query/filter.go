@@ -2,6 +2,7 @@ package query
 
 import (
 	"bytes"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,7 +50,32 @@ func (f *Filter) validate() error {
 			return err
 		}
 	}
+	for _, v := range f.SourceIPs {
+		p := strings.TrimPrefix(v, "!")
+		if strings.Contains(p, "*") {
+			continue // a glob on the text: 10.0.*
+		}
+		if _, ok := parseNetwork(p); ok {
+			continue
+		}
+		if strings.Contains(p, "/") {
+			return errorf("invalid sourceIPs network %q: use a CIDR such as 10.0.0.0/8 or 2001:db8::/32", v)
+		}
+		return errorf("invalid sourceIPs value %q: use an IP address (10.0.0.1), a CIDR (10.0.0.0/8) or a glob (10.0.*)", v)
+	}
 	return nil
+}
+
+// parseNetwork reads a CIDR, or an IP address as the network of that one address.
+func parseNetwork(s string) (netip.Prefix, bool) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), true
+	}
+	if ip, err := netip.ParseAddr(s); err == nil {
+		ip = ip.Unmap().WithZone("")
+		return netip.PrefixFrom(ip, ip.BitLen()), true
+	}
+	return netip.Prefix{}, false
 }
 
 // Matcher is a compiled filter.
@@ -100,9 +126,9 @@ func (f *Filter) Compile() *Matcher {
 			return included && !excluded
 		})
 	}
-	if sm := newStringMatcher(f.SourceIPs); sm != nil {
+	if im := newIPMatcher(f.SourceIPs); im != nil {
 		m.needs = m.needs.With(audit.FieldSourceIPs)
-		m.checks = append(m.checks, func(r *audit.Record) bool { return sm.match(r.SourceIP()) })
+		m.checks = append(m.checks, func(r *audit.Record) bool { return im.match(r.SourceIP()) })
 	}
 	if sm := newStringMatcher(f.UserKinds); sm != nil {
 		m.needs = m.needs.With(audit.FieldUsername)
@@ -227,6 +253,64 @@ func globMatch(parts []string, v []byte) bool {
 		v = v[i+len(p):]
 	}
 	return len(v) >= len(last) && bytes.HasSuffix(v, []byte(last))
+}
+
+// ipMatcher matches a source IP against networks (CIDRs, and IP addresses as one-address
+// networks, compared as addresses: ::ffff:10.0.0.1 is 10.0.0.1) and globs (compared as text),
+// each included or excluded (!). Exclusions win; without includes everything not excluded
+// matches.
+type ipMatcher struct {
+	globs    *stringMatcher
+	inc, exc []netip.Prefix
+}
+
+func newIPMatcher(values []string) *ipMatcher {
+	if len(values) == 0 {
+		return nil
+	}
+	im := &ipMatcher{}
+	var globs []string
+	for _, v := range values {
+		p := strings.TrimPrefix(v, "!")
+		n, ok := parseNetwork(p)
+		switch {
+		case !ok:
+			globs = append(globs, v) // globs; anything else was rejected by validate
+		case strings.HasPrefix(v, "!"):
+			im.exc = append(im.exc, n)
+		default:
+			im.inc = append(im.inc, n)
+		}
+	}
+	im.globs = newStringMatcher(globs)
+	return im
+}
+
+func (im *ipMatcher) match(v []byte) bool {
+	var ip netip.Addr
+	if len(im.inc)+len(im.exc) > 0 {
+		if a, err := netip.ParseAddr(string(v)); err == nil {
+			ip = a.Unmap().WithZone("")
+		}
+	}
+	in := func(nets []netip.Prefix) bool {
+		if !ip.IsValid() {
+			return false
+		}
+		for _, n := range nets {
+			if n.Contains(ip) {
+				return true
+			}
+		}
+		return false
+	}
+	if in(im.exc) || (im.globs != nil && im.globs.excluded(v)) {
+		return false
+	}
+	if len(im.inc) == 0 && (im.globs == nil || !im.globs.hasIncludes()) {
+		return true
+	}
+	return in(im.inc) || (im.globs != nil && im.globs.included(v))
 }
 
 // codeRange is an inclusive range of response codes.

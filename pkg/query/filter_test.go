@@ -2,6 +2,7 @@ package query_test
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -288,4 +289,81 @@ func fixtureLines(t *testing.T) [][]byte {
 		}
 	}
 	return out
+}
+
+// TestFilterSourceNetworks: sourceIPs takes CIDRs (the first source IP inside the network
+// matches), IP addresses compared as addresses, and globs on the text, each excludable.
+func TestFilterSourceNetworks(t *testing.T) {
+	check := func(filter string, want ...string) {
+		t.Helper()
+		got := matches(t, filter)
+		for name := range allEvts {
+			if got[name] != slices.Contains(want, name) {
+				t.Errorf("filter %s: %s matched = %v (matched %v)", filter, name, got[name], keys(got))
+			}
+		}
+	}
+	final := []string{"alice", "sa", "node", "forbidden", "anon", "eks", "oops", "unauth"}
+	check(`{"sourceIPs":["203.0.113.0/24"]}`, "forbidden")
+	check(`{"sourceIPs":"203.0.113.0/24"}`, "forbidden")
+	check(`{"sourceIPs":["203.0.113.200/24"]}`, "forbidden") // host bits are masked
+	check(`{"sourceIPs":["198.51.100.0/24","203.0.113.0/24"]}`, "forbidden", "unauth")
+	check(`{"sourceIPs":["198.51.*","203.0.113.0/24"]}`, "forbidden", "unauth") // globs and networks mix
+	check(`{"sourceIPs":["0.0.0.0/0"]}`, final...)
+	check(`{"sourceIPs":["!10.0.0.0/8"]}`, "forbidden", "unauth")
+	check(`{"sourceIPs":["0.0.0.0/0","!203.0.113.7"]}`, "alice", "sa", "node", "anon", "eks", "oops", "unauth")
+	check(`{"sourceIPs":["10.0.0.0/8","!10.0.0.1/32"]}`) // the exclusion wins
+	check(`{"sourceIPs":["203.0.113.7"]}`, "forbidden")
+	check(`{"sourceIPs":["::ffff:203.0.113.7"]}`, "forbidden") // an IPv4-mapped address is the IPv4 address
+	check(`{"sourceIPs":["127.0.0.0/8"]}`)                     // the first IP, not the last
+	check(`{"sourceIPs":["2001:db8::/32"]}`)
+	check(`{"sourceIPs":["!0.0.0.0/0"]}`)
+
+	// IPv6 sources.
+	v6 := alice
+	v6.ip = "2001:db8:0:1::5"
+	m := func(filter string) bool {
+		t.Helper()
+		q, err := query.Parse([]byte(`{"filter":`+filter+`}`), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mt := q.Filter.Compile()
+		var r audit.Record
+		if err := audit.NewScanner(mt.Needs()).Scan(v6.line(), &r); err != nil {
+			t.Fatal(err)
+		}
+		return mt.Match(&r)
+	}
+	for filter, want := range map[string]bool{
+		`{"sourceIPs":["2001:db8::/32"]}`:            true,
+		`{"sourceIPs":["2001:db8:0:2::/64"]}`:        false,
+		`{"sourceIPs":["2001:DB8:0:1:0:0:0:5"]}`:     true, // compared as addresses, not text
+		`{"sourceIPs":["!2001:db8::/32"]}`:           false,
+		`{"sourceIPs":["10.0.0.0/8"]}`:               false,
+		`{"sourceIPs":["2001:db8:*"]}`:               true,
+		`{"sourceIPs":["2001:db8:*","!::/0"]}`:       false,
+		`{"sourceIPs":["fe80::1%eth0","::/0"]}`:      true, // a zone is accepted and ignored
+		`{"sourceIPs":["0.0.0.0/0","::/0"]}`:         true,
+		`{"sourceIPs":["0.0.0.0/0","!2001:db8::5"]}`: false,
+	} {
+		if got := m(filter); got != want {
+			t.Errorf("filter %s on %s: %v, want %v", filter, v6.ip, got, want)
+		}
+	}
+}
+
+func TestFilterSourceIPErrors(t *testing.T) {
+	for raw, want := range map[string]string{
+		`["10.0.0.0/33"]`:  `invalid sourceIPs network "10.0.0.0/33": use a CIDR such as 10.0.0.0/8`,
+		`["!10.0.0.0/x"]`:  `invalid sourceIPs network "!10.0.0.0/x"`,
+		`["10.0.0.256"]`:   `invalid sourceIPs value "10.0.0.256": use an IP address (10.0.0.1), a CIDR (10.0.0.0/8) or a glob (10.0.*)`,
+		`["localhost"]`:    `invalid sourceIPs value "localhost"`,
+		`["10.0.0.1","x"]`: `invalid sourceIPs value "x"`,
+	} {
+		_, err := query.Parse([]byte(`{"filter":{"sourceIPs":`+raw+`}}`), "")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("sourceIPs %s: error %v, want %q", raw, err, want)
+		}
+	}
 }

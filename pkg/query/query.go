@@ -197,6 +197,9 @@ func Parse(raw []byte, fallbackType string) (*Query, error) {
 		if err := json.Unmarshal(raw, &rq); err != nil {
 			return nil, errorf("invalid query JSON: %v", err)
 		}
+		if err := checkKeys(raw); err != nil {
+			return nil, err
+		}
 	}
 	q := rq.Query
 	if q.SchemaVersion > SchemaVersion {
@@ -234,6 +237,9 @@ func parseLimit(raw json.RawMessage) (int, error) {
 	return n, nil
 }
 
+// parseQuantiles reads quantiles as fractions in (0, 1] (0.99), or as percentiles with their
+// explicit unit ("p99"). A bare number above 1 is an error rather than a percentage: 1.5 could
+// mean p1.5 or a typo of 0.15, and a quantile read the wrong way gives a plausible, wrong line.
 func parseQuantiles(raw json.RawMessage) ([]float64, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
@@ -252,13 +258,24 @@ func parseQuantiles(raw json.RawMessage) ([]float64, error) {
 		s = strings.TrimPrefix(s, "p")
 		v, err := strconv.ParseFloat(s, 64)
 		if err != nil {
-			return nil, errorf("quantile %s is not a number", it)
+			return nil, errorf("quantile %s is not a number: write a fraction such as 0.99 (or \"p99\")", it)
 		}
-		if pct || v > 1 {
-			v /= 100 // "p99" or 99 mean 0.99
+		if pct {
+			if !(v > 0 && v <= 100) { // also rejects NaN
+				return nil, errorf("percentile %s must be in (p0, p100]: write p99, or a fraction in (0, 1] such as 0.99", it)
+			}
+			v /= 100
 		}
 		if !(v > 0 && v <= 1) { // also rejects NaN
-			return nil, errorf("quantile %s must be in (0, 1]", it)
+			if v > 1 && v <= 100 {
+				frac := strconv.FormatFloat(v/100, 'g', 12, 64)
+				fix := fmt.Sprintf("write %s for p%s", frac, s)
+				if frac != "0.99" {
+					fix += ", 0.99 for p99"
+				}
+				return nil, errorf("quantile %s must be in (0, 1]: quantiles are fractions, %s", it, fix)
+			}
+			return nil, errorf("quantile %s must be in (0, 1]: write a fraction, such as 0.99 for p99", it)
 		}
 		out = append(out, v)
 	}

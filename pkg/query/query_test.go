@@ -95,24 +95,22 @@ func TestParseTolerantInputs(t *testing.T) {
 			t.Errorf("Parse(%s).Limit = %d, want %d", raw, q.Limit, want)
 		}
 	}
-	// Quantiles as fractions, percentages, "pNN" strings, single values.
+	// Quantiles as fractions, percentiles with their unit ("pNN" strings), single values.
 	for raw, want := range map[string][]float64{
-		`[0.5,0.9,0.99]`:            {0.5, 0.9, 0.99},
-		`[50,90,99]`:                {0.5, 0.9, 0.99},
-		`["p50","p90","p99"]`:       {0.5, 0.9, 0.99},
-		`["p99.9"]`:                 {0.999},
-		`["0.99"]`:                  {0.99},
-		`["99"]`:                    {0.99},
-		`"p99"`:                     {0.99},
-		`99`:                        {0.99},
-		`0.99`:                      {0.99},
-		`[1]`:                       {1},
-		`[100]`:                     {1},
-		`["p1"]`:                    {0.01},
-		`["p50", 0.9, 99, " p99 "]`: {0.5, 0.9, 0.99, 0.99},
-		`["", "p90"]`:               {0.9},
-		`null`:                      {0.5, 0.9, 0.99},
-		`[]`:                        {0.5, 0.9, 0.99},
+		`[0.5,0.9,0.99]`:              {0.5, 0.9, 0.99},
+		`["p50","p90","p99"]`:         {0.5, 0.9, 0.99},
+		`["p99.9"]`:                   {0.999},
+		`["0.99"]`:                    {0.99},
+		`"p99"`:                       {0.99},
+		`0.99`:                        {0.99},
+		`[1]`:                         {1},
+		`["p100"]`:                    {1},
+		`["p1"]`:                      {0.01},
+		`["p50", 0.9, " p99 "]`:       {0.5, 0.9, 0.99},
+		`["", "p90"]`:                 {0.9},
+		`null`:                        {0.5, 0.9, 0.99},
+		`[]`:                          {0.5, 0.9, 0.99},
+		`[0.001, 0.5, 0.999, 0.9999]`: {0.001, 0.5, 0.999, 0.9999},
 	} {
 		q := mustParse(t, `{"queryType":"latency","quantiles":`+raw+`}`, "")
 		if len(q.Quantiles) != len(want) {
@@ -199,7 +197,17 @@ func TestParseErrors(t *testing.T) {
 	check(`{"queryType":"latency","quantiles":[0]}`, "", "must be in (0, 1]")
 	check(`{"queryType":"latency","quantiles":[-0.5]}`, "", "must be in (0, 1]")
 	check(`{"queryType":"latency","quantiles":[101]}`, "", "must be in (0, 1]")
-	check(`{"queryType":"latency","quantiles":["p100.5"]}`, "", "must be in (0, 1]")
+	check(`{"queryType":"latency","quantiles":["p100.5"]}`, "", `percentile "p100.5" must be in (p0, p100]`)
+	check(`{"queryType":"latency","quantiles":["p0"]}`, "", `percentile "p0" must be in (p0, p100]`)
+	// A bare number above 1 is not read as a percentage: the error says how to write it.
+	check(`{"queryType":"latency","quantiles":[99]}`, "", "quantile 99 must be in (0, 1]", "write 0.99 for p99")
+	check(`{"queryType":"latency","quantiles":99}`, "", "quantile 99 must be in (0, 1]", "write 0.99 for p99")
+	check(`{"queryType":"latency","quantiles":["99"]}`, "", `quantile "99" must be in (0, 1]`, "write 0.99 for p99")
+	check(`{"queryType":"latency","quantiles":[1.5]}`, "", "quantile 1.5 must be in (0, 1]", "write 0.015 for p1.5, 0.99 for p99")
+	check(`{"queryType":"latency","quantiles":[50,90,99]}`, "", "quantile 50 must be in (0, 1]", "write 0.5 for p50")
+	check(`{"queryType":"latency","quantiles":[100]}`, "", "quantile 100 must be in (0, 1]", "write 1 for p100")
+	check(`{"queryType":"latency","quantiles":[0.5, 99.9]}`, "", "quantile 99.9 must be in (0, 1]", "write 0.999 for p99.9")
+	check(`{"queryType":"latency","quantiles":[1000]}`, "", "quantile 1000 must be in (0, 1]", "write a fraction, such as 0.99 for p99")
 	check(`{"queryType":"latency","quantiles":["NaN"]}`, "", "quantile")
 	check(`{"queryType":"latency","quantiles":["Inf"]}`, "", "quantile")
 	check(`{"queryType":"latency","quantiles":[{"q":0.5}]}`, "", "quantile")
