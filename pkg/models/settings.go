@@ -36,6 +36,25 @@ type Settings struct {
 type FileSettings struct {
 	Paths        []string `json:"paths"`
 	MaxLineBytes int      `json:"maxLineBytes,omitempty"`
+	// Cache keeps each file's partial aggregates between queries, so refreshes read only what
+	// changed (default true; false reads every file for every query).
+	Cache *bool `json:"cache,omitempty"`
+	// CacheSizeMB bounds that cache (default DefaultCacheSizeMB).
+	CacheSizeMB int `json:"cacheSizeMB,omitempty"`
+}
+
+// DefaultCacheSizeMB is the file cache's bound when none is configured.
+const DefaultCacheSizeMB = 128
+
+// CacheEnabled reports whether the file cache is on.
+func (f *FileSettings) CacheEnabled() bool { return f.Cache == nil || *f.Cache }
+
+// CacheBytes is the file cache's bound in bytes.
+func (f *FileSettings) CacheBytes() int64 {
+	if f.CacheSizeMB <= 0 {
+		return DefaultCacheSizeMB << 20
+	}
+	return int64(f.CacheSizeMB) << 20
 }
 
 // Secrets holds decrypted secure JSON data. The file source has none. Never log or return it.

@@ -34,8 +34,9 @@ type Datasource struct {
 	src       source.Source
 	detect    detect.Config // base configuration of detections queries
 	roles     *engine.RoleIndex
-	configErr error // settings that cannot work: reported by health checks and queries
-	detectErr error // detections settings that cannot work: reported by health checks and detections queries
+	cache     *engine.Cache // partial aggregates of file segments; nil when off or not files
+	configErr error         // settings that cannot work: reported by health checks and queries
+	detectErr error         // detections settings that cannot work: reported by health checks and detections queries
 	resources backend.CallResourceHandler
 }
 
@@ -47,6 +48,9 @@ func NewDatasource(_ context.Context, s backend.DataSourceInstanceSettings) (ins
 	if ds.configErr == nil {
 		ds.detect, ds.detectErr = ds.settings.Detections.DetectConfig()
 		ds.src, ds.configErr = newSource(ds.settings)
+		if f := ds.settings.File; ds.settings.Source == models.SourceFile && f != nil && f.CacheEnabled() {
+			ds.cache = engine.NewCache(f.CacheBytes())
+		}
 	}
 	mux := http.NewServeMux()
 	ds.registerRoutes(mux)

@@ -56,7 +56,34 @@ func toFrames(q *query.Query, r *engine.Result) data.Frames {
 		}
 		f.AppendNotices(data.Notice{Severity: sev, Text: n.Text})
 	}
+	if f.Meta == nil {
+		f.Meta = &data.FrameMeta{}
+	}
+	f.Meta.Stats = queryStats(r.Stats)
 	return data.Frames{f}
+}
+
+// queryStats are what the query read, shown in the query inspector's Stats tab: lines and
+// bytes read and, for files, how many segments were answered from the cache.
+func queryStats(st engine.Stats) []data.QueryStat {
+	stat := func(name, unit string, v float64) data.QueryStat {
+		return data.QueryStat{FieldConfig: data.FieldConfig{DisplayName: name, Unit: unit}, Value: v}
+	}
+	out := []data.QueryStat{
+		stat("Lines read", "short", float64(st.Source.LinesRead)),
+		stat("Bytes read", "decbytes", float64(st.Source.BytesRead)),
+		stat("Events matched", "short", float64(st.Matched)),
+	}
+	if s := st.Segments; s.Total > 0 {
+		out = append(out,
+			stat("Segments", "short", float64(s.Total)),
+			stat("Segments from cache", "short", float64(s.Cached)),
+			stat("Segments extended", "short", float64(s.Extended)),
+			stat("Segments read", "short", float64(s.Scanned)),
+			stat("Bytes answered from cache", "decbytes", float64(s.BytesCached)),
+		)
+	}
+	return out
 }
 
 func withMeta(f *data.Frame, typ data.FrameType, version data.FrameTypeVersion) *data.Frame {
