@@ -119,13 +119,27 @@ func loadLoki(set *Settings, secure map[string]string) error {
 	if !strings.HasPrefix(l.Selector, "{") || !strings.HasSuffix(l.Selector, "}") {
 		return fmt.Errorf("invalid Loki stream selector %q: use a LogQL stream selector such as %s (line filters are added by the plugin)", l.Selector, DefaultLokiSelector)
 	}
-	if l.MaxLines <= 0 {
+	// 0 (or absent) means the default; a negative value is a mistake, not a request for it.
+	for _, n := range []struct {
+		name  string
+		value int64
+		def   int64
+	}{
+		{"maxLines", l.MaxLines, DefaultLokiMaxLines},
+		{"pageSize", int64(l.PageSize), DefaultLokiPageSize},
+		{"timeoutSeconds", int64(l.TimeoutSeconds), int64(DefaultLokiTimeout / time.Second)},
+	} {
+		if n.value < 0 {
+			return fmt.Errorf("loki.%s must not be negative, got %d: leave it empty (or 0) for the default of %d", n.name, n.value, n.def)
+		}
+	}
+	if l.MaxLines == 0 {
 		l.MaxLines = DefaultLokiMaxLines
 	}
-	if l.PageSize <= 0 {
+	if l.PageSize == 0 {
 		l.PageSize = DefaultLokiPageSize
 	}
-	if l.TimeoutSeconds <= 0 {
+	if l.TimeoutSeconds == 0 {
 		l.TimeoutSeconds = int(DefaultLokiTimeout / time.Second)
 	}
 	if l.Lag, err = parseDuration("ingestionLag", l.IngestionLag, 0); err != nil {
