@@ -4,8 +4,10 @@
 // into frames.
 //
 // Each request is judged once, on the stage that fits the rule: the event that completes the
-// request for most rules, the ResponseStarted event for exec, attach and port-forward (the
-// earliest sign of a stream that may stay open for hours).
+// request for most rules; for exec, attach and port-forward, whichever of its ResponseStarted
+// (the earliest sign of a stream that may stay open for hours) and completing events the data
+// holds, since many audit policies omit ResponseStarted. Those requests are deduplicated by
+// auditID across stages and across merged detectors.
 package detect
 
 import (
@@ -13,6 +15,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
@@ -43,6 +46,14 @@ type Rule struct {
 	// NeedsBody names the resources whose request body the rule reads: at Metadata level those
 	// requests cannot be judged, and a notice says so.
 	NeedsBody []string
+
+	// stream rules judge a streaming request (exec, attach, port-forward) on whichever of its
+	// ResponseStarted and completing events the data holds, once per request (by auditID):
+	// their findings are held until Finish, preferring the ResponseStarted event's.
+	stream bool
+	// withoutStarted says what the rule misses when the audit policy omits ResponseStarted,
+	// for the notice.
+	withoutStarted string
 
 	// eval judges one event and emits its findings.
 	eval func(e *event, emit func(Finding))
@@ -184,15 +195,54 @@ type Detector struct {
 	ev       event                  // reused for each record
 	cur      *Rule                  // the rule being evaluated, for emitFn
 	emitFn   func(Finding)
-	// bodiless counts requests whose body a rule needed but the event did not carry (Metadata level).
-	bodiless map[string]int
-	notes    []string
+	// bodiless counts, per resource, the changes whose body a rule needed but the event did not
+	// carry (Metadata level); bodied those that carried it. Each change counts once.
+	bodiless, bodied map[string]int
+	// bodyRules names, per resource, the selected rules that read its request body.
+	bodyRules map[string][]string
+	// held are the stream rules' findings, one per rule and request.
+	held map[heldKey]heldFinding
+	// heldNoID are the stream rules' findings of events without an auditID (no dedupe possible).
+	heldNoID []heldFinding
+	// started counts ResponseStarted events; longDone the completing events of successful
+	// long-running requests (which have a ResponseStarted event unless the policy omits it).
+	started, longDone int
+	notes             []string
+}
+
+type heldKey struct{ rule, auditID string }
+
+// heldFinding is a stream rule's finding waiting for Finish. fromStarted: judged on the
+// ResponseStarted event (preferred over the completing one).
+type heldFinding struct {
+	rule        *Rule
+	f           Finding
+	fromStarted bool
+}
+
+// better reports whether h should be kept over o, the same request's finding from another
+// event: the ResponseStarted event's, then the earlier, then (identical lines) the smaller detail,
+// so that the choice does not depend on the order events or detectors come in.
+func (h heldFinding) better(o heldFinding) bool {
+	if h.fromStarted != o.fromStarted {
+		return h.fromStarted
+	}
+	if !h.f.Time.Equal(o.f.Time) {
+		return h.f.Time.Before(o.f.Time)
+	}
+	return h.f.Detail < o.f.Detail
 }
 
 // New returns a detector for rules.
 func New(rules []*Rule, cfg Config) *Detector {
 	cfg = cfg.withDefaults()
-	d := &Detector{cfg: cfg, rules: rules, allow: newAllowList(cfg), cands: map[string][]candidate{}, bodiless: map[string]int{}}
+	d := &Detector{cfg: cfg, rules: rules, allow: newAllowList(cfg), cands: map[string][]candidate{},
+		bodiless: map[string]int{}, bodied: map[string]int{}, bodyRules: map[string][]string{}, held: map[heldKey]heldFinding{}}
+	for _, r := range rules {
+		for _, res := range r.NeedsBody {
+			d.bodyRules[res] = append(d.bodyRules[res], r.ID)
+		}
+	}
 	for id, a := range cfg.RuleAllow {
 		if d.ruleAllow == nil {
 			d.ruleAllow = map[string]*allowList{}
@@ -206,8 +256,26 @@ func New(rules []*Rule, cfg Config) *Detector {
 			d.states[i] = r.state(cfg)
 		}
 	}
-	d.emitFn = func(f Finding) { d.emit(d.cur, f) }
+	d.emitFn = func(f Finding) {
+		if d.cur.stream {
+			d.hold(heldFinding{rule: d.cur, f: f, fromStarted: d.ev.started})
+			return
+		}
+		d.emit(d.cur, f)
+	}
 	return d
+}
+
+// hold keeps a stream rule's finding, one per rule and request.
+func (d *Detector) hold(h heldFinding) {
+	if h.f.AuditID == "" {
+		d.heldNoID = append(d.heldNoID, h)
+		return
+	}
+	k := heldKey{h.rule.ID, h.f.AuditID}
+	if o, ok := d.held[k]; !ok || h.better(o) {
+		d.held[k] = h
+	}
 }
 
 // Observe evaluates every rule on one record.
@@ -216,6 +284,20 @@ func (d *Detector) Observe(r *audit.Record) {
 	e.reset(r)
 	if !e.final && !e.started {
 		return // no rule judges a request on its RequestReceived event
+	}
+	if e.started {
+		d.started++
+	} else if e.code > 0 && e.code < 400 && e.r.LongRunning() {
+		d.longDone++
+	}
+	if len(d.bodyRules) > 0 && e.final && e.code < 400 && e.writes() && len(e.sub) == 0 {
+		if _, ok := d.bodyRules[string(e.resource)]; ok {
+			if len(r.RequestObject()) == 0 {
+				d.bodiless[string(e.resource)]++
+			} else {
+				d.bodied[string(e.resource)]++
+			}
+		}
 	}
 	for i, rule := range d.rules {
 		d.cur = rule
@@ -230,10 +312,6 @@ func (d *Detector) Observe(r *audit.Record) {
 				c.f.RuleID = rule.ID
 				d.cands[rule.ID] = append(d.cands[rule.ID], c)
 			}
-		}
-		if len(rule.NeedsBody) > 0 && e.final && e.code < 400 && len(r.RequestObject()) == 0 && e.writes() &&
-			e.is(rule.NeedsBody...) {
-			d.bodiless[string(e.resource)]++
 		}
 	}
 }
@@ -258,6 +336,15 @@ func (d *Detector) Merge(other *Detector) {
 	for res, n := range other.bodiless {
 		d.bodiless[res] += n
 	}
+	for res, n := range other.bodied {
+		d.bodied[res] += n
+	}
+	for _, h := range other.held {
+		d.hold(h)
+	}
+	d.heldNoID = append(d.heldNoID, other.heldNoID...)
+	d.started += other.started
+	d.longDone += other.longDone
 	for i, s := range d.states {
 		if s != nil {
 			s.merge(other.states[i])
@@ -267,6 +354,13 @@ func (d *Detector) Merge(other *Detector) {
 
 // Finish decides the window rules and returns every finding, newest first, and notices.
 func (d *Detector) Finish() ([]Finding, []string) {
+	for _, h := range d.held {
+		d.emit(h.rule, h.f)
+	}
+	for _, h := range d.heldNoID {
+		d.emit(h.rule, h.f)
+	}
+	d.held, d.heldNoID = map[heldKey]heldFinding{}, nil
 	for i, rule := range d.rules {
 		if s := d.states[i]; s != nil {
 			d.cur = rule
@@ -299,11 +393,55 @@ func (d *Detector) Finish() ([]Finding, []string) {
 		return a.AuditID < b.AuditID
 	})
 	notices := d.notes
+	if n := d.startedNotice(); n != "" {
+		notices = append(notices, n)
+	}
 	for _, res := range sortedKeys(d.bodiless) {
-		notices = append(notices, "needs Request level for "+res+": "+strconv.Itoa(d.bodiless[res])+
-			" changes were audited at Metadata level, so the rules that read their body could not judge them")
+		n, all := d.bodiless[res], d.bodiless[res]+d.bodied[res]
+		how := strconv.Itoa(n) + " of " + strconv.Itoa(all)
+		if n == all {
+			how = "all " + strconv.Itoa(n)
+		}
+		notices = append(notices, "needs Request level for "+res+": "+how+" changes to "+res+
+			" were audited at Metadata level (no request body), so "+andList(d.bodyRules[res])+" could not judge them")
 	}
 	return d.findings, notices
+}
+
+// startedNotice says which rules miss what when the data holds completed long-running requests
+// but no ResponseStarted event at all: the audit policy omits that stage (omitStages).
+func (d *Detector) startedNotice() string {
+	if d.started > 0 || d.longDone == 0 {
+		return ""
+	}
+	var loss []string
+	byLoss := map[string][]string{}
+	for _, r := range d.rules {
+		if r.withoutStarted == "" {
+			continue
+		}
+		if _, ok := byLoss[r.withoutStarted]; !ok {
+			loss = append(loss, r.withoutStarted)
+		}
+		byLoss[r.withoutStarted] = append(byLoss[r.withoutStarted], r.ID)
+	}
+	if len(loss) == 0 {
+		return ""
+	}
+	parts := make([]string, len(loss))
+	for i, l := range loss {
+		parts[i] = andList(byLoss[l]) + " " + l
+	}
+	return "no ResponseStarted events among " + strconv.Itoa(d.longDone) + " completed long-running requests (watch, exec, " +
+		"attach, port-forward, proxy, log): the audit policy omits that stage, so " + strings.Join(parts, "; ")
+}
+
+// andList joins names as "a", "a and b", "a, b and c".
+func andList(names []string) string {
+	if len(names) <= 1 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 func sortedKeys[V any](m map[string]V) []string {

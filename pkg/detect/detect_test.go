@@ -242,13 +242,13 @@ func ev(at time.Duration, stage, verb, user, resource, sub, ns, name string, cod
 
 func TestExecJudgedOncePerRequest(t *testing.T) {
 	uri := "/api/v1/namespaces/prod/pods/web/exec?command=cat&command=%2Fvar%2Frun%2Fsecrets%2Fkubernetes.io%2Fserviceaccount%2Ftoken&container=app"
-	extra := map[string]any{"requestURI": uri}
+	extra := map[string]any{"requestURI": uri, "auditID": "alice-exec"} // one request: its stages share the auditID
 	fs, _ := observe(t, Config{},
 		ev(0, "RequestReceived", "create", "alice", "pods", "exec", "prod", "web", 0, extra),
 		ev(0, "ResponseStarted", "create", "alice", "pods", "exec", "prod", "web", 101, extra),
 		ev(time.Minute, "ResponseComplete", "create", "alice", "pods", "exec", "prod", "web", 101, extra),
 		// A denied exec never starts a stream: judged on its final event.
-		ev(2*time.Minute, "ResponseComplete", "create", "bob", "pods", "exec", "prod", "web", 403, extra),
+		ev(2*time.Minute, "ResponseComplete", "create", "bob", "pods", "exec", "prod", "web", 403, map[string]any{"requestURI": uri}),
 	)
 	if got := ruleIDs(fs); !slices.Equal(got, []string{"exec-into-pod", "risky-exec-command"}) || len(fs) != 4 {
 		t.Fatalf("findings %+v", fs)

@@ -33,12 +33,11 @@ func (e *event) reset(r *audit.Record) {
 	e.started = string(e.stage) == audit.StageResponseStarted
 }
 
-// streamOnce reports whether this is the one event judged for a streaming request (exec,
-// attach, port-forward): its ResponseStarted event, or the final event of a request that never
-// started streaming (denied, failed).
-func (e *event) streamOnce() bool {
-	return e.started || (e.final && e.code != 101 && e.code != 0)
-}
+// streamStage reports whether this event may judge a streaming request (exec, attach,
+// port-forward): its ResponseStarted event or its completing one, whichever the data holds
+// (policies often omit ResponseStarted; a session still open has no completing event yet). Stream
+// rules keep one finding per request (Rule.stream).
+func (e *event) streamStage() bool { return e.started || e.final }
 
 // lowerUA is the user agent in lower case (ASCII), computed once per event.
 func (e *event) lowerUA() []byte {

@@ -15,10 +15,12 @@ var workloadResources = []string{"pods", "deployments", "daemonsets", "statefuls
 var catalogue = []*Rule{
 	{
 		ID: "exec-into-pod", Title: "Exec or attach into a pod", Severity: Medium,
-		Description: "Someone opened a shell or attached to a container: the most direct way into a workload.",
-		Fields:      []string{"user", "namespace", "name", "detail (command and container)"},
+		Description:    "Someone opened a shell or attached to a container: the most direct way into a workload.",
+		Fields:         []string{"user", "namespace", "name", "detail (command and container)"},
+		stream:         true,
+		withoutStarted: "see a session only when it ends (one still open is missed)",
 		eval: func(e *event, emit func(Finding)) {
-			if !e.is("pods") || (string(e.sub) != "exec" && string(e.sub) != "attach") || !e.streamOnce() {
+			if !e.is("pods") || (string(e.sub) != "exec" && string(e.sub) != "attach") || !e.streamStage() {
 				return
 			}
 			x, _ := audit.ParseExec(string(e.sub), string(e.uri))
@@ -27,10 +29,12 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "risky-exec-command", Title: "Risky command run in a pod", Severity: High,
-		Description: "An exec ran a shell, a downloader, or read service-account tokens, kubeconfigs or the cloud metadata endpoint.",
-		Fields:      []string{"user", "namespace", "name", "detail (command and why it is risky)"},
+		Description:    "An exec ran a shell, a downloader, or read service-account tokens, kubeconfigs or the cloud metadata endpoint.",
+		Fields:         []string{"user", "namespace", "name", "detail (command and why it is risky)"},
+		stream:         true,
+		withoutStarted: "see a session only when it ends (one still open is missed)",
 		eval: func(e *event, emit func(Finding)) {
-			if !e.is("pods") || string(e.sub) != "exec" || !e.streamOnce() {
+			if !e.is("pods") || string(e.sub) != "exec" || !e.streamStage() {
 				return
 			}
 			x, _ := audit.ParseExec(string(e.sub), string(e.uri))
@@ -41,10 +45,12 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "port-forward", Title: "Port-forward to a pod", Severity: Medium,
-		Description: "A port-forward tunnels traffic from the client into a pod, around network policies and ingress.",
-		Fields:      []string{"user", "namespace", "name"},
+		Description:    "A port-forward tunnels traffic from the client into a pod, around network policies and ingress.",
+		Fields:         []string{"user", "namespace", "name"},
+		stream:         true,
+		withoutStarted: "see a session only when it ends (one still open is missed)",
 		eval: func(e *event, emit func(Finding)) {
-			if e.is("pods") && string(e.sub) == "portforward" && e.streamOnce() {
+			if e.is("pods") && string(e.sub) == "portforward" && e.streamStage() {
 				emit(e.finding("port-forward" + codeSuffix(e.code)))
 			}
 		},
@@ -152,6 +158,8 @@ var catalogue = []*Rule{
 		ID: "denied-burst", Title: "Burst of 401/403 from one source", Severity: Medium,
 		Description: "Many denied requests from one source IP or user within a short window: probing or a broken credential.",
 		Fields:      []string{"source IP or user", "detail (how many, window, public IP)"},
+		// WithFailedAuthenticationAudit writes a failed authentication as one ResponseStarted event.
+		withoutStarted: "misses failed authentications (401), which kube-apiserver audits only at ResponseStarted",
 		collect: func(e *event) (candidate, bool) {
 			if !e.final || (e.code != 401 && e.code != 403) {
 				return candidate{}, false
