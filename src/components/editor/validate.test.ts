@@ -35,11 +35,34 @@ describe('validate', () => {
   describe('quantiles', () => {
     it('must be in (0, 1]', () => {
       expect(v({ queryType: 'latency', quantiles: [0.5, 0, 1.5, -1] })).toEqual([
-        'Quantile 0 must be in (0, 1], such as 0.99.',
-        'Quantile 1.5 must be in (0, 1], such as 0.99.',
-        'Quantile -1 must be in (0, 1], such as 0.99.',
+        'Quantile 0 must be in (0, 1]: write a fraction, such as 0.99 for p99.',
+        'Quantile 1.5 must be in (0, 1]: write 0.015 for p1.5, 0.99 for p99.',
+        'Quantile -1 must be in (0, 1]: write a fraction, such as 0.99 for p99.',
       ]);
       expect(v({ queryType: 'latency', quantiles: [NaN] })).toHaveLength(1);
+    });
+
+    it('says how to write a percentage, as the backend does', () => {
+      expect(v({ queryType: 'latency', quantiles: [99] })).toEqual([
+        'Quantile 99 must be in (0, 1]: write 0.99 for p99.',
+      ]);
+      expect(v({ queryType: 'latency', quantiles: [99.9] })).toEqual([
+        'Quantile 99.9 must be in (0, 1]: write 0.999 for p99.9, 0.99 for p99.',
+      ]);
+      expect(v({ queryType: 'latency', quantiles: [1000] })).toEqual([
+        'Quantile 1000 must be in (0, 1]: write a fraction, such as 0.99 for p99.',
+      ]);
+    });
+
+    it('accepts percentiles with their unit ("p99"), as the backend does', () => {
+      const q = (quantiles: unknown[]) => v({ queryType: 'latency', quantiles: quantiles as number[] });
+      expect(q(['p50', 'p99.9', 'p100', '0.99', 0.5, 1])).toEqual([]);
+      expect(q(['p0', 'p101', 'p', 'px'])).toEqual([
+        'Percentile "p0" must be in (p0, p100]: write p99, or a fraction such as 0.99.',
+        'Percentile "p101" must be in (p0, p100]: write p99, or a fraction such as 0.99.',
+        'Percentile "p" must be in (p0, p100]: write p99, or a fraction such as 0.99.',
+        'Percentile "px" must be in (p0, p100]: write p99, or a fraction such as 0.99.',
+      ]);
     });
   });
 

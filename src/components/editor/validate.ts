@@ -138,6 +138,33 @@ function isPrefix(s: string): boolean {
 
 const quote = (s: unknown) => JSON.stringify(String(s));
 
+/**
+ * What is wrong with one quantile, as pkg/query parseQuantiles says it: quantiles are fractions
+ * in (0, 1] (0.99), or percentiles with their unit ("p99"). A bare number above 1 is not read as a
+ * percentage: the message says how to write it.
+ */
+function quantileProblem(q: unknown): string | undefined {
+  const s = String(q).trim();
+  if (s === '') {
+    return undefined;
+  }
+  if (s.startsWith('p')) {
+    const n = Number(s.slice(1));
+    return s.length > 1 && n > 0 && n <= 100
+      ? undefined
+      : `Percentile ${quote(s)} must be in (p0, p100]: write p99, or a fraction such as 0.99.`;
+  }
+  const n = Number(s);
+  if (n > 0 && n <= 1) {
+    return undefined;
+  }
+  if (n > 1 && n <= 100) {
+    const frac = Number((n / 100).toPrecision(12));
+    return `Quantile ${s} must be in (0, 1]: write ${frac} for p${s}${frac === 0.99 ? '' : ', 0.99 for p99'}.`;
+  }
+  return `Quantile ${s} must be in (0, 1]: write a fraction, such as 0.99 for p99.`;
+}
+
 function list(values: unknown): string[] {
   if (values === undefined || values === null) {
     return [];
@@ -189,9 +216,9 @@ export function validate(query: AuditQuery): string[] {
 
   if (query.quantiles !== undefined && query.quantiles !== null) {
     for (const q of Array.isArray(query.quantiles) ? query.quantiles : [query.quantiles]) {
-      const n = Number(q);
-      if (!(n > 0 && n <= 1)) {
-        errors.push(`Quantile ${q} must be in (0, 1], such as 0.99.`);
+      const problem = quantileProblem(q);
+      if (problem) {
+        errors.push(problem);
       }
     }
   }
