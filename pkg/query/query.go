@@ -7,11 +7,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // Type is a query type.
@@ -34,13 +31,10 @@ const (
 	TypeDetections Type = "detections"
 )
 
-// Types lists the query types.
+// Types lists the query types, in the order error messages name them. Each has its spec (formats,
+// limits, defaults, validation) in its own file, type_<name>.go (see TypeSpec).
 var Types = []Type{TypeEvents, TypeTimeSeries, TypeLatency, TypeDenied, TypeMatrix, TypeTopN,
 	TypeLatencyBreakdown, TypeDeprecatedAPIs, TypeObjectHistory, TypePipelineHealth, TypeDetections}
-
-// DefaultDeprecatedGroupBy says who uses which deprecated API: the client, the user and the
-// group/version/resource.
-var DefaultDeprecatedGroupBy = StringList{"userAgent", "user.username", "objectRef.apiGroup", "objectRef.apiVersion", "objectRef.resource"}
 
 // Formats.
 const (
@@ -65,21 +59,6 @@ const (
 
 // SchemaVersion is the current version of the query model.
 const SchemaVersion = 1
-
-// Limits.
-const (
-	DefaultSeriesLimit = 10
-	MaxSeriesLimit     = 500
-	DefaultRowLimit    = 100
-	MaxDeniedRows      = 10000
-	MaxEventRows       = 5000
-	DefaultTopN        = 10
-	MaxTopN            = 1000
-	DefaultAxisLimit   = 10
-	DefaultSlowest     = 20
-	DefaultHistory     = 1000
-	MaxAxisLimit       = 100
-)
 
 // Query is one parsed, defaulted and validated query.
 type Query struct {
@@ -300,7 +279,8 @@ func migrate(q *Query) {
 }
 
 func (q *Query) defaultAndValidate() error {
-	if !slices.Contains(Types, q.QueryType) {
+	spec, ok := Spec(q.QueryType)
+	if !ok {
 		names := make([]string, len(Types))
 		for i, t := range Types {
 			names[i] = string(t)
@@ -324,126 +304,8 @@ func (q *Query) defaultAndValidate() error {
 	default:
 		return errorf("unknown sourceMode %q: use auto, raw or pushdown", q.SourceMode)
 	}
-	switch q.QueryType {
-	case TypeTimeSeries:
-		if q.Metric == "" {
-			q.Metric = MetricCount
-		}
-		if q.Metric != MetricCount && q.Metric != MetricRate {
-			return errorf("unknown metric %q: use count or rate", q.Metric)
-		}
-		return q.limitDefault(DefaultSeriesLimit, MaxSeriesLimit)
-	case TypeLatency:
-		if len(q.Quantiles) == 0 {
-			q.Quantiles = []float64{0.5, 0.9, 0.99}
-		}
-		if q.Format == "" {
-			q.Format = FormatTimeSeries
-		}
-		if q.Format != FormatTimeSeries && q.Format != FormatHeatmap {
-			return errorf("unknown format %q for latency: use timeseries or heatmap", q.Format)
-		}
-		return q.limitDefault(DefaultSeriesLimit, MaxSeriesLimit)
-	case TypeDenied:
-		return q.limitDefault(DefaultRowLimit, MaxDeniedRows)
-	case TypeEvents:
-		if q.Format == "" {
-			q.Format = FormatLogs
-		}
-		if q.Format != FormatLogs && q.Format != FormatTable {
-			return errorf("unknown format %q for events: use logs or table", q.Format)
-		}
-		return q.limitDefault(DefaultRowLimit, MaxEventRows)
-	case TypeMatrix:
-		if q.Rows == "" {
-			q.Rows = "user.username"
-		}
-		if q.Columns == "" {
-			q.Columns = "objectRef.resource"
-		}
-		for _, p := range []*string{&q.Rows, &q.Columns} {
-			d, ok := LookupDimension(*p)
-			if !ok {
-				return errorf("unknown dimension %q in matrix", *p)
-			}
-			*p = d.Name
-		}
-		if q.Rows == q.Columns {
-			return errorf("matrix rows and columns must be different dimensions (both are %q)", q.Rows)
-		}
-		return q.limitDefault(DefaultAxisLimit, MaxAxisLimit)
-	case TypeTopN:
-		if len(q.GroupBy) == 0 {
-			q.GroupBy = StringList{"user.username"}
-		}
-		return q.limitDefault(DefaultTopN, MaxTopN)
-	case TypeLatencyBreakdown:
-		if q.Format == "" {
-			q.Format = FormatTimeSeries
-		}
-		if q.Format != FormatTimeSeries && q.Format != FormatTable {
-			return errorf("unknown format %q for latencyBreakdown: use timeseries or table", q.Format)
-		}
-		return q.limitDefault(DefaultSlowest, MaxEventRows)
-	case TypeDetections:
-		if len(q.Filter.Stages) == 0 {
-			// Rules pick the stage that fits them (ResponseStarted for exec, the completing event
-			// otherwise); none judges RequestReceived.
-			q.Filter.Stages = StringList{"ResponseStarted", "ResponseComplete", "Panic"}
-		}
-		if q.Format == "" {
-			q.Format = FormatTable
-		}
-		if q.Format != FormatTable && q.Format != FormatTimeSeries {
-			return errorf("unknown format %q for detections: use table or timeseries", q.Format)
-		}
-		for _, sev := range q.Severities {
-			if !slices.Contains([]string{"low", "medium", "high", "critical", "*"}, sev) { // "*": a variable's All
-				return errorf("unknown severity %q: use low, medium, high or critical", sev)
-			}
-		}
-		if q.BurstThreshold < 0 {
-			return errorf("burstThreshold must not be negative")
-		}
-		if q.Allow != nil {
-			for _, n := range q.Allow.SourceNetworks {
-				n = strings.TrimSpace(n)
-				if _, err := netip.ParsePrefix(n); err != nil {
-					if _, err := netip.ParseAddr(n); err != nil {
-						return errorf("allow.sourceNetworks: %q is neither a CIDR nor an IP address", n)
-					}
-				}
-			}
-		}
-		if q.BurstWindow != "" {
-			if d, err := time.ParseDuration(q.BurstWindow); err != nil || d <= 0 {
-				return errorf("burstWindow %q is not a positive duration such as 5m", q.BurstWindow)
-			}
-		}
-		return q.limitDefault(DefaultRowLimit, MaxDeniedRows)
-	case TypePipelineHealth:
-		if len(q.Filter.Stages) == 0 {
-			q.Filter.Stages = StringList{"RequestReceived", "ResponseStarted", "ResponseComplete", "Panic"} // events, not requests
-		}
-		if q.Format == "" {
-			q.Format = FormatTable
-		}
-		if q.Format != FormatTable && q.Format != FormatTimeSeries {
-			return errorf("unknown format %q for pipelineHealth: use table or timeseries", q.Format)
-		}
-		return q.limitDefault(DefaultSeriesLimit, MaxSeriesLimit)
-	case TypeObjectHistory:
-		if len(q.Filter.Names) == 0 && (len(q.Filter.Resources) == 0 || len(q.Filter.Namespaces) == 0) {
-			return errorf("objectHistory needs the object: filter names (with resources and namespaces to be exact), or a resource and a namespace for all its objects")
-		}
-		return q.limitDefault(DefaultHistory, MaxDeniedRows)
-	case TypeDeprecatedAPIs:
-		if len(q.GroupBy) == 0 {
-			q.GroupBy = slices.Clone(DefaultDeprecatedGroupBy)
-		}
-		return q.limitDefault(DefaultRowLimit, MaxEventRows)
-	}
-	return nil
+	// The rest is the type's own (type_<name>.go).
+	return spec.apply(q)
 }
 
 func (q *Query) limitDefault(def, maxLimit int) error {
