@@ -66,6 +66,9 @@ func (e *TimeoutError) Error() string {
 	return fmt.Sprintf("Loki did not answer %s within %s: narrow the time range or the filter, or raise the timeout", e.Path, e.Timeout)
 }
 
+// maxTimeoutRetries is how often a request that timed out is tried again.
+const maxTimeoutRetries = 1
+
 // client does GET requests on Loki's API with retries.
 type client struct {
 	base      string
@@ -75,14 +78,18 @@ type client struct {
 	retryBase time.Duration
 }
 
-// get calls path with params and decodes the JSON answer into out. 429 and 5xx answers and
-// connection errors are retried with exponential backoff and jitter (Retry-After honoured).
+// get calls path with params and decodes the JSON answer into out. 429 and 5xx answers,
+// connection errors and truncated or undecodable bodies are retried with exponential backoff
+// and jitter (Retry-After honoured). A request that times out is retried once: a single slow
+// answer (a stalled querier) should not fail a query, but a query too heavy for the timeout
+// should not run five times either.
 func (c *client) get(ctx context.Context, path string, params url.Values, out any) error {
 	u := c.base + path
 	if len(params) > 0 {
 		u += "?" + params.Encode()
 	}
 	var last error
+	timeouts := 0
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			wait := c.backoff(attempt, last)
@@ -102,6 +109,11 @@ func (c *client) get(ctx context.Context, path string, params url.Values, out an
 			return ctx.Err()
 		}
 		last = err
+		var te *TimeoutError
+		if errors.As(err, &te) {
+			timeouts++
+			retry = timeouts <= maxTimeoutRetries
+		}
 		if !retry || attempt >= c.retries {
 			return err
 		}

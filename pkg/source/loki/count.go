@@ -100,7 +100,7 @@ func (s *Source) Count(ctx context.Context, req source.CountRequest) (*source.Co
 			return nil, fmt.Errorf("cannot decode Loki's matrix: %w", err)
 		}
 		firstSec := float64(first.UnixNano()) / 1e9
-		for _, m := range series {
+		for _, m := range distinctSeries(series, func(m matrixSeries) map[string]string { return m.Metric }) {
 			for _, v := range m.Values {
 				sec, n, err := parseSample(v)
 				if err != nil {
@@ -139,7 +139,7 @@ func (s *Source) Count(ctx context.Context, req source.CountRequest) (*source.Co
 		if err := json.Unmarshal(resp.Data.Result, &vec); err != nil {
 			return fmt.Errorf("cannot decode Loki's vector: %w", err)
 		}
-		for _, v := range vec {
+		for _, v := range distinctSeries(vec, func(v vectorSample) map[string]string { return v.Metric }) {
 			_, n, err := parseSample(v.Value)
 			if err != nil {
 				return err
@@ -183,6 +183,22 @@ func (c *counts) add(metric map[string]string, i int, n float64) {
 		c.series = append(c.series, source.CountSeries{Values: values, Counts: make([]float64, c.n)})
 	}
 	c.series[idx].Counts[i] += n
+}
+
+// distinctSeries keeps the first series of each label set. Loki never answers one label set
+// twice; a repeat (replicas the querier failed to merge) would count its requests twice.
+func distinctSeries[T any](all []T, metric func(T) map[string]string) []T {
+	seen := make(map[string]struct{}, len(all))
+	out := all[:0:0]
+	for _, x := range all {
+		k := streamKey(metric(x))
+		if _, dup := seen[k]; dup {
+			continue
+		}
+		seen[k] = struct{}{}
+		out = append(out, x)
+	}
+	return out
 }
 
 func appendWarnings(problems, warnings []string) []string {

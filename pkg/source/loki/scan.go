@@ -80,15 +80,15 @@ func (s *Source) scanEntries(ctx context.Context, q string, lo, hi time.Time, fn
 		}
 		start := pieceStart.UnixNano()
 		end := pieceEnd.UnixNano()
-		// seen counts the entries already delivered at timestamp `start` by stream and line:
-		// the next page starts at that timestamp again and they come back first. Counts, not a
-		// set, so that identical entries are each delivered once.
+		// seen holds the entries already delivered at timestamp `start` by stream and line: the
+		// next page starts at that timestamp again and they come back first. (Counts, though a
+		// page holds each stream, time and line once: see page.)
 		seen := map[string]int{}
 		for {
 			if err := ctx.Err(); err != nil {
 				return st, err
 			}
-			page, keys, warnings, err := s.page(ctx, q, start, end)
+			page, raw, keys, warnings, err := s.page(ctx, q, start, end)
 			if err != nil {
 				if delivered == 0 || ctx.Err() != nil {
 					return st, err
@@ -131,8 +131,11 @@ func (s *Source) scanEntries(ctx context.Context, q string, lo, hi time.Time, fn
 					return st, err
 				}
 			}
-			if len(page) < s.cfg.PageSize {
-				break // the piece is done
+			if raw < s.cfg.PageSize {
+				break // the piece is done (raw: a page thinned by dropped repeats may still be full)
+			}
+			if len(page) == 0 {
+				break // cannot happen: a full page has at least one distinct entry
 			}
 			last := page[len(page)-1].ts
 			if last <= start && newAt == 0 {
@@ -157,9 +160,15 @@ func (s *Source) scanEntries(ctx context.Context, q string, lo, hi time.Time, fn
 	return st, nil
 }
 
-// page fetches one query_range page and returns its entries in time order, with a key per
-// stream (its sorted labels).
-func (s *Source) page(ctx context.Context, q string, start, end int64) ([]entry, []string, []string, error) {
+// page fetches one query_range page and returns its distinct entries in time order, how many
+// entries Loki sent (raw, for the end-of-range test), a key per stream (its sorted labels) and
+// Loki's warnings.
+//
+// An entry repeated in one answer (same stream, timestamp and line: a stream listed twice, as
+// from replicas the querier failed to merge) is kept once. Loki itself never holds such twins:
+// it ignores a pushed line identical to one of its stream at the same timestamp
+// (grafana/loki#1519), so a repeat is always an artefact of the answer.
+func (s *Source) page(ctx context.Context, q string, start, end int64) (out []entry, raw int, keys []string, warnings []string, err error) {
 	params := url.Values{
 		"query":     {q},
 		"start":     {strconv.FormatInt(start, 10)},
@@ -169,33 +178,61 @@ func (s *Source) page(ctx context.Context, q string, start, end int64) ([]entry,
 	}
 	var resp queryResponse
 	if err := s.c.get(ctx, "/loki/api/v1/query_range", params, &resp); err != nil {
-		return nil, nil, nil, err
+		return nil, 0, nil, nil, err
 	}
 	if resp.Data.ResultType != "streams" {
-		return nil, nil, nil, fmt.Errorf("loki answered a %q result to a log query; is the stream selector a metric query?", resp.Data.ResultType)
+		return nil, 0, nil, nil, fmt.Errorf("loki answered a %q result to a log query; is the stream selector a metric query?", resp.Data.ResultType)
 	}
 	var streams []stream
 	if err := json.Unmarshal(resp.Data.Result, &streams); err != nil {
-		return nil, nil, nil, fmt.Errorf("cannot decode Loki's streams: %w", err)
+		return nil, 0, nil, nil, fmt.Errorf("cannot decode Loki's streams: %w", err)
 	}
-	keys := make([]string, len(streams))
-	n := 0
+	keys = make([]string, len(streams))
 	for i, st := range streams {
 		keys[i] = streamKey(st.Stream)
-		n += len(st.Values)
+		raw += len(st.Values)
 	}
-	out := make([]entry, 0, n)
+	out = make([]entry, 0, raw)
 	for i, st := range streams {
 		for _, v := range st.Values {
 			ts, err := strconv.ParseInt(v[0], 10, 64)
 			if err != nil {
-				return nil, nil, nil, fmt.Errorf("bad Loki timestamp %q", v[0])
+				return nil, 0, nil, nil, fmt.Errorf("bad Loki timestamp %q", v[0])
 			}
 			out = append(out, entry{ts: ts, stream: i, line: v[1]})
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].ts < out[j].ts })
-	return out, keys, resp.Warnings, nil
+	return dropRepeats(out, keys), raw, keys, resp.Warnings, nil
+}
+
+// dropRepeats keeps the first of entries (sorted by time) equal in stream key, time and line.
+func dropRepeats(es []entry, keys []string) []entry {
+	var seen map[string]struct{}
+	kept := es[:0]
+	for i := 0; i < len(es); {
+		j := i + 1
+		for j < len(es) && es[j].ts == es[i].ts {
+			j++
+		}
+		if j-i == 1 {
+			kept = append(kept, es[i])
+		} else {
+			if seen == nil {
+				seen = map[string]struct{}{}
+			}
+			clear(seen)
+			for _, e := range es[i:j] {
+				k := keys[e.stream] + "\x00" + e.line
+				if _, dup := seen[k]; !dup {
+					seen[k] = struct{}{}
+					kept = append(kept, e)
+				}
+			}
+		}
+		i = j
+	}
+	return kept
 }
 
 func streamKey(labels map[string]string) string {

@@ -15,14 +15,20 @@
 //     holds no data for other tenants (empty results, as Loki does); basic and bearer auth
 //     (as a gateway in front of Loki would enforce) answer 401.
 //   - Fault injection: Fail makes the next requests answer a status (429, 500, 503...);
-//     Delay slows every answer (timeouts).
+//     Delay slows every answer (timeouts); Inject schedules one fault on a path after some
+//     requests (mid-paging): a status with Retry-After, a connection reset (the connection is
+//     hijacked and closed with an RST), a slow answer (past the client's timeout), a truncated
+//     JSON body, or a result whose entries are repeated (every stream or series listed twice,
+//     as from replicas the querier failed to merge).
 //
 // It is test code: production code never imports it.
 package lokitest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -55,6 +61,7 @@ type Server struct {
 	mu       sync.Mutex
 	streams  []*lstream
 	fail     []failure
+	faults   []*injected
 	delay    time.Duration
 	requests map[string]int
 	queries  []string
@@ -75,6 +82,73 @@ type failure struct {
 	status int
 	body   string
 	header http.Header
+}
+
+// FaultKind is how an injected fault breaks a request.
+type FaultKind int
+
+// Fault kinds.
+const (
+	// FaultStatus answers Status with Body, and a Retry-After header (seconds) when RetryAfter > 0.
+	FaultStatus FaultKind = iota
+	// FaultReset hijacks the connection and closes it with an RST, before any answer.
+	FaultReset
+	// FaultSlow answers normally after Delay, or never if the client gives up first.
+	FaultSlow
+	// FaultTruncate answers 200 with the first half of the JSON body only.
+	FaultTruncate
+	// FaultRepeat answers 200 with every stream (log queries) or series (metric queries) of the
+	// result listed twice: each entry or sample is repeated.
+	FaultRepeat
+)
+
+// Fault is a fault Inject schedules.
+type Fault struct {
+	Kind FaultKind
+	// Path limits the fault to requests of this path, e.g. /loki/api/v1/query_range ("" any).
+	Path string
+	// After lets this many matching requests through before the first faulted one.
+	After int
+	// Times is how many matching requests are faulted after those (0 means 1, < 0 every one).
+	Times int
+	// FaultStatus.
+	Status     int
+	Body       string
+	RetryAfter int
+	// FaultSlow.
+	Delay time.Duration
+}
+
+type injected struct {
+	Fault
+	seen int // matching requests so far
+}
+
+// Inject schedules a fault. Faults are checked in the order they were injected; the first due
+// one applies (every fault counts every matching request, applied or not).
+func (s *Server) Inject(f Fault) {
+	if f.Times == 0 {
+		f.Times = 1
+	}
+	s.mu.Lock()
+	s.faults = append(s.faults, &injected{Fault: f})
+	s.mu.Unlock()
+}
+
+// due returns the fault this request gets, if any (locked).
+func (s *Server) due(path string) *Fault {
+	var hit *Fault
+	for _, f := range s.faults {
+		if f.Path != "" && f.Path != path {
+			continue
+		}
+		f.seen++
+		if hit == nil && f.seen > f.After && (f.Times < 0 || f.seen <= f.After+f.Times) {
+			cp := f.Fault
+			hit = &cp
+		}
+	}
+	return hit
 }
 
 // New starts a server with Loki's default limits.
@@ -166,6 +240,7 @@ func (s *Server) Queries() []string {
 
 func (s *Server) wrap(h func(w http.ResponseWriter, r *http.Request, streams []*lstream)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		handler := h // this request's (a fault may wrap it)
 		s.mu.Lock()
 		s.requests[r.URL.Path]++
 		if q := r.URL.Query().Get("query"); q != "" {
@@ -177,7 +252,24 @@ func (s *Server) wrap(h func(w http.ResponseWriter, r *http.Request, streams []*
 			f = &s.fail[0]
 			s.fail = s.fail[1:]
 		}
+		inj := s.due(r.URL.Path)
 		s.mu.Unlock()
+		if inj != nil {
+			switch inj.Kind {
+			case FaultStatus:
+				f = &failure{status: inj.Status, body: inj.Body, header: http.Header{}}
+				if inj.RetryAfter > 0 {
+					f.header.Set("Retry-After", strconv.Itoa(inj.RetryAfter))
+				}
+			case FaultReset:
+				reset(w)
+				return
+			case FaultSlow:
+				delay += inj.Delay
+			case FaultTruncate, FaultRepeat:
+				handler = faulty(h, inj.Kind, httptest.NewRecorder(), w)
+			}
+		}
 		if delay > 0 {
 			select {
 			case <-time.After(delay):
@@ -216,8 +308,63 @@ func (s *Server) wrap(h func(w http.ResponseWriter, r *http.Request, streams []*
 		} else {
 			streams = s.snapshot()
 		}
-		h(w, r, streams)
+		handler(w, r, streams)
 	}
+}
+
+// reset closes the request's connection with an RST (SO_LINGER 0): the client sees
+// "connection reset by peer" or an EOF, never an answer.
+func reset(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(err) // httptest servers speak HTTP/1.1: hijacking works
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = conn.Close()
+}
+
+// faulty runs h into rec, then writes a broken copy of its answer to w.
+func faulty(h func(w http.ResponseWriter, r *http.Request, streams []*lstream), kind FaultKind, rec *httptest.ResponseRecorder, w http.ResponseWriter) func(http.ResponseWriter, *http.Request, []*lstream) {
+	return func(_ http.ResponseWriter, r *http.Request, streams []*lstream) {
+		h(rec, r, streams)
+		body := rec.Body.Bytes()
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		if rec.Code == http.StatusOK {
+			switch kind {
+			case FaultTruncate:
+				body = body[:len(body)/2]
+			case FaultRepeat:
+				body = repeatResult(body)
+			}
+		}
+		w.Header().Del("Content-Length")
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(body)
+	}
+}
+
+// repeatResult lists every stream or series of a query answer twice.
+func repeatResult(body []byte) []byte {
+	var resp map[string]any
+	if json.Unmarshal(body, &resp) != nil {
+		return body
+	}
+	data, ok := resp["data"].(map[string]any)
+	if !ok {
+		return body
+	}
+	result, ok := data["result"].([]any)
+	if !ok {
+		return body
+	}
+	data["result"] = append(result, result...)
+	var b bytes.Buffer
+	_ = json.NewEncoder(&b).Encode(resp)
+	return b.Bytes()
 }
 
 // snapshot sorts the streams' entries once and returns them (entries are not modified after).
