@@ -13,6 +13,7 @@ import (
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/index"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 )
@@ -34,6 +35,9 @@ type Request struct {
 	// Cache keeps partial aggregates of segments between queries (see Cache); nil reads every
 	// segment for each query.
 	Cache *Cache
+	// Index keeps a column index of each segment on disk (see package index); nil decodes
+	// the JSON of every segment the cache cannot answer. Used only with Cache.
+	Index *index.Store
 }
 
 // Severity of a notice.
@@ -88,8 +92,16 @@ type SegmentStats struct {
 	Cached   int // answered from the cache without reading
 	Extended int // answered from the cache plus the bytes appended since
 	Scanned  int // read whole
-	// BytesCached is how many bytes of log the cached answers stand for (not read).
+	Indexed  int // answered from the segment's column index (plus what was appended since)
+	// BytesCached is how many bytes of log the cached and indexed answers stand for (not read).
 	BytesCached int64
+	// IndexBytes is how many bytes of column index were decoded.
+	IndexBytes int64
+	// IndexWritten counts index files written; IndexDiscarded damaged or foreign ones dropped.
+	IndexWritten, IndexDiscarded int
+	// IndexProblem is why the index could not be read or written, if it could not (a
+	// read-only or full directory); the query is answered from the files all the same.
+	IndexProblem string
 }
 
 func (s *Stats) add(o Stats) {
@@ -254,20 +266,35 @@ func sourceRequest(req Request) source.Request {
 // scanAll reads everything scanFn yields with one aggregator per worker and returns them
 // merged into one.
 func scanAll(ctx context.Context, req Request, newAgg func() aggregator, scanFn scanFunc) (aggregator, Stats, error) {
+	agg, stats, _, err := scanAllIndexing(ctx, req, newAgg, scanFn, false)
+	return agg, stats, err
+}
+
+// scanAllIndexing is scanAll that, with build, also stores every event decoded (matching or
+// not) in column index builders, one per worker; the line prefilter is then off.
+func scanAllIndexing(ctx context.Context, req Request, newAgg func() aggregator, scanFn scanFunc, build bool) (aggregator, Stats, []*index.Builder, error) {
 	aggs := make([]aggregator, workers(req.Workers))
 	adds := make([]func(*audit.Record), len(aggs))
+	var builders []*index.Builder
 	for i := range aggs {
 		aggs[i] = newAgg()
 		adds[i] = aggs[i].add
+		if build {
+			builders = append(builders, index.NewBuilder())
+		}
 	}
-	stats, err := scanLines(ctx, scanFn, req, req.Query.Filter.Compile(), aggs[0].needs(), adds)
+	needs := aggs[0].needs()
+	if build {
+		needs |= audit.IndexedFields
+	}
+	stats, err := scanLinesWith(ctx, scanFn, req, req.Query.Filter.Compile(), needs, adds, builders)
 	if err != nil {
-		return nil, stats, err
+		return nil, stats, nil, err
 	}
 	for _, o := range aggs[1:] {
 		aggs[0].merge(o)
 	}
-	return aggs[0], stats, nil
+	return aggs[0], stats, builders, nil
 }
 
 // scan feeds every record of src that matches m and lies in [req.From, req.To] to one of the
@@ -283,14 +310,24 @@ func scan(ctx context.Context, src source.Source, req Request, m *query.Matcher,
 // batches and decoded by one worker goroutine per add (each add is only called from its
 // worker).
 func scanLines(ctx context.Context, scanFn scanFunc, req Request, m *query.Matcher, needs audit.Fields, adds []func(*audit.Record)) (Stats, error) {
+	return scanLinesWith(ctx, scanFn, req, m, needs, adds, nil)
+}
+
+func scanLinesWith(ctx context.Context, scanFn scanFunc, req Request, m *query.Matcher, needs audit.Fields, adds []func(*audit.Record), builders []*index.Builder) (Stats, error) {
 	sc := audit.NewScanner(needs | m.Needs())
+	build := func(int) *index.Builder { return nil }
+	if builders != nil {
+		build = func(w int) *index.Builder { return builders[w] }
+	}
+	prefilter := builders == nil
 	from, to := req.From, req.To
 	if len(adds) == 1 {
 		var rec audit.Record
 		var st Stats
+		bld := build(0)
 		srcStats, err := scanFn(ctx, func(line []byte) error {
-			if m.MatchLine(line) {
-				decode(sc, m, from, to, line, &rec, &st, adds[0])
+			if !prefilter || m.MatchLine(line) {
+				decode(sc, m, from, to, line, &rec, &st, adds[0], bld)
 			}
 			return nil
 		})
@@ -312,10 +349,11 @@ func scanLines(ctx context.Context, scanFn scanFunc, req Request, m *query.Match
 		go func() {
 			defer wg.Done()
 			var rec audit.Record
+			bld := build(w)
 			for b := range full {
 				start := 0
 				for _, end := range b.ends {
-					decode(sc, m, from, to, b.buf[start:end], &rec, &stats[w], add)
+					decode(sc, m, from, to, b.buf[start:end], &rec, &stats[w], add, bld)
 					start = end
 				}
 				b.buf, b.ends = b.buf[:0], b.ends[:0]
@@ -333,7 +371,7 @@ func scanLines(ctx context.Context, scanFn scanFunc, req Request, m *query.Match
 	}
 	cur := <-empty
 	srcStats, err := scanFn(ctx, func(line []byte) error {
-		if !m.MatchLine(line) {
+		if prefilter && !m.MatchLine(line) {
 			return nil
 		}
 		if len(cur.ends) > 0 && len(cur.buf)+len(line) > batchBytes {
@@ -363,11 +401,15 @@ func scanLines(ctx context.Context, scanFn scanFunc, req Request, m *query.Match
 	return st, err
 }
 
-// decode scans one line and hands it to add if it matches.
-func decode(sc *audit.Scanner, m *query.Matcher, from, to time.Time, line []byte, rec *audit.Record, st *Stats, add func(*audit.Record)) {
+// decode scans one line and hands it to add if it matches, and to bld (when not nil) whether
+// it matches or not.
+func decode(sc *audit.Scanner, m *query.Matcher, from, to time.Time, line []byte, rec *audit.Record, st *Stats, add func(*audit.Record), bld *index.Builder) {
 	if sc.Scan(line, rec) != nil {
 		st.Malformed++
 		return
+	}
+	if bld != nil {
+		bld.Add(rec)
 	}
 	if st.First.IsZero() || rec.Time.Before(st.First) {
 		st.First = rec.Time

@@ -222,3 +222,15 @@ func (d *deprecated) absorb(p aggregator) {
 }
 
 func (d *deprecated) cost() int { return len(d.rows) * (mapEntry + 64) }
+
+// Aggregators that read only indexed fields (audit.IndexedFields) and neither the line nor the
+// auditID can be answered from a column index; columnar marks them. Tables that keep rows
+// (denied, events, history, slowest) read the auditID or the line and are answered from JSON.
+
+func (t *timeseries) columnar()      {}
+func (l *latency) columnar()         {}
+func (h *heatmap) columnar()         {}
+func (m *matrix) columnar()          {}
+func (t *topn) columnar()            {}
+func (s *breakdownSeries) columnar() {}
+func (d *deprecated) columnar()      {}

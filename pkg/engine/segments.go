@@ -3,8 +3,12 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/index"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 )
@@ -76,7 +80,10 @@ func runSegments(ctx context.Context, ss source.SegmentScanner, req Request, new
 	return final, st, nil
 }
 
-// answerSegment adds seg's events to final and its counts to st.
+// answerSegment adds seg's events to final and its counts to st. In order of preference:
+// the cached partial of the segment as it is now; a cached partial of an older version, plus
+// the appended bytes; the segment's column index (plus the appended bytes), for queries it
+// can answer; a read of the whole segment, which also builds its index.
 func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Segment, req Request, fp string, newAgg func() aggregator, final partialAgg, st *Stats) error {
 	key := seg.ID + "\x00" + fp
 	release, err := req.Cache.acquire(ctx, key)
@@ -89,20 +96,67 @@ func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Seg
 	if base != nil && !(base.fits(req.From, req.To) && base.end <= seg.Version && (seg.Appendable || base.end == seg.Version)) {
 		base = nil
 	}
+	if base != nil && base.end == seg.Version {
+		st.Segments.Cached++
+		st.Segments.BytesCached += base.src.BytesRead
+		addPartial(ss, seg, final, base, nil, st)
+		return nil
+	}
+
+	// The segment's index, if it still describes the segment. Queries of other fingerprints
+	// wait for each other here, so that concurrent panels build a segment's index once (and
+	// the later ones answer from it).
+	var ix *index.Index
+	if req.Index != nil {
+		unlock, err := req.Cache.acquire(ctx, "index\x00"+seg.ID)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		ix, err = loadIndex(req.Index, seg, st)
+		if err != nil {
+			return err
+		}
+	}
+	// extend is the index the bytes read now are added to: the segment's, when it ends where
+	// the read starts, or a new one for a read from the start.
+	var extend *index.Index
+	prefix := base
 	var from int64
-	if base != nil {
+	switch {
+	case base != nil:
 		from = base.end
+		if ix != nil && ix.End == from {
+			extend = ix
+		}
+	case ix != nil && columnar(newAgg, req):
+		p, read, err := aggregateIndex(ix, req, newAgg)
+		if err != nil {
+			// A damaged block: drop the index and read the segment.
+			req.Index.Remove(seg.ID)
+			st.Segments.IndexDiscarded++
+			ix = nil
+			break
+		}
+		st.Segments.Indexed++
+		st.Segments.IndexBytes += read
+		st.Segments.BytesCached += ix.Bytes
+		prefix, from, extend = p, ix.End, ix
 		if from == seg.Version {
-			st.Segments.Cached++
-			st.Segments.BytesCached += base.src.BytesRead
-			addPartial(ss, seg, final, base, nil, st)
+			if prefix.fits(req.From, req.To) {
+				req.Cache.put(key, prefix)
+			}
+			addPartial(ss, seg, final, prefix, nil, st)
 			return nil
 		}
 	}
+	if prefix == nil && req.Index != nil && ix == nil {
+		extend = &index.Index{}
+	}
 
-	// Read what the cache does not hold: complete lines only, so that what is kept never
-	// holds a line still being written.
-	part, scanned, err := scanSegment(ctx, ss, seg, req, newAgg, from, seg.Appendable)
+	// Read what neither holds: complete lines only, so that what is kept never holds a line
+	// still being written.
+	part, scanned, builders, err := scanSegment(ctx, ss, seg, req, newAgg, from, seg.Appendable, extend != nil)
 	if err != nil {
 		return err
 	}
@@ -112,7 +166,7 @@ func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Seg
 		// The file changed between listing and reading: answer from a plain read and keep
 		// nothing.
 		if from > 0 {
-			if part, scanned, err = scanSegment(ctx, ss, seg, req, newAgg, 0, false); err != nil {
+			if part, scanned, _, err = scanSegment(ctx, ss, seg, req, newAgg, 0, false, false); err != nil {
 				return err
 			}
 			st.Source.LinesRead += scanned.LinesRead
@@ -122,26 +176,31 @@ func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Seg
 		addPartial(ss, seg, final, part, nil, st)
 		return nil
 	}
-	if base != nil {
-		st.Segments.Extended++
-		st.Segments.BytesCached += base.src.BytesRead
-		whole := &partial{agg: newAgg().(partialAgg), end: part.end}
-		whole.absorbPartial(base)
-		whole.absorbPartial(part)
-		part = whole
-	} else {
-		st.Segments.Scanned++
-	}
-	// A last line without a newline (being written) is read on its own and not kept.
+	// A last line without a newline (being written) is read on its own and kept nowhere.
 	var tail *partial
 	if seg.Appendable && scanned.End < from+scanned.BytesRead {
 		var rest source.SegmentScan
-		if tail, rest, err = scanSegment(ctx, ss, seg, req, newAgg, scanned.End, false); err != nil {
+		if tail, rest, _, err = scanSegment(ctx, ss, seg, req, newAgg, scanned.End, false, false); err != nil {
 			return err
 		}
 		// The piece was read twice: once up to the end of the file, once on its own.
 		st.Source.LinesRead += rest.LinesRead
 		part.src.BytesRead -= from + scanned.BytesRead - scanned.End
+	}
+	if extend != nil {
+		saveIndex(req.Index, seg, extend, part, builders, st)
+	}
+	if prefix != nil {
+		if base != nil {
+			st.Segments.Extended++
+			st.Segments.BytesCached += base.src.BytesRead
+		}
+		whole := &partial{agg: newAgg().(partialAgg), end: part.end}
+		whole.absorbPartial(prefix)
+		whole.absorbPartial(part)
+		part = whole
+	} else {
+		st.Segments.Scanned++
 	}
 	if part.fits(req.From, req.To) {
 		req.Cache.put(key, part)
@@ -150,16 +209,107 @@ func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Seg
 	return nil
 }
 
-// scanSegment reads seg from offset from into a new partial.
-func scanSegment(ctx context.Context, ss source.SegmentScanner, seg source.Segment, req Request, newAgg func() aggregator, from int64, complete bool) (*partial, source.SegmentScan, error) {
+// loadIndex returns seg's index if it covers a prefix of the segment as it is now; a damaged
+// one is counted and dropped.
+func loadIndex(store *index.Store, seg source.Segment, st *Stats) (*index.Index, error) {
+	ix, err := store.Load(seg.ID)
+	switch {
+	case errors.Is(err, index.ErrCorrupt):
+		st.Segments.IndexDiscarded++
+		return nil, nil
+	case err != nil:
+		st.Segments.IndexProblem = err.Error()
+		return nil, nil
+	case ix == nil:
+		return nil, nil
+	case ix.End > seg.Version || (!seg.Appendable && ix.End != seg.Version):
+		return nil, nil
+	}
+	return ix, nil
+}
+
+// saveIndex adds what was just read (part, with its builders' blocks) to ix and stores it; a
+// store that cannot be written is said once in the stats, and the query goes on.
+func saveIndex(store *index.Store, seg source.Segment, ix *index.Index, part *partial, builders []*index.Builder, st *Stats) {
+	ix.Append(builders...)
+	ix.End = part.end
+	ix.Lines += part.src.LinesRead
+	ix.Bytes += part.src.BytesRead
+	ix.Malformed += part.malformed
+	ix.TooLong += part.src.LinesTooLong
+	ix.Problems = append(ix.Problems, part.src.Problems...)
+	s := Stats{First: ix.First, Last: ix.Last}
+	s.span(part.first, part.last)
+	ix.First, ix.Last = s.First, s.Last
+	if err := store.Save(seg.ID, ix); err != nil {
+		st.Segments.IndexProblem = err.Error()
+		return
+	}
+	st.Segments.IndexWritten++
+}
+
+// columnar reports whether the query can be answered from a column index: its aggregator and
+// filter read only indexed fields, and the filter needs no text search of the line.
+func columnar(newAgg func() aggregator, req Request) bool {
+	agg := newAgg()
+	if _, ok := agg.(interface{ columnar() }); !ok {
+		return false
+	}
+	m := req.Query.Filter.Compile()
+	needs := agg.needs() | m.Needs()
+	return !m.NeedsLine() && needs&^audit.IndexedFields == 0
+}
+
+// aggregateIndex answers req over the events of ix into a new partial; read is the compressed
+// bytes decoded.
+func aggregateIndex(ix *index.Index, req Request, newAgg func() aggregator) (*partial, int64, error) {
+	aggs := make([]aggregator, workers(req.Workers))
+	for i := range aggs {
+		aggs[i] = newAgg()
+	}
+	m := req.Query.Filter.Compile()
+	needs := aggs[0].needs() | m.Needs() | audit.Fields(0).With(audit.FieldStage, audit.FieldStageTimestamp)
+	matched := make([]int64, len(aggs))
+	from, to := req.From.UnixNano(), req.To.UnixNano()
+	read, err := ix.Each(req.From, req.To, len(aggs), func(w int, b *index.Block) {
+		var rec audit.Record
+		for i := range b.Rows {
+			if t := b.UnixNano(i); t < from || t > to {
+				continue
+			}
+			b.Fill(i, &rec, needs)
+			if !m.Match(&rec) {
+				continue
+			}
+			matched[w]++
+			aggs[w].add(&rec)
+		}
+	})
+	if err != nil {
+		return nil, read, err
+	}
+	for _, o := range aggs[1:] {
+		aggs[0].merge(o)
+	}
+	p := &partial{agg: aggs[0].(partialAgg), end: ix.End, first: ix.First, last: ix.Last, malformed: ix.Malformed}
+	for _, n := range matched {
+		p.matched += n
+	}
+	p.src = source.Stats{LinesRead: ix.Lines, BytesRead: ix.Bytes, LinesTooLong: ix.TooLong, Problems: slices.Clone(ix.Problems)}
+	return p, read, nil
+}
+
+// scanSegment reads seg from offset from into a new partial; with build, it also fills column
+// index builders with every event read.
+func scanSegment(ctx context.Context, ss source.SegmentScanner, seg source.Segment, req Request, newAgg func() aggregator, from int64, complete, build bool) (*partial, source.SegmentScan, []*index.Builder, error) {
 	var scanned source.SegmentScan
-	agg, stats, err := scanAll(ctx, req, newAgg, func(ctx context.Context, fn source.LineFunc) (source.Stats, error) {
+	agg, stats, builders, err := scanAllIndexing(ctx, req, newAgg, func(ctx context.Context, fn source.LineFunc) (source.Stats, error) {
 		var err error
 		scanned, err = ss.ScanSegment(ctx, seg, from, complete, fn)
 		return scanned.Stats, err
-	})
+	}, build)
 	if err != nil {
-		return nil, scanned, err
+		return nil, scanned, nil, err
 	}
 	return &partial{
 		agg:       agg.(partialAgg),
@@ -169,7 +319,7 @@ func scanSegment(ctx context.Context, ss source.SegmentScanner, seg source.Segme
 		malformed: stats.Malformed,
 		matched:   stats.Matched,
 		src:       stats.Source,
-	}, scanned, nil
+	}, scanned, builders, nil
 }
 
 // absorbPartial adds o to p (p's end is set by the caller).
@@ -208,5 +358,6 @@ func addPartial(ss source.SegmentScanner, seg source.Segment, final partialAgg, 
 
 // String describes segment stats for logs and notices.
 func (s SegmentStats) String() string {
-	return fmt.Sprintf("%d segments: %d from cache, %d extended, %d read", s.Total, s.Cached, s.Extended, s.Scanned)
+	return fmt.Sprintf("%d segments: %d from cache, %d extended, %d from the index, %d read; %d index files written, %d discarded",
+		s.Total, s.Cached, s.Extended, s.Indexed, s.Scanned, s.IndexWritten, s.IndexDiscarded)
 }

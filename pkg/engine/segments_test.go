@@ -19,6 +19,7 @@ import (
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/auditgen"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/engine"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/index"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/file"
@@ -104,6 +105,7 @@ type runner struct {
 	t     *testing.T
 	src   *file.Source
 	cache *engine.Cache
+	index *index.Store // nil: no column index
 }
 
 func (r runner) run(raw string, from, to time.Time, cache *engine.Cache) *engine.Result {
@@ -112,7 +114,11 @@ func (r runner) run(raw string, from, to time.Time, cache *engine.Cache) *engine
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	res, err := engine.Run(context.Background(), r.src, engine.Request{Query: q, From: from, To: to, Interval: time.Minute, MaxDataPoints: 600, Cache: cache})
+	req := engine.Request{Query: q, From: from, To: to, Interval: time.Minute, MaxDataPoints: 600, Cache: cache}
+	if cache != nil {
+		req.Index = r.index
+	}
+	res, err := engine.Run(context.Background(), r.src, req)
 	if err != nil {
 		r.t.Fatalf("%s: %v", raw, err)
 	}
@@ -143,9 +149,21 @@ func (r runner) check(what string, from, to time.Time) map[string]engine.Stats {
 // grew, after a rotation, after a copytruncate and over a moved time range, and requires the
 // same results each time.
 func TestSegmentsEqualRawScan(t *testing.T) {
+	t.Run("cache", func(t *testing.T) { testSegmentsEqualRawScan(t, false) })
+	t.Run("cache and index", func(t *testing.T) { testSegmentsEqualRawScan(t, true) })
+}
+
+func testSegmentsEqualRawScan(t *testing.T, withIndex bool) {
 	dir := t.TempDir()
 	sum := writeSegmentedLog(t, dir)
 	r := runner{t: t, src: newFileSource(t, dir), cache: engine.NewCache(0)}
+	if withIndex {
+		store, err := index.Open(t.TempDir(), 1<<30, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.index = store
+	}
 	from, to := segStart.Add(-time.Minute), segStart.Add(4*time.Hour)
 	ts := `{"queryType":"timeseries","groupBy":["verb","user.groups"],"limit":20}`
 
@@ -219,8 +237,8 @@ func TestSegmentsEqualRawScan(t *testing.T) {
 	// A range moved by 7 minutes, cutting the first segments: those are read, the inner ones
 	// still come from the cache on other buckets.
 	moved := r.check("moved", segStart.Add(7*time.Minute), to.Add(7*time.Minute))[ts]
-	if moved.Segments.Cached == 0 || moved.Segments.Scanned == 0 {
-		t.Errorf("moved range: want cut segments read and inner ones cached: %+v", moved.Segments)
+	if cut := moved.Segments.Scanned + moved.Segments.Indexed; moved.Segments.Cached == 0 || cut == 0 || (withIndex && moved.Source.BytesRead != 0) {
+		t.Errorf("moved range: want cut segments read (from the index if there is one) and inner ones cached: %+v, %d bytes read", moved.Segments, moved.Source.BytesRead)
 	}
 	r.check("moved again", segStart.Add(7*time.Minute), to.Add(7*time.Minute))
 	if sum.Events == 0 {
@@ -325,4 +343,88 @@ func TestCacheEvictsPastItsBound(t *testing.T) {
 		t.Errorf("cache over its bound or never evicting: %+v", info)
 	}
 	r.check("small cache", from, to)
+}
+
+// TestIndexEqualsRawScan answers every query type from the column index (a new partial cache
+// for each run, so that nothing comes from it) and requires the raw scan's results: first when
+// the index is built, then read from it, after audit.log grew, and over a moved range.
+func TestIndexEqualsRawScan(t *testing.T) {
+	dir := t.TempDir()
+	writeSegmentedLog(t, dir)
+	store, err := index.Open(t.TempDir(), 1<<30, "512k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := newFileSource(t, dir)
+	from, to := segStart.Add(-time.Minute), segStart.Add(4*time.Hour)
+	check := func(what string, from, to time.Time) map[string]engine.Stats {
+		t.Helper()
+		out := map[string]engine.Stats{}
+		for _, raw := range segmentQueries {
+			q, err := query.Parse([]byte(raw), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := engine.Request{Query: q, From: from, To: to, Interval: time.Minute, MaxDataPoints: 600}
+			want, err := engine.Run(context.Background(), src, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Cache, req.Index = engine.NewCache(0), store
+			got, err := engine.Run(context.Background(), src, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resultsEqual(t, what+" "+raw, want, got)
+			if got.Stats.Malformed != want.Stats.Malformed || got.Stats.Matched != want.Stats.Matched {
+				t.Errorf("%s %s: malformed/matched %d/%d from the index, %d/%d raw", what, raw, got.Stats.Malformed, got.Stats.Matched, want.Stats.Malformed, want.Stats.Matched)
+			}
+			if got.Stats.Segments.IndexProblem != "" {
+				t.Errorf("%s %s: %s", what, raw, got.Stats.Segments.IndexProblem)
+			}
+			out[raw] = got.Stats
+		}
+		st := out[segmentQueries[0]]
+		t.Logf("%s: %s; read %d bytes of log, %d of index", what, st.Segments, st.Source.BytesRead, st.Segments.IndexBytes)
+		return out
+	}
+	ts := segmentQueries[0]
+	built := check("building", from, to)[ts]
+	if built.Segments.IndexWritten != built.Segments.Total {
+		t.Errorf("building: want an index written per segment: %+v", built.Segments)
+	}
+	read := check("indexed", from, to)
+	for _, raw := range segmentQueries {
+		st := read[raw]
+		if st.Segments.Total == 0 {
+			continue
+		}
+		columnar := st.Segments.Indexed == st.Segments.Total
+		if columnar && st.Source.BytesRead != 0 {
+			t.Errorf("%s: answered from the index but read %d bytes of log", raw, st.Source.BytesRead)
+		}
+		if !columnar && st.Segments.Indexed != 0 {
+			t.Errorf("%s: partly from the index: %+v", raw, st.Segments)
+		}
+	}
+	for _, raw := range []string{ts, segmentQueries[2], segmentQueries[3], segmentQueries[5], segmentQueries[6]} {
+		if st := read[raw]; st.Segments.Indexed != st.Segments.Total {
+			t.Errorf("%s: not answered from the index: %+v", raw, st.Segments)
+		}
+	}
+	files, size := store.Usage()
+	t.Logf("index: %d files, %d bytes", files, size)
+
+	active := filepath.Join(dir, "audit.log")
+	before := fileSize(t, active)
+	appendLog(t, active, 21, segStart.Add(3*time.Hour+time.Minute), 150)
+	grown := check("grown", from, to)[ts]
+	if appended := fileSize(t, active) - before; grown.Source.BytesRead != appended || grown.Segments.IndexWritten != 1 {
+		t.Errorf("grown: read %d bytes (want the %d appended) and wrote %d indexes (want 1)", grown.Source.BytesRead, appended, grown.Segments.IndexWritten)
+	}
+	check("grown, indexed", from, to)
+	moved := check("moved", segStart.Add(7*time.Minute), to.Add(7*time.Minute))[ts]
+	if moved.Source.BytesRead != 0 {
+		t.Errorf("moved range: read %d bytes of log; the index should answer the cut segment", moved.Source.BytesRead)
+	}
 }

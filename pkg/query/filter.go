@@ -366,3 +366,7 @@ func (cm *codeMatcher) match(code int) bool {
 	}
 	return false
 }
+
+// NeedsLine reports whether matching needs the raw line (a text search), not only decoded
+// fields: such a filter cannot be answered from a column index.
+func (m *Matcher) NeedsLine() bool { return m.search != nil }

@@ -1,0 +1,279 @@
+// Package index is a column index of audit log segments, kept on disk beside nothing it
+// indexes: for each segment (a file, see source.Segment), the values of every indexed field of
+// every event (audit.IndexedFields), in blocks of columns, so that aggregations read columns
+// instead of decoding JSON. It is pure Go and knows nothing of Grafana.
+//
+// # Layout
+//
+// An index file holds a header and blocks. A block holds up to BlockRows events: their
+// stageTimestamp, the gap to requestReceivedTimestamp and the response code as zig-zag varints,
+// and one dictionary-encoded column per string or raw-JSON field (the block's distinct values,
+// then one varint id per event). Each block's payload is compressed with zstd and checksummed
+// (CRC-32C); its row count and time range stand outside the payload so that blocks outside a
+// query's range are skipped without being read. The header (JSON) says which segment and how
+// many of its bytes the index covers, and what the scan that built it counted (malformed and
+// over-long lines, problems). A file whose magic, version or checksums do not match is
+// discarded and rebuilt, never trusted.
+package index
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
+)
+
+// BlockRows is the most events a block holds.
+const BlockRows = 8192
+
+// columns is the order of the dictionary columns in a block.
+var columns = append(append([]audit.Field{}, audit.StrFields...), audit.RawFields...)
+
+var isRaw = func() map[audit.Field]bool {
+	m := map[audit.Field]bool{}
+	for _, f := range audit.RawFields {
+		m[f] = true
+	}
+	return m
+}()
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrCorrupt is returned for an index file or block that does not check out.
+var ErrCorrupt = errors.New("index: corrupt or foreign index data")
+
+// rawBlock is one encoded block as it is stored.
+type rawBlock struct {
+	rows     int
+	min, max int64  // stageTimestamp range, Unix ns
+	data     []byte // zstd payload
+	sum      uint32 // CRC-32C of data
+}
+
+// Builder collects events into blocks. It is not safe for concurrent use: give each scanning
+// goroutine its own and join them with Index.Append.
+type Builder struct {
+	times, recv, codes []int64
+	dicts              [][][]byte          // per column: distinct values, in id order
+	ids                [][]uint32          // per column: one id per row
+	seen               []map[string]uint32 // per column: value -> id
+	blocks             []rawBlock
+	err                error
+}
+
+// NewBuilder returns an empty builder.
+func NewBuilder() *Builder {
+	b := &Builder{dicts: make([][][]byte, len(columns)), ids: make([][]uint32, len(columns)), seen: make([]map[string]uint32, len(columns))}
+	for i := range columns {
+		b.seen[i] = map[string]uint32{}
+	}
+	return b
+}
+
+// Add stores r, which must have been scanned with (at least) audit.IndexedFields.
+func (b *Builder) Add(r *audit.Record) {
+	t := r.Time.UnixNano()
+	var gap int64
+	if !r.Received.IsZero() {
+		gap = t - r.Received.UnixNano()
+	} else {
+		gap = noReceived
+	}
+	b.times = append(b.times, t)
+	b.recv = append(b.recv, gap)
+	b.codes = append(b.codes, int64(r.Code))
+	for i, f := range columns {
+		var v []byte
+		if isRaw[f] {
+			v = r.Raw(f)
+		} else {
+			v = r.Str(f)
+		}
+		id, ok := b.seen[i][string(v)]
+		if !ok {
+			id = uint32(len(b.dicts[i]))
+			c := append([]byte(nil), v...)
+			b.dicts[i] = append(b.dicts[i], c)
+			b.seen[i][string(c)] = id
+		}
+		b.ids[i] = append(b.ids[i], id)
+	}
+	if len(b.times) == BlockRows {
+		b.flush()
+	}
+}
+
+// noReceived marks an event without requestReceivedTimestamp (an impossible gap).
+const noReceived = -1 << 62
+
+var encoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+var decoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0))
+
+// flush encodes the pending rows as a block.
+func (b *Builder) flush() {
+	n := len(b.times)
+	if n == 0 {
+		return
+	}
+	var p []byte
+	lo, hi := b.times[0], b.times[0]
+	prev := int64(0)
+	for _, t := range b.times {
+		lo, hi = min(lo, t), max(hi, t)
+		p = binary.AppendVarint(p, t-prev)
+		prev = t
+	}
+	for _, g := range b.recv {
+		p = binary.AppendVarint(p, g)
+	}
+	for _, c := range b.codes {
+		p = binary.AppendVarint(p, c)
+	}
+	for i := range columns {
+		p = binary.AppendUvarint(p, uint64(len(b.dicts[i])))
+		for _, v := range b.dicts[i] {
+			p = binary.AppendUvarint(p, uint64(len(v)))
+			p = append(p, v...)
+		}
+		for _, id := range b.ids[i] {
+			p = binary.AppendUvarint(p, uint64(id))
+		}
+		b.dicts[i], b.ids[i] = b.dicts[i][:0], b.ids[i][:0]
+		clear(b.seen[i])
+	}
+	data := encoder.EncodeAll(p, make([]byte, 0, len(p)/3))
+	b.blocks = append(b.blocks, rawBlock{rows: n, min: lo, max: hi, data: data, sum: crc32.Checksum(data, castagnoli)})
+	b.times, b.recv, b.codes = b.times[:0], b.recv[:0], b.codes[:0]
+}
+
+// Block is a decoded block: the columns of its events.
+type Block struct {
+	Rows  int
+	times []int64
+	recv  []int64
+	codes []int64
+	dicts [][][]byte
+	ids   [][]uint32
+}
+
+// UnixNano is event i's stageTimestamp in Unix nanoseconds.
+func (b *Block) UnixNano(i int) int64 { return b.times[i] }
+
+// Time is event i's stageTimestamp.
+func (b *Block) Time(i int) time.Time { return time.Unix(0, b.times[i]).UTC() }
+
+// Fill sets r to event i, with the fields of needs (others are left empty). The values point
+// into the block and stay valid while the block is.
+func (b *Block) Fill(i int, r *audit.Record, needs audit.Fields) {
+	r.Reset()
+	r.Time = time.Unix(0, b.times[i]).UTC()
+	if g := b.recv[i]; g != noReceived && needs.Has(audit.FieldRequestReceived) {
+		r.Received = time.Unix(0, b.times[i]-g).UTC()
+	}
+	if needs.Has(audit.FieldCode) {
+		r.Code = int(b.codes[i])
+	}
+	for c, f := range columns {
+		if !needs.Has(f) {
+			continue
+		}
+		v := b.dicts[c][b.ids[c][i]]
+		if len(v) == 0 {
+			continue
+		}
+		if isRaw[f] {
+			r.SetRaw(f, v)
+		} else {
+			r.SetStr(f, v)
+		}
+	}
+}
+
+// decode checks and decodes a stored block.
+func (rb *rawBlock) decode() (*Block, error) {
+	if crc32.Checksum(rb.data, castagnoli) != rb.sum {
+		return nil, ErrCorrupt
+	}
+	p, err := decoder.DecodeAll(rb.data, nil)
+	if err != nil {
+		return nil, ErrCorrupt
+	}
+	n := rb.rows
+	b := &Block{Rows: n, times: make([]int64, n), recv: make([]int64, n), codes: make([]int64, n),
+		dicts: make([][][]byte, len(columns)), ids: make([][]uint32, len(columns))}
+	r := reader{p: p}
+	prev := int64(0)
+	for i := range n {
+		prev += r.varint()
+		b.times[i] = prev
+	}
+	for i := range n {
+		b.recv[i] = r.varint()
+	}
+	for i := range n {
+		b.codes[i] = r.varint()
+	}
+	for c := range columns {
+		nd := r.uvarint()
+		if nd > uint64(n) {
+			return nil, ErrCorrupt
+		}
+		dict := make([][]byte, nd)
+		for j := range dict {
+			dict[j] = r.bytes(r.uvarint())
+		}
+		ids := make([]uint32, n)
+		for j := range ids {
+			id := r.uvarint()
+			if id >= nd {
+				return nil, ErrCorrupt
+			}
+			ids[j] = uint32(id)
+		}
+		b.dicts[c], b.ids[c] = dict, ids
+	}
+	if r.err || len(r.p) != 0 {
+		return nil, ErrCorrupt
+	}
+	return b, nil
+}
+
+// reader reads varints from a payload; a short or bad payload sets err.
+type reader struct {
+	p   []byte
+	err bool
+}
+
+func (r *reader) varint() int64 {
+	v, n := binary.Varint(r.p)
+	if n <= 0 {
+		r.err, r.p = true, nil
+		return 0
+	}
+	r.p = r.p[n:]
+	return v
+}
+
+func (r *reader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.p)
+	if n <= 0 {
+		r.err, r.p = true, nil
+		return 0
+	}
+	r.p = r.p[n:]
+	return v
+}
+
+func (r *reader) bytes(n uint64) []byte {
+	if n > uint64(len(r.p)) {
+		r.err, r.p = true, nil
+		return nil
+	}
+	v := r.p[:n:n]
+	r.p = r.p[n:]
+	return v
+}

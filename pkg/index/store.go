@@ -1,0 +1,368 @@
+package index
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// magic starts every index file; formatVersion changes with the layout.
+const (
+	magic         = "K8SAUDIX"
+	formatVersion = 1
+	fileSuffix    = ".idx"
+	tmpSuffix     = ".tmp"
+)
+
+// Header is what an index says about its segment.
+type Header struct {
+	Version int    `json:"version"`
+	Key     string `json:"key"` // the segment ID and the store's salt
+	// End is how many bytes of the segment the index covers (complete lines only).
+	End int64 `json:"end"`
+	// What the scans that built the index counted over [0, End).
+	Lines     int64     `json:"lines"`
+	Bytes     int64     `json:"bytes"`
+	Malformed int64     `json:"malformed"`
+	TooLong   int64     `json:"tooLong"`
+	Problems  []string  `json:"problems,omitempty"`
+	First     time.Time `json:"first"` // earliest and latest stageTimestamp; zero without events
+	Last      time.Time `json:"last"`
+	Events    int64     `json:"events"`
+}
+
+// Index is a segment's index: its header and its blocks, read only when asked for.
+type Index struct {
+	Header
+	blocks []rawBlock
+}
+
+// Append adds the blocks of builders (finished with their pending rows) to ix.
+func (ix *Index) Append(builders ...*Builder) {
+	for _, b := range builders {
+		b.flush()
+		for _, rb := range b.blocks {
+			ix.blocks = append(ix.blocks, rb)
+			ix.Events += int64(rb.rows)
+		}
+		b.blocks = nil
+	}
+}
+
+// Blocks returns how many blocks there are and how many may hold events in [from, to].
+func (ix *Index) Blocks(from, to time.Time) (all, inRange int) {
+	for i := range ix.blocks {
+		if ix.overlaps(i, from, to) {
+			inRange++
+		}
+	}
+	return len(ix.blocks), inRange
+}
+
+func (ix *Index) overlaps(i int, from, to time.Time) bool {
+	rb := &ix.blocks[i]
+	return rb.max >= from.UnixNano() && rb.min <= to.UnixNano()
+}
+
+// Size is about how many bytes the index takes on disk.
+func (ix *Index) Size() int64 {
+	n := int64(512)
+	for _, rb := range ix.blocks {
+		n += int64(len(rb.data)) + 32
+	}
+	return n
+}
+
+// Each decodes, one by one, the blocks that may hold events in [from, to] and calls fn with
+// each, from workers goroutines (fn must be safe for that; w is the worker's number). It
+// returns the compressed bytes decoded, and ErrCorrupt for a block that does not check out.
+func (ix *Index) Each(from, to time.Time, workers int, fn func(w int, b *Block)) (int64, error) {
+	var todo []int
+	var read int64
+	for i := range ix.blocks {
+		if ix.overlaps(i, from, to) {
+			todo = append(todo, i)
+			read += int64(len(ix.blocks[i].data))
+		}
+	}
+	workers = max(1, min(workers, len(todo)))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := w; k < len(todo); k += workers {
+				b, err := ix.blocks[todo[k]].decode()
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				fn(w, b)
+			}
+		}()
+	}
+	wg.Wait()
+	return read, errors.Join(errs...)
+}
+
+// Store keeps index files in a directory, bounded in bytes: the least recently used files
+// go first. It is safe for concurrent use, across processes too (files are replaced by
+// rename, never written in place).
+type Store struct {
+	dir  string
+	max  int64
+	salt string
+	mu   sync.Mutex
+}
+
+// Open prepares dir (created 0700 if missing) for a store of at most maxBytes. salt is part of
+// every key: indexes built under other settings (another line limit) are not used. Open fails
+// when dir cannot be created or written.
+func Open(dir string, maxBytes int64, salt string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("index directory %s cannot be created: %w", dir, err)
+	}
+	probe, err := os.CreateTemp(dir, "probe-*"+tmpSuffix)
+	if err != nil {
+		return nil, fmt.Errorf("index directory %s is not writable: %w", dir, err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+	s := &Store{dir: dir, max: maxBytes, salt: salt}
+	s.removeStaleTemp()
+	return s, nil
+}
+
+// Dir is the store's directory.
+func (s *Store) Dir() string { return s.dir }
+
+// removeStaleTemp removes the temporary files of writes that never finished (a crash).
+func (s *Store) removeStaleTemp() {
+	ents, _ := os.ReadDir(s.dir)
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), tmpSuffix) {
+			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > 10*time.Minute {
+				os.Remove(filepath.Join(s.dir, e.Name()))
+			}
+		}
+	}
+}
+
+func (s *Store) key(segmentID string) string { return segmentID + "|" + s.salt }
+
+func (s *Store) path(key string) string {
+	h := sha256.Sum256([]byte(key))
+	return filepath.Join(s.dir, hex.EncodeToString(h[:16])+fileSuffix)
+}
+
+// Load reads the index of a segment. It returns (nil, nil) when there is none, and ErrCorrupt
+// (after removing the file) when the file is damaged or belongs to another segment.
+func (s *Store) Load(segmentID string) (*Index, error) {
+	key := s.key(segmentID)
+	p := s.path(key)
+	data, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ix, err := decodeFile(data)
+	if err == nil && ix.Key != key {
+		err = ErrCorrupt
+	}
+	if err != nil {
+		os.Remove(p)
+		return nil, err
+	}
+	now := time.Now()
+	os.Chtimes(p, now, now) // recently used
+	return ix, nil
+}
+
+// Remove drops the index of a segment.
+func (s *Store) Remove(segmentID string) { os.Remove(s.path(s.key(segmentID))) }
+
+// Save writes ix (for segmentID) and evicts the least recently used files past the bound.
+func (s *Store) Save(segmentID string, ix *Index) error {
+	ix.Version = formatVersion
+	ix.Key = s.key(segmentID)
+	data, err := encodeFile(ix)
+	if err != nil {
+		return err
+	}
+	if int64(len(data)) > s.max {
+		return fmt.Errorf("index of %d bytes is larger than the index size limit (%d bytes)", len(data), s.max)
+	}
+	tmp, err := os.CreateTemp(s.dir, "write-*"+tmpSuffix)
+	if err != nil {
+		return err
+	}
+	_, werr := tmp.Write(data)
+	if werr == nil {
+		werr = tmp.Sync()
+	}
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), s.path(ix.Key))
+	}
+	if werr != nil {
+		os.Remove(tmp.Name())
+		return werr
+	}
+	s.evict()
+	return nil
+}
+
+// Usage is the bytes of index files in the store.
+func (s *Store) Usage() (files int, bytes int64) {
+	for _, f := range s.files() {
+		files++
+		bytes += f.size
+	}
+	return files, bytes
+}
+
+type storedFile struct {
+	path string
+	size int64
+	used time.Time
+}
+
+func (s *Store) files() []storedFile {
+	ents, _ := os.ReadDir(s.dir)
+	var out []storedFile
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), fileSuffix) {
+			continue
+		}
+		if info, err := e.Info(); err == nil {
+			out = append(out, storedFile{filepath.Join(s.dir, e.Name()), info.Size(), info.ModTime()})
+		}
+	}
+	return out
+}
+
+func (s *Store) evict() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	files := s.files()
+	var total int64
+	for _, f := range files {
+		total += f.size
+	}
+	if total <= s.max {
+		return
+	}
+	slices.SortFunc(files, func(a, b storedFile) int { return a.used.Compare(b.used) })
+	for _, f := range files {
+		if total <= s.max {
+			break
+		}
+		if os.Remove(f.path) == nil {
+			total -= f.size
+		}
+	}
+}
+
+// File layout: magic, uvarint version, uvarint header length, header JSON, CRC-32C of the
+// header, uvarint block count, then per block: uvarint rows, varint min, varint max, uvarint
+// length, 4-byte CRC-32C, payload.
+
+func encodeFile(ix *Index) ([]byte, error) {
+	hj, err := json.Marshal(ix.Header)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	buf.WriteString(magic)
+	var tmp []byte
+	tmp = binary.AppendUvarint(tmp, formatVersion)
+	tmp = binary.AppendUvarint(tmp, uint64(len(hj)))
+	buf.Write(tmp)
+	buf.Write(hj)
+	buf.Write(binary.BigEndian.AppendUint32(nil, crc32.Checksum(hj, castagnoli)))
+	buf.Write(binary.AppendUvarint(nil, uint64(len(ix.blocks))))
+	for _, rb := range ix.blocks {
+		tmp = tmp[:0]
+		tmp = binary.AppendUvarint(tmp, uint64(rb.rows))
+		tmp = binary.AppendVarint(tmp, rb.min)
+		tmp = binary.AppendVarint(tmp, rb.max)
+		tmp = binary.AppendUvarint(tmp, uint64(len(rb.data)))
+		tmp = binary.BigEndian.AppendUint32(tmp, rb.sum)
+		buf.Write(tmp)
+		buf.Write(rb.data)
+	}
+	return buf.Bytes(), nil
+}
+
+func decodeFile(data []byte) (*Index, error) {
+	if !bytes.HasPrefix(data, []byte(magic)) {
+		return nil, ErrCorrupt
+	}
+	r := bufio.NewReader(bytes.NewReader(data[len(magic):]))
+	ver, err := binary.ReadUvarint(r)
+	if err != nil || ver != formatVersion {
+		return nil, ErrCorrupt
+	}
+	hl, err := binary.ReadUvarint(r)
+	if err != nil || hl > uint64(len(data)) {
+		return nil, ErrCorrupt
+	}
+	hj := make([]byte, hl)
+	var sum [4]byte
+	if _, err := io.ReadFull(r, hj); err != nil {
+		return nil, ErrCorrupt
+	}
+	if _, err := io.ReadFull(r, sum[:]); err != nil || binary.BigEndian.Uint32(sum[:]) != crc32.Checksum(hj, castagnoli) {
+		return nil, ErrCorrupt
+	}
+	ix := &Index{}
+	if err := json.Unmarshal(hj, &ix.Header); err != nil || ix.Version != formatVersion {
+		return nil, ErrCorrupt
+	}
+	nb, err := binary.ReadUvarint(r)
+	if err != nil || nb > uint64(len(data)) {
+		return nil, ErrCorrupt
+	}
+	var events int64
+	for range nb {
+		rows, err1 := binary.ReadUvarint(r)
+		lo, err2 := binary.ReadVarint(r)
+		hi, err3 := binary.ReadVarint(r)
+		n, err4 := binary.ReadUvarint(r)
+		if err := errors.Join(err1, err2, err3, err4); err != nil || n > uint64(len(data)) || rows == 0 || rows > BlockRows {
+			return nil, ErrCorrupt
+		}
+		if _, err := io.ReadFull(r, sum[:]); err != nil {
+			return nil, ErrCorrupt
+		}
+		payload := make([]byte, n)
+		if _, err := io.ReadFull(r, payload); err != nil {
+			return nil, ErrCorrupt
+		}
+		ix.blocks = append(ix.blocks, rawBlock{rows: int(rows), min: lo, max: hi, data: payload, sum: binary.BigEndian.Uint32(sum[:])})
+		events += int64(rows)
+	}
+	if _, err := r.ReadByte(); err != io.EOF || events != ix.Events {
+		return nil, ErrCorrupt
+	}
+	return ix, nil
+}
