@@ -432,6 +432,12 @@ func sourceNotices(st Stats) []Notice {
 	for _, p := range st.Source.Problems {
 		out = append(out, Notice{Warning, p})
 	}
+	if p := st.Segments.IndexProblem; p != "" {
+		out = append(out, Notice{Info, "the column index could not be used (" + p + "); the query was answered from the audit files"})
+	}
+	if n := st.Segments.IndexDiscarded; n > 0 {
+		out = append(out, Notice{Info, fmt.Sprintf("discarded %d damaged column index %s; rebuilt from the audit files", n, plural(n, "file", "files"))})
+	}
 	return out
 }
 
@@ -469,4 +475,11 @@ func Values(ctx context.Context, src source.Source, dim *query.Dimension, f quer
 type ValueCount struct {
 	Value string `json:"value"`
 	Count int64  `json:"count"`
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -427,4 +428,86 @@ func TestIndexEqualsRawScan(t *testing.T) {
 	if moved.Source.BytesRead != 0 {
 		t.Errorf("moved range: read %d bytes of log; the index should answer the cut segment", moved.Source.BytesRead)
 	}
+}
+
+// TestDamagedOrUnwritableIndex: a damaged index file is discarded and rebuilt, and an index
+// directory that cannot be written makes queries read the files, with a notice; the answers
+// are the raw scan's either way.
+func TestDamagedOrUnwritableIndex(t *testing.T) {
+	dir := t.TempDir()
+	writeSegmentedLog(t, dir)
+	src := newFileSource(t, dir)
+	idxDir := t.TempDir()
+	store, err := index.Open(idxDir, 1<<30, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := segmentQueries[0]
+	q, err := query.Parse([]byte(raw), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to := segStart.Add(-time.Minute), segStart.Add(4*time.Hour)
+	run := func(store *index.Store) *engine.Result {
+		t.Helper()
+		req := engine.Request{Query: q, From: from, To: to, Interval: time.Minute, MaxDataPoints: 600}
+		if store != nil {
+			req.Cache, req.Index = engine.NewCache(0), store
+		}
+		res, err := engine.Run(context.Background(), src, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	want := run(nil)
+	run(store) // builds the index
+	ents, err := os.ReadDir(idxDir)
+	if err != nil || len(ents) == 0 {
+		t.Fatalf("no index files: %v", err)
+	}
+	for i, e := range ents[:2] {
+		p := filepath.Join(idxDir, e.Name())
+		data, _ := os.ReadFile(p)
+		if i == 0 {
+			data = data[:len(data)/2] // a cut file
+		} else {
+			data[len(data)-5] ^= 0xff // a damaged block
+		}
+		os.WriteFile(p, data, 0o600)
+	}
+	got := run(store)
+	if got.Stats.Segments.IndexDiscarded != 2 || got.Stats.Segments.IndexWritten != 2 {
+		t.Errorf("want 2 damaged indexes discarded and rebuilt: %+v", got.Stats.Segments)
+	}
+	if !dropNotice(got, engine.Info, "discarded 2 damaged column index files; rebuilt from the audit files") {
+		t.Errorf("no notice of the discarded indexes: %+v", got.Notices)
+	}
+	resultsEqual(t, "damaged index", want, got)
+	if again := run(store); again.Stats.Segments.Indexed != again.Stats.Segments.Total {
+		t.Errorf("after the rebuild, want every segment from the index: %+v", again.Stats.Segments)
+	}
+
+	// The directory goes away under the store (a full or read-only disk): queries read the files.
+	os.RemoveAll(idxDir)
+	got = run(store)
+	if got.Stats.Segments.IndexProblem == "" || got.Stats.Segments.Scanned != got.Stats.Segments.Total {
+		t.Fatalf("want every segment read and the index problem said: %+v", got.Stats.Segments)
+	}
+	if !dropNotice(got, engine.Info, "the column index could not be used (") {
+		t.Errorf("no notice about the index: %+v", got.Notices)
+	}
+	resultsEqual(t, "unwritable index", want, got)
+}
+
+// dropNotice removes the first notice of res that starts with text and reports whether there
+// was one.
+func dropNotice(res *engine.Result, sev engine.Severity, text string) bool {
+	for i, n := range res.Notices {
+		if n.Severity == sev && strings.HasPrefix(n.Text, text) {
+			res.Notices = append(res.Notices[:i], res.Notices[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
