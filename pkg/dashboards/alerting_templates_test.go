@@ -240,8 +240,7 @@ func TestAlertRuleTemplates(t *testing.T) {
 							t.Errorf("label %s: %q would be expanded as an environment variable by Grafana's file provisioning (so $labels becomes empty): write $$", key, s)
 						}
 					}
-					// The instance's labels: the series labels of the plugin query, plus the rule's
-					// own labels once expanded (Grafana adds those after templating).
+					// An alert instance's labels are those of one series of the plugin query.
 					var series []data.Labels
 					values := map[string]tmplValue{}
 					for _, d := range r.Data {
@@ -260,11 +259,11 @@ func TestAlertRuleTemplates(t *testing.T) {
 								values[d.RefID] = tmplValue{Labels: ls, Value: 1.5}
 							}
 						}
-						data := tmplData{Labels: ls, Values: values, Value: "[ var='B' labels={} value=1.5 ]"}
+						td := tmplData{Labels: ls, Values: values, Value: "[ var='B' labels={} value=1.5 ]"}
 						check := func(kind, key, text string) {
 							t.Helper()
 							templates++
-							out, err := expandAlertTemplate(kind+"."+key, text, data)
+							out, err := expandAlertTemplate(kind+"."+key, text, td)
 							if err != nil {
 								t.Fatalf("%s %s: %v\n%s", kind, key, err, text)
 							}
