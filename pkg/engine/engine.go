@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
@@ -138,8 +137,12 @@ func Run(ctx context.Context, src source.Source, req Request) (*Result, error) {
 	if !req.To.After(req.From) {
 		return nil, &query.Error{Msg: fmt.Sprintf("empty time range: from %s is not before to %s", req.From.Format(time.RFC3339), req.To.Format(time.RFC3339))}
 	}
-	if q.QueryType == query.TypePipelineHealth {
-		return runPipeline(ctx, src, req)
+	te, err := lookupType(q.QueryType) // type_<name>.go
+	if err != nil {
+		return nil, err
+	}
+	if te.run != nil {
+		return te.run(ctx, src, req)
 	}
 	pd, done, err := pushdown(ctx, src, req)
 	if err != nil {
@@ -148,67 +151,9 @@ func Run(ctx context.Context, src source.Source, req Request) (*Result, error) {
 	if done {
 		return pd, nil
 	}
-	var newAgg func() aggregator
-	var preNotices []Notice
-	switch q.QueryType {
-	case query.TypeTimeSeries:
-		b := newBuckets(req)
-		newAgg = func() aggregator { return newTimeSeries(q, b) }
-	case query.TypeLatency:
-		b := newBuckets(req)
-		if q.Format == query.FormatHeatmap {
-			newAgg = func() aggregator { return newHeatmap(q, b) }
-		} else {
-			newAgg = func() aggregator { return newLatency(q, b) }
-		}
-	case query.TypeDenied:
-		newAgg = func() aggregator { return newDenied(q) }
-	case query.TypeMatrix:
-		newAgg = func() aggregator { return newMatrix(q) }
-	case query.TypeTopN:
-		newAgg = func() aggregator { return newTopN(q) }
-	case query.TypeEvents:
-		newAgg = func() aggregator { return newEvents(q) }
-	case query.TypeLatencyBreakdown:
-		if q.Format == query.FormatTable {
-			newAgg = func() aggregator { return newSlowest(q) }
-		} else {
-			b := newBuckets(req)
-			newAgg = func() aggregator { return newBreakdownSeries(q, b) }
-		}
-	case query.TypeDeprecatedAPIs:
-		newAgg = func() aggregator { return newDeprecated(q) }
-	case query.TypeObjectHistory:
-		newAgg = func() aggregator { return newHistory(q) }
-	case query.TypeDetections:
-		rules, err := detectionRules(q)
-		if err != nil {
-			return nil, err
-		}
-		var b *buckets
-		if q.Format == query.FormatTimeSeries {
-			b = newBuckets(req)
-		}
-		cfg := detectConfig(q, req.Detect)
-		if cfg.RoleLookback > 0 && slices.ContainsFunc(rules, func(r *detect.Rule) bool { return r.ID == detect.RoleRule }) {
-			hist, st, err := roleHistory(ctx, src, req.Roles, req.From, cfg.RoleLookback)
-			switch {
-			case ctx.Err() != nil:
-				return nil, ctx.Err()
-			case err != nil:
-				// The findings of the range still stand; say what could not be judged.
-				preNotices = append(preNotices, Notice{Warning, fmt.Sprintf("%s: the %s RBAC look-back could not be read (%v); bindings are judged on role writes within the range only", detect.RoleRule, cfg.RoleLookback, err)})
-				cfg.RoleLookback = 0
-			default:
-				cfg.RoleHistory = hist
-			}
-			for _, n := range sourceNotices(st) {
-				preNotices = append(preNotices, Notice{n.Severity, "RBAC look-back: " + n.Text})
-			}
-		}
-		newAgg = func() aggregator { return newDetections(q, rules, cfg, b) }
-	default:
-		return nil, &query.Error{Msg: fmt.Sprintf("unknown query type %q", q.QueryType)}
+	newAgg, preNotices, err := te.plan(ctx, src, req)
+	if err != nil {
+		return nil, err
 	}
 	res := &Result{}
 	var agg aggregator
