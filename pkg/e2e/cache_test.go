@@ -1,16 +1,22 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/data"
+	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/auditgen"
 )
 
 // dashboardQueries returns the targets of bundled dashboards as a refresh sends them, with
@@ -93,33 +99,121 @@ func TestDashboardRefreshFromCache(t *testing.T) {
 	first := h.queryData(t, ds, from, to, queries...)
 	second := h.queryData(t, ds, from, to, queries...)
 	cached := 0
+	var bytesRead float64
 	for _, q := range queries {
 		f1, f2 := frames(t, first[q.refID]), frames(t, second[q.refID])
 		s1, s2 := stats(f1[0]), stats(f2[0])
-		if s1["Bytes read"] == 0 {
-			t.Errorf("%s: the first refresh read nothing: %v", q.refID, s1)
-		}
+		bytesRead += s1["Bytes read"]
 		if s1["Segments"] > 0 {
 			cached++
-			if s1["Segments read"] == 0 {
-				t.Errorf("%s: first refresh read no segment: %v", q.refID, s1)
+			// The first refresh reads each segment, or answers from the index an earlier
+			// target of the same refresh has just built.
+			if s1["Segments read"]+s1["Segments from index"] != s1["Segments"] {
+				t.Errorf("%s: first refresh neither read nor indexed every segment: %v", q.refID, s1)
 			}
 			if s2["Segments from cache"] != s2["Segments"] || s2["Bytes read"] != 0 {
 				t.Errorf("%s: second refresh not served from the cache: %v", q.refID, s2)
 			}
 		}
-		for _, f := range append(f1, f2...) {
-			f.Meta.Stats = nil
-		}
-		j1, _ := json.Marshal(f1)
-		j2, _ := json.Marshal(f2)
-		if string(j1) != string(j2) {
-			t.Errorf("%s: the refreshes' frames differ:\n%s\n%s", q.refID, j1, j2)
-		}
+		sameFrames(t, q.refID, f1, f2)
+	}
+	if bytesRead == 0 {
+		t.Error("the first refresh read nothing")
 	}
 	// Detections targets are read whole (their rules keep state across segments).
 	if cached < len(queries)/2 {
 		t.Errorf("only %d of %d targets went through the segment cache", cached, len(queries))
 	}
 	t.Logf("%d targets, %d through the segment cache", len(queries), cached)
+}
+
+// TestIndexSurvivesRestartAndCrash runs the dashboards' targets through a plugin process that
+// builds the column index, kills it (SIGKILL), and runs them again through a new process on
+// the same cache directory: the columnar targets are answered from the index on disk without
+// reading the log, with the same frames. Then a process is killed while it builds the index
+// of a larger log, and a new one still answers exactly what a plugin without an index answers.
+func TestIndexSurvivesRestartAndCrash(t *testing.T) {
+	_, self, _, _ := runtime.Caller(0)
+	sample := filepath.Join(filepath.Dir(self), "..", "..", "provisioning", "sample-data")
+	ds := fileDatasource(42, "e2e-index", sample)
+	from, to := time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC), time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+	queries := dashboardQueries(t, "api-activity", "security-detections")
+	cacheDir := t.TempDir()
+
+	h1 := startPluginIn(t, cacheDir)
+	first := h1.queryData(t, ds, from, to, queries...)
+	if err := syscall.Kill(h1.pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	h2 := startPluginIn(t, cacheDir)
+	second := h2.queryData(t, ds, from, to, queries...)
+	fromIndex := 0
+	for _, q := range queries {
+		f1, f2 := frames(t, first[q.refID]), frames(t, second[q.refID])
+		s2 := stats(f2[0])
+		if s2["Segments"] > 0 && s2["Segments from index"] == s2["Segments"] {
+			fromIndex++
+			if s2["Bytes read"] != 0 {
+				t.Errorf("%s: answered from the index but read %v bytes of log", q.refID, s2["Bytes read"])
+			}
+		}
+		sameFrames(t, q.refID, f1, f2)
+	}
+	if fromIndex < 8 {
+		t.Errorf("only %d of %d targets answered from the index after the restart", fromIndex, len(queries))
+	}
+	t.Logf("after a restart, %d of %d targets answered from the index", fromIndex, len(queries))
+
+	// A kill while the index of a larger log is being written.
+	logDir := t.TempDir()
+	start := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	if _, _, err := auditgen.WriteRotated(logDir, auditgen.Options{Seed: 9, Start: start, Duration: 6 * time.Hour, Requests: 120000, MalformedEvery: 997}, 12000, true); err != nil {
+		t.Fatal(err)
+	}
+	big := fileDatasource(43, "e2e-crash", logDir)
+	q := dataQuery{refID: "ts", model: map[string]any{"queryType": "timeseries", "groupBy": []string{"verb"}}, interval: time.Minute, maxDataPoints: 1000}
+	crashDir := t.TempDir()
+	h3 := startPluginIn(t, crashDir)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		req := &pluginv2.QueryDataRequest{PluginContext: big.pluginContext(t), Queries: []*pluginv2.DataQuery{q.proto(t, start, start.Add(7*time.Hour))}}
+		h3.data.QueryData(context.Background(), req) // fails when the process is killed
+	}()
+	indexDir := filepath.Join(crashDir, "k8saudit-auditlogs-datasource", "index", "e2e-crash")
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		if ents, _ := os.ReadDir(indexDir); len(ents) > 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	syscall.Kill(h3.pid, syscall.SIGKILL)
+	<-done
+	ents, _ := os.ReadDir(indexDir)
+	t.Logf("killed with %d files in the index directory", len(ents))
+
+	h4 := startPluginIn(t, crashDir)
+	got := frames(t, h4.queryData(t, big, start, start.Add(7*time.Hour), q)["ts"])
+	noIndex := fileDatasource(44, "e2e-no-index", logDir)
+	noIndex.jsonData["file"].(map[string]any)["index"] = false
+	noIndex.jsonData["file"].(map[string]any)["cache"] = false
+	want := frames(t, h4.queryData(t, noIndex, start, start.Add(7*time.Hour), q)["ts"])
+	sameFrames(t, "after the crash", want, got)
+	if again := stats(frames(t, h4.queryData(t, big, start, start.Add(7*time.Hour), q)["ts"])[0]); again["Segments from cache"] != again["Segments"] {
+		t.Errorf("after the crash, a second query is not answered from the cache: %v", again)
+	}
+}
+
+// sameFrames compares frames without their query stats.
+func sameFrames(t *testing.T, what string, want, got data.Frames) {
+	t.Helper()
+	for _, f := range append(slices.Clone(want), got...) {
+		f.Meta.Stats = nil
+	}
+	jw, _ := json.Marshal(want)
+	jg, _ := json.Marshal(got)
+	if string(jw) != string(jg) {
+		t.Errorf("%s: frames differ:\n%s\n%s", what, jw, jg)
+	}
 }

@@ -292,15 +292,30 @@ func pluginSet() plugin.PluginSet {
 
 // host is a running plugin process and its clients.
 type host struct {
+	pid         int // the plugin process
 	diagnostics pluginv2.DiagnosticsClient
 	resource    pluginv2.ResourceClient
 	data        pluginv2.DataClient
 	stream      pluginv2.StreamClient
 }
 
-// startPlugin starts the built binary and dispenses its clients; the process is killed when the
-// test ends.
+// pluginCommand runs the built binary with a cache directory of its own (the default home of
+// the column index), so that each plugin process starts with no index, as on a new machine.
+func pluginCommand(cacheDir string) *exec.Cmd {
+	cmd := exec.Command(binaryPath)
+	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+cacheDir)
+	return cmd
+}
+
+// startPlugin starts the built binary with a new cache directory (see startPluginIn).
 func startPlugin(t *testing.T) *host {
+	t.Helper()
+	return startPluginIn(t, t.TempDir())
+}
+
+// startPluginIn starts the built binary and dispenses its clients; the process is killed when the
+// test ends.
+func startPluginIn(t *testing.T, cacheDir string) *host {
 	t.Helper()
 	prepare(t)
 	if buildErr != nil {
@@ -319,7 +334,7 @@ func startPlugin(t *testing.T) *host {
 			MagicCookieValue: "datasource",
 		},
 		VersionedPlugins: map[int]plugin.PluginSet{2: pluginSet()},
-		Cmd:              exec.Command(binaryPath),
+		Cmd:              pluginCommand(cacheDir),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		// The plugin's log (and go-plugin's) is shown when the test fails.
 		Logger: hclog.New(&hclog.LoggerOptions{
@@ -338,6 +353,9 @@ func startPlugin(t *testing.T) *host {
 		t.Fatalf("negotiated protocol version %d, want 2", v)
 	}
 	h := &host{}
+	if rc := client.ReattachConfig(); rc != nil {
+		h.pid = rc.Pid
+	}
 	dispense(t, rpc, "diagnostics", &h.diagnostics)
 	dispense(t, rpc, "resource", &h.resource)
 	dispense(t, rpc, "data", &h.data)

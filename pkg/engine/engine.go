@@ -35,7 +35,7 @@ type Request struct {
 	// segment for each query.
 	Cache *Cache
 	// Index keeps a column index of each segment on disk (see package index); nil decodes
-	// the JSON of every segment the cache cannot answer. Used only with Cache.
+	// the JSON of every segment the cache cannot answer.
 	Index *index.Store
 }
 
@@ -158,7 +158,7 @@ func Run(ctx context.Context, src source.Source, req Request) (*Result, error) {
 	res := &Result{}
 	var agg aggregator
 	var stats Stats
-	if ss, ok := src.(source.SegmentScanner); ok && req.Cache != nil && cacheable(newAgg) {
+	if ss, ok := src.(source.SegmentScanner); ok && (req.Cache != nil || req.Index != nil) && cacheable(newAgg) {
 		agg, stats, err = runSegments(ctx, ss, req, newAgg)
 	} else {
 		agg, stats, err = scanAll(ctx, req, newAgg, func(ctx context.Context, fn source.LineFunc) (source.Stats, error) {

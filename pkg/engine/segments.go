@@ -58,6 +58,11 @@ func bucketed(q *query.Query) bool {
 // runSegments answers req over the segments of ss with req.Cache.
 func runSegments(ctx context.Context, ss source.SegmentScanner, req Request, newAgg func() aggregator) (aggregator, Stats, error) {
 	var st Stats
+	if req.Cache == nil {
+		// An index without a cache: a cache for this query only (it still makes concurrent
+		// reads of one segment wait for each other).
+		req.Cache = NewCache(1)
+	}
 	fp, err := fingerprint(req)
 	if err != nil {
 		return nil, st, err

@@ -4,6 +4,7 @@ package models
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
@@ -41,6 +42,29 @@ type FileSettings struct {
 	Cache *bool `json:"cache,omitempty"`
 	// CacheSizeMB bounds that cache (default DefaultCacheSizeMB).
 	CacheSizeMB int `json:"cacheSizeMB,omitempty"`
+	// Index keeps a column index of each audit file on disk, so queries the cache cannot
+	// answer read columns instead of JSON (default true).
+	Index *bool `json:"index,omitempty"`
+	// IndexDir is where the index lives; default a directory under the user's cache directory
+	// (or the system temporary directory), one per datasource.
+	IndexDir string `json:"indexDir,omitempty"`
+	// IndexSizeMB bounds the index directory (default DefaultIndexSizeMB); the least recently
+	// used files go first.
+	IndexSizeMB int `json:"indexSizeMB,omitempty"`
+}
+
+// DefaultIndexSizeMB is the index directory's bound when none is configured.
+const DefaultIndexSizeMB = 2048
+
+// IndexEnabled reports whether the column index is on.
+func (f *FileSettings) IndexEnabled() bool { return f.Index == nil || *f.Index }
+
+// IndexBytes is the index directory's bound in bytes.
+func (f *FileSettings) IndexBytes() int64 {
+	if f.IndexSizeMB <= 0 {
+		return DefaultIndexSizeMB << 20
+	}
+	return int64(f.IndexSizeMB) << 20
 }
 
 // DefaultCacheSizeMB is the file cache's bound when none is configured.
@@ -84,6 +108,12 @@ func Load(s backend.DataSourceInstanceSettings) (*Settings, error) {
 		set.File.Paths = nonEmpty(set.File.Paths)
 		if set.File.MaxLineBytes <= 0 {
 			set.File.MaxLineBytes = DefaultMaxLineBytes
+		}
+		if d := set.File.IndexDir; d != "" && !filepath.IsAbs(d) {
+			return nil, fmt.Errorf("file.indexDir %q is not absolute: use a full path such as /var/lib/grafana/k8saudit-index, or leave it empty for the default", d)
+		}
+		if set.File.CacheSizeMB < 0 || set.File.IndexSizeMB < 0 {
+			return nil, fmt.Errorf("file.cacheSizeMB and file.indexSizeMB must not be negative: use 0 for the defaults (%d and %d MB)", DefaultCacheSizeMB, DefaultIndexSizeMB)
 		}
 	case SourceLoki:
 		if err := loadLoki(&set, s.DecryptedSecureJSONData); err != nil {

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 )
@@ -18,9 +19,24 @@ func (d *Datasource) CheckHealth(ctx context.Context, _ *backend.CheckHealthRequ
 		status = backend.HealthStatusError
 	}
 	msg := h.Message
+	if h.OK {
+		msg += d.indexHealth()
+	}
 	if d.detectErr != nil {
 		status = backend.HealthStatusError
 		msg += "; but the detections settings are invalid, so detections queries fail: " + d.detectErr.Error()
 	}
 	return &backend.CheckHealthResult{Status: status, Message: msg}, nil
+}
+
+// indexHealth says where the column index lives and how full it is, or why it is off.
+func (d *Datasource) indexHealth() string {
+	switch {
+	case d.index != nil:
+		files, bytes := d.index.Usage()
+		return fmt.Sprintf("; column index in %s (%d files, %.1f of %d MiB)", d.index.Dir(), files, float64(bytes)/(1<<20), d.settings.File.IndexBytes()>>20)
+	case d.indexErr != nil:
+		return "; the column index is off (" + d.indexErr.Error() + "): queries the cache cannot answer read the audit files"
+	}
+	return ""
 }

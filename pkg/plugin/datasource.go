@@ -3,7 +3,13 @@ package plugin
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/instancemgmt"
@@ -12,6 +18,7 @@ import (
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/engine"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/index"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/models"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/file"
@@ -35,6 +42,8 @@ type Datasource struct {
 	detect    detect.Config // base configuration of detections queries
 	roles     *engine.RoleIndex
 	cache     *engine.Cache // partial aggregates of file segments; nil when off or not files
+	index     *index.Store  // column index of file segments; nil when off, not files or unusable
+	indexErr  error         // why the configured index cannot be used
 	configErr error         // settings that cannot work: reported by health checks and queries
 	detectErr error         // detections settings that cannot work: reported by health checks and detections queries
 	resources backend.CallResourceHandler
@@ -48,14 +57,51 @@ func NewDatasource(_ context.Context, s backend.DataSourceInstanceSettings) (ins
 	if ds.configErr == nil {
 		ds.detect, ds.detectErr = ds.settings.Detections.DetectConfig()
 		ds.src, ds.configErr = newSource(ds.settings)
-		if f := ds.settings.File; ds.settings.Source == models.SourceFile && f != nil && f.CacheEnabled() {
-			ds.cache = engine.NewCache(f.CacheBytes())
+		if f := ds.settings.File; ds.settings.Source == models.SourceFile && f != nil {
+			if f.CacheEnabled() {
+				ds.cache = engine.NewCache(f.CacheBytes())
+			}
+			if f.IndexEnabled() {
+				ds.index, ds.indexErr = openIndex(f, s)
+			}
 		}
 	}
 	mux := http.NewServeMux()
 	ds.registerRoutes(mux)
 	ds.resources = httpadapter.New(mux)
 	return ds, nil
+}
+
+// openIndex opens the datasource's column index directory: the configured one, else one per
+// datasource under the user's cache directory, else under the system temporary directory.
+func openIndex(f *models.FileSettings, s backend.DataSourceInstanceSettings) (*index.Store, error) {
+	salt := fmt.Sprintf("maxLineBytes=%d", f.MaxLineBytes)
+	if f.IndexDir != "" {
+		return index.Open(f.IndexDir, f.IndexBytes(), salt)
+	}
+	name := s.UID
+	if name == "" {
+		name = strconv.FormatInt(s.ID, 10)
+	}
+	name = strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return '_'
+	}, name)
+	var errs []error
+	var bases []string
+	if d, err := os.UserCacheDir(); err == nil {
+		bases = append(bases, d)
+	}
+	for _, base := range append(bases, os.TempDir()) {
+		st, err := index.Open(filepath.Join(base, ID, "index", name), f.IndexBytes(), salt)
+		if err == nil {
+			return st, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
 }
 
 func newSource(s *models.Settings) (source.Source, error) {

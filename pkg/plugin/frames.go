@@ -64,7 +64,7 @@ func toFrames(q *query.Query, r *engine.Result) data.Frames {
 }
 
 // queryStats are what the query read, shown in the query inspector's Stats tab: lines and
-// bytes read and, for files, how many segments were answered from the cache.
+// bytes read and, for files, how many segments were answered from the cache or the index.
 func queryStats(st engine.Stats) []data.QueryStat {
 	stat := func(name, unit string, v float64) data.QueryStat {
 		return data.QueryStat{FieldConfig: data.FieldConfig{DisplayName: name, Unit: unit}, Value: v}
@@ -79,8 +79,10 @@ func queryStats(st engine.Stats) []data.QueryStat {
 			stat("Segments", "short", float64(s.Total)),
 			stat("Segments from cache", "short", float64(s.Cached)),
 			stat("Segments extended", "short", float64(s.Extended)),
+			stat("Segments from index", "short", float64(s.Indexed)),
 			stat("Segments read", "short", float64(s.Scanned)),
 			stat("Bytes answered from cache", "decbytes", float64(s.BytesCached)),
+			stat("Index bytes read", "decbytes", float64(s.IndexBytes)),
 		)
 	}
 	return out

@@ -42,7 +42,7 @@ func (d *Datasource) query(ctx context.Context, dq backend.DataQuery) (res backe
 	result, err := engine.Run(ctx, d.src, engine.Request{
 		Query: q, From: dq.TimeRange.From.UTC(), To: dq.TimeRange.To.UTC(),
 		Interval: dq.Interval, MaxDataPoints: dq.MaxDataPoints, Detect: d.detect, Roles: d.roles,
-		Cache: d.cache,
+		Cache: d.cache, Index: d.index,
 	})
 	if err != nil {
 		return errorResponse(err)

@@ -60,7 +60,8 @@ var allTime = backend.TimeRange{From: time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC
 // TestGolden runs each query in testdata/queries over the real fixtures and compares the
 // frames with testdata/golden. Review changes to golden files like code.
 func TestGolden(t *testing.T) {
-	ds := newTestDatasource(t, `{"source":"file","file":{"paths":["`+fixtureDir(t)+`"]}}`)
+	// No column index: the frames' stats then say what each query read, whatever ran before.
+	ds := newTestDatasource(t, `{"source":"file","file":{"paths":["`+fixtureDir(t)+`"],"index":false}}`)
 	queries, _ := filepath.Glob("testdata/queries/*.json")
 	if len(queries) == 0 {
 		t.Fatal("no queries")
