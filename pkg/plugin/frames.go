@@ -20,35 +20,7 @@ const frameTypeHeatmapRows data.FrameType = "heatmap-rows"
 
 // toFrames turns an engine result into the frames of the query model (docs/query-model.md).
 func toFrames(q *query.Query, r *engine.Result) data.Frames {
-	var f *data.Frame
-	switch {
-	case r.Series != nil:
-		f = seriesFrame(r.Series)
-	case r.Heatmap != nil:
-		f = heatmapFrame(r.Heatmap)
-	case r.Denied != nil:
-		f = deniedFrame(r.Denied)
-	case r.Matrix != nil:
-		f = matrixFrame(r.Matrix)
-	case r.TopN != nil:
-		f = topNFrame(r.TopN)
-	case r.Slowest != nil:
-		f = slowestFrame(r.Slowest)
-	case r.Deprecated != nil:
-		f = deprecatedFrame(r.Deprecated)
-	case r.Detections != nil:
-		f = findingsFrame(r.Detections)
-	case r.History != nil:
-		f = historyFrame(r.History)
-	case r.Pipeline != nil:
-		f = pipelineFrame(r.Pipeline)
-	case r.Events != nil && q.Format == query.FormatTable:
-		f = eventsTableFrame(r.Events)
-	case r.Events != nil:
-		f = logsFrame(r.Events)
-	default:
-		f = data.NewFrame("")
-	}
+	f := buildFrame(q, r) // frames_<name>.go
 	for _, n := range r.Notices {
 		sev := data.NoticeSeverityInfo
 		if n.Severity == engine.Warning {

@@ -11,6 +11,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/log"
 
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/engine"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 )
@@ -23,6 +24,7 @@ func (d *Datasource) CallResource(ctx context.Context, req *backend.CallResource
 func (d *Datasource) registerRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /dimensions", d.handleDimensions)
 	mux.HandleFunc("GET /values", d.handleValues)
+	mux.HandleFunc("GET /schema", d.handleSchema)
 }
 
 type dimensionInfo struct {
@@ -36,6 +38,93 @@ func (d *Datasource) handleDimensions(w http.ResponseWriter, _ *http.Request) {
 		out = append(out, dimensionInfo{dim.Name, dim.Label})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// schemaInfo is GET /schema: what the query model accepts, from the registry of query types
+// (pkg/query type_<name>.go), the dimensions and the detection rules. Editors read their
+// formats and limits from it instead of copying them.
+type schemaInfo struct {
+	SchemaVersion int             `json:"schemaVersion"`
+	QueryTypes    []queryTypeInfo `json:"queryTypes"`
+	Dimensions    []dimensionInfo `json:"dimensions"`
+	Rules         []ruleInfo      `json:"rules"`
+	Severities    []string        `json:"severities"`
+}
+
+// queryTypeInfo is one query type of GET /schema, in the editor's order.
+type queryTypeInfo struct {
+	Name        string `json:"name"`
+	Label       string `json:"label"`
+	Description string `json:"description"`
+	// Formats, the default first; empty when the type has one shape.
+	Formats       []string   `json:"formats"`
+	DefaultFormat string     `json:"defaultFormat,omitempty"`
+	Metrics       []string   `json:"metrics,omitempty"`
+	Limits        limitsInfo `json:"limits"`
+	// Quantiles are (min, max]: fractions, such as 0.99.
+	Quantiles *boundsInfo  `json:"quantiles,omitempty"`
+	Defaults  defaultsInfo `json:"defaults"`
+}
+
+type limitsInfo struct {
+	Default int    `json:"default"`
+	Max     int    `json:"max"`
+	Of      string `json:"of"`
+}
+
+type boundsInfo struct {
+	Min float64 `json:"min"`
+	Max float64 `json:"max"`
+}
+
+// defaultsInfo are the values the backend gives fields a query leaves empty.
+type defaultsInfo struct {
+	Metric    string    `json:"metric,omitempty"`
+	Quantiles []float64 `json:"quantiles,omitempty"`
+	GroupBy   []string  `json:"groupBy,omitempty"`
+	Rows      string    `json:"rows,omitempty"`
+	Columns   string    `json:"columns,omitempty"`
+	Stages    []string  `json:"stages,omitempty"`
+}
+
+type ruleInfo struct {
+	ID          string `json:"id"`
+	Title       string `json:"title"`
+	Severity    string `json:"severity"`
+	Description string `json:"description"`
+}
+
+// schema is the body of GET /schema. It depends on nothing but the plugin's code.
+func schema() schemaInfo {
+	out := schemaInfo{SchemaVersion: query.SchemaVersion, QueryTypes: []queryTypeInfo{}, Dimensions: []dimensionInfo{},
+		Rules: []ruleInfo{}, Severities: []string{}}
+	for _, s := range query.Specs() {
+		t := queryTypeInfo{Name: string(s.Type), Label: s.Label, Description: s.Description,
+			Formats: append([]string{}, s.Formats...), DefaultFormat: s.DefaultFormat(), Metrics: s.Metrics}
+		t.Limits = limitsInfo{s.Limits.DefaultLimit, s.Limits.MaxLimit, s.Limits.LimitOf}
+		if b := s.Limits.Quantiles; b != nil {
+			t.Quantiles = &boundsInfo{b.Min, b.Max}
+		}
+		d := s.Defaults
+		t.Defaults = defaultsInfo{d.Metric, d.Quantiles, d.GroupBy, d.Rows, d.Columns, d.Stages}
+		out.QueryTypes = append(out.QueryTypes, t)
+	}
+	for _, dim := range query.Dimensions() {
+		out.Dimensions = append(out.Dimensions, dimensionInfo{dim.Name, dim.Label})
+	}
+	for _, r := range detect.Rules() {
+		out.Rules = append(out.Rules, ruleInfo{r.ID, r.Title, string(r.Severity), r.Description})
+	}
+	for _, s := range detect.Severities {
+		out.Severities = append(out.Severities, string(s))
+	}
+	return out
+}
+
+// handleSchema answers GET /schema. Like /dimensions it needs no source, so editors work even
+// when the datasource's settings are wrong.
+func (d *Datasource) handleSchema(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, schema())
 }
 
 // defaultValuesRange is used when a values request names no range.

@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 )
 
 func callResource(t *testing.T, ds *Datasource, path string) (int, []byte) {
@@ -66,5 +70,91 @@ func TestValuesResource(t *testing.T) {
 	status, body := callResource(t, ds, "dimensions")
 	if status != 200 || !strings.Contains(string(body), `"objectRef.namespace"`) {
 		t.Errorf("dimensions: %d %s", status, body)
+	}
+}
+
+// GET /schema serves the registry of query types, the dimensions and the detection rules.
+func TestSchemaResource(t *testing.T) {
+	for name, jsonData := range map[string]string{
+		"file": `{"source":"file","file":{"paths":["` + fixtureDir(t) + `"]}}`,
+		// The editor reads the schema even when the datasource's settings are wrong.
+		"bad settings": `{"source":"nope"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			status, body := callResource(t, newTestDatasource(t, jsonData), "schema")
+			if status != 200 {
+				t.Fatalf("status %d: %s", status, body)
+			}
+			var got schemaInfo
+			if err := json.Unmarshal(body, &got); err != nil {
+				t.Fatalf("%v: %s", err, body)
+			}
+			checkSchema(t, got)
+		})
+	}
+}
+
+func checkSchema(t *testing.T, got schemaInfo) {
+	t.Helper()
+	if got.SchemaVersion != query.SchemaVersion {
+		t.Errorf("schemaVersion %d, want %d", got.SchemaVersion, query.SchemaVersion)
+	}
+	specs := query.Specs()
+	if len(got.QueryTypes) != len(specs) || len(specs) != len(query.Types) {
+		t.Fatalf("%d query types, want %d", len(got.QueryTypes), len(query.Types))
+	}
+	for i, s := range specs {
+		qt := got.QueryTypes[i]
+		if qt.Name != string(s.Type) || qt.Label != s.Label || qt.Description != s.Description {
+			t.Errorf("query type %d = %s %q %q, want %s", i, qt.Name, qt.Label, qt.Description, s.Type)
+		}
+		if !slices.Equal(qt.Formats, s.Formats) || qt.DefaultFormat != s.DefaultFormat() {
+			t.Errorf("%s: formats %v (default %q), want %v", s.Type, qt.Formats, qt.DefaultFormat, s.Formats)
+		}
+		if qt.Limits.Default != s.Limits.DefaultLimit || qt.Limits.Max != s.Limits.MaxLimit || qt.Limits.Of == "" {
+			t.Errorf("%s: limits %+v, want %+v", s.Type, qt.Limits, s.Limits)
+		}
+	}
+	byName := map[string]queryTypeInfo{}
+	for _, qt := range got.QueryTypes {
+		byName[qt.Name] = qt
+	}
+	// What docs/query-model.md says, spelled out.
+	if l := byName["denied"].Limits; l.Default != 100 || l.Max != 10000 {
+		t.Errorf("denied limits %+v", l)
+	}
+	if l := byName["events"]; l.Limits.Max != 5000 || !slices.Equal(l.Formats, []string{"logs", "table"}) {
+		t.Errorf("events %+v", l)
+	}
+	lat := byName["latency"]
+	if lat.Quantiles == nil || lat.Quantiles.Min != 0 || lat.Quantiles.Max != 1 || !slices.Equal(lat.Defaults.Quantiles, []float64{0.5, 0.9, 0.99}) {
+		t.Errorf("latency quantiles %+v defaults %+v", lat.Quantiles, lat.Defaults)
+	}
+	if ts := byName["timeseries"]; !slices.Equal(ts.Metrics, []string{"count", "rate"}) || len(ts.Formats) != 0 {
+		t.Errorf("timeseries %+v", ts)
+	}
+	if m := byName["matrix"].Defaults; m.Rows != "user.username" || m.Columns != "objectRef.resource" {
+		t.Errorf("matrix defaults %+v", m)
+	}
+	if len(got.Dimensions) != len(query.Dimensions()) {
+		t.Errorf("%d dimensions, want %d", len(got.Dimensions), len(query.Dimensions()))
+	}
+	for i, d := range query.Dimensions() {
+		if i < len(got.Dimensions) && (got.Dimensions[i].Name != d.Name || got.Dimensions[i].Label != d.Label) {
+			t.Errorf("dimension %d = %+v, want %s %q", i, got.Dimensions[i], d.Name, d.Label)
+		}
+	}
+	rules := detect.Rules()
+	if len(got.Rules) != len(rules) {
+		t.Fatalf("%d rules, want %d", len(got.Rules), len(rules))
+	}
+	for i, r := range rules {
+		g := got.Rules[i]
+		if g.ID != r.ID || g.Severity != string(r.Severity) || g.Title != r.Title || g.Description != r.Description || g.Description == "" {
+			t.Errorf("rule %d = %+v, want %s %s", i, g, r.ID, r.Severity)
+		}
+	}
+	if !slices.Equal(got.Severities, []string{"low", "medium", "high", "critical"}) {
+		t.Errorf("severities %v", got.Severities)
 	}
 }
