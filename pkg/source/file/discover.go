@@ -1,16 +1,22 @@
 package file
 
 import (
+	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
 )
 
 // FileInfo describes one discovered audit file.
@@ -28,6 +34,9 @@ type FileInfo struct {
 	// Previous is the rotation time of the previous file in the same family: this file was
 	// created then, so its events are (about) after it. Zero if unknown.
 	Previous time.Time
+
+	seq   int       // logrotate's number in <family>.N[.gz] (1 is the newest rotation); 0 otherwise
+	order time.Time // sort key, set by sortFiles
 }
 
 // rotationLayout is lumberjack's backup time format (kube-apiserver writes it in UTC).
@@ -35,15 +44,21 @@ const rotationLayout = "2006-01-02T15-04-05.000"
 
 var rotatedName = regexp.MustCompile(`^(.+)-(\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3})(\.[^.]*)?$`)
 
+// numberedName is logrotate's name for a rotation: <family>.N (N from 1, the newest), gzipped
+// as <family>.N.gz.
+var numberedName = regexp.MustCompile(`^(.+)\.([1-9][0-9]{0,5})$`)
+
 // nameInfo is what a file name says about the file.
 type nameInfo struct {
 	family  string // base name of the family's active file; "" if none
 	rotated time.Time
+	seq     int // logrotate's number; 0 if none
 	gzip    bool
 }
 
-// parseName classifies a base name: <prefix>-<time><ext>[.gz] is a rotation of <prefix><ext>,
-// any other name without .gz is the active file of its own family.
+// parseName classifies a base name: <prefix>-<time><ext>[.gz] is a (lumberjack) rotation of
+// <prefix><ext>, <name>.N[.gz] a (logrotate) rotation of <name>, any other name without .gz is
+// the active file of its own family.
 func parseName(name string) nameInfo {
 	rest, gz := strings.CutSuffix(name, ".gz")
 	ni := nameInfo{gzip: gz}
@@ -54,18 +69,28 @@ func parseName(name string) nameInfo {
 			return ni
 		}
 	}
+	if m := numberedName.FindStringSubmatch(rest); m != nil {
+		ni.family = m[1]
+		ni.seq, _ = strconv.Atoi(m[2])
+		return ni
+	}
 	if !gz {
 		ni.family = rest
 	}
 	return ni
 }
 
-// isAuditName reports whether a directory entry is read when its directory is configured.
+// isAuditName reports whether a directory entry may be read when its directory is configured
+// (its content then decides, see isAuditContent): *.log, *.jsonl, their logrotate rotations
+// *.log.N and *.jsonl.N, and all of those gzipped.
 func isAuditName(name string) bool {
 	if strings.HasPrefix(name, ".") {
 		return false
 	}
 	name = strings.TrimSuffix(name, ".gz")
+	if m := numberedName.FindStringSubmatch(name); m != nil {
+		name = m[1]
+	}
 	return strings.HasSuffix(name, ".log") || strings.HasSuffix(name, ".jsonl")
 }
 
@@ -100,31 +125,70 @@ type discoverer struct {
 	files []FileInfo
 	seen  map[string]bool // resolved paths
 	probs []problem
+	// notAudit are the files of configured directories left out because their first line is
+	// not an audit event (a component's own log, other JSON).
+	notAudit []skippedFile
+}
+
+// skippedFile is a file of a directory whose content is not an audit log.
+type skippedFile struct {
+	path string
+	what string // what its first line looks like: "klog text", "JSON that is not an audit event"...
 }
 
 func (s *Source) discover(ctx context.Context) ([]FileInfo, []problem, error) {
+	d, err := s.discoverAll(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d.files, d.probs, nil
+}
+
+// discoverAll is discover with what it left out.
+func (s *Source) discoverAll(ctx context.Context) (*discoverer, error) {
 	d := &discoverer{ctx: ctx, seen: map[string]bool{}}
 	for _, p := range s.paths {
 		if err := ctx.Err(); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		nFiles, nProbs := len(d.files), len(d.probs)
+		nFiles, nProbs, nSkipped := len(d.files), len(d.probs), len(d.notAudit)
 		if hasMeta(p) {
 			d.glob(p)
 		} else {
 			d.path(p)
 		}
 		if err := ctx.Err(); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if len(d.files) == nFiles && !slices.ContainsFunc(d.probs[nProbs:], func(p problem) bool { return p.access }) {
-			d.probs = append(d.probs, problem{msg: noFilesMessage(p)})
+			msg := noFilesMessage(p)
+			if skipped := d.notAudit[nSkipped:]; len(skipped) > 0 {
+				msg += " (" + notAuditSummary(skipped) + ")"
+			}
+			d.probs = append(d.probs, problem{msg: msg})
 		}
 	}
 	d.dropPartialGzip()
 	linkFamilies(d.files)
 	sortFiles(d.files)
-	return d.files, d.probs, nil
+	return d, nil
+}
+
+// notAuditSummary says which files were left out for their content: "kube-apiserver.log holds
+// klog text, not audit events", "3 files hold no audit events: a.log (klog text), ...".
+func notAuditSummary(skipped []skippedFile) string {
+	if len(skipped) == 1 {
+		return "left out " + skipped[0].path + ": its first line is " + skipped[0].what + ", not an audit event"
+	}
+	var names []string
+	for i, f := range skipped {
+		if i == 3 {
+			names = append(names, fmt.Sprintf("and %d more", len(skipped)-3))
+			break
+		}
+		names = append(names, filepath.Base(f.path)+" ("+f.what+")")
+	}
+	return fmt.Sprintf("left out %d files whose first line is not an audit event: %s", len(skipped), strings.Join(names, ", "))
 }
 
 func (d *discoverer) accessProblem(verb, path string, err error) {
@@ -144,20 +208,22 @@ func (d *discoverer) path(p string) {
 	}
 	switch {
 	case st.IsDir():
-		d.dir(p, isAuditName)
+		d.dir(p, isAuditName, true)
 	case st.Mode().IsRegular():
-		// The file and its rotations <prefix>-<time><ext>[.gz] beside it.
+		// The file and its rotations <prefix>-<time><ext>[.gz] and <name>.N[.gz] beside it.
 		base := filepath.Base(p)
 		d.dir(filepath.Dir(p), func(name string) bool {
 			return name == base || parseName(name).family == base
-		})
+		}, false)
 	default:
 		d.skipProblem("cannot read %s: it is neither a regular file nor a directory", p)
 	}
 }
 
-// dir adds the entries of dir accepted by want, which must resolve inside dir.
-func (d *discoverer) dir(dir string, want func(name string) bool) {
+// dir adds the entries of dir accepted by want, which must resolve inside dir. byContent: only
+// those whose content may be an audit log (isAuditContent), but for kube-apiserver's
+// time-stamped rotations; the others are noted in notAudit.
+func (d *discoverer) dir(dir string, want func(name string) bool, byContent bool) {
 	root, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		d.accessProblem("read", dir, err)
@@ -192,6 +258,14 @@ func (d *discoverer) dir(dir string, want func(name string) bool) {
 			resolved = target
 		case !e.Type().IsRegular():
 			continue // subdirectories are not entered; devices, pipes and sockets are not read
+		}
+		// kube-apiserver's own rotations (audit-<time>.log[.gz]) are taken by their name: a
+		// directory can keep hundreds, and discovery runs on every query.
+		if byContent && !d.seen[resolved] && parseName(name).rotated.IsZero() {
+			if ok, what := isAuditContent(d.ctx, resolved); !ok {
+				d.notAudit = append(d.notAudit, skippedFile{path: path, what: what})
+				continue
+			}
 		}
 		d.add(path, resolved)
 	}
@@ -230,7 +304,7 @@ func (d *discoverer) glob(pattern string) {
 		}
 		switch {
 		case st.IsDir():
-			d.dir(m, isAuditName)
+			d.dir(m, isAuditName, true)
 		case st.Mode().IsRegular():
 			d.add(m, target)
 		}
@@ -254,6 +328,7 @@ func (d *discoverer) add(path, resolved string) {
 		ModTime:  st.ModTime(),
 		Gzip:     ni.gzip || strings.HasSuffix(path, ".gz"),
 		Rotated:  ni.rotated,
+		seq:      ni.seq,
 	}
 	if ni.family != "" {
 		fi.Family = filepath.Join(filepath.Dir(resolved), ni.family)
@@ -299,7 +374,7 @@ func linkFamilies(files []FileInfo) {
 }
 
 // sortKey orders files oldest first: rotations by their name's time, the active file after
-// its family's rotations, other files by mtime.
+// its family's rotations, other files (logrotate's numbered rotations too) by mtime.
 func sortKey(f FileInfo) time.Time {
 	if !f.Rotated.IsZero() {
 		return f.Rotated
@@ -310,18 +385,193 @@ func sortKey(f FileInfo) time.Time {
 	return f.ModTime
 }
 
+// sortFiles orders files oldest first (sortKey). logrotate's numbered rotations carry no time
+// in their name, and compressing one gives it a new mtime: within a family, <name>.N comes
+// before <name>.N-1, which comes before <name> (a numbered rotation's key is at most the key of
+// the next newer file of its family).
 func sortFiles(files []FileInfo) {
+	numbered := map[string][]int{} // family → indexes of its numbered rotations
+	active := map[string]int{}     // family → index of its active file
+	for i := range files {
+		f := &files[i]
+		f.order = sortKey(*f)
+		switch {
+		case f.Family == "":
+		case f.seq > 0:
+			numbered[f.Family] = append(numbered[f.Family], i)
+		case f.Rotated.IsZero():
+			active[f.Family] = i
+		}
+	}
+	for fam, idx := range numbered {
+		slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(files[a].seq, files[b].seq) })
+		upper, bounded := time.Time{}, false
+		if i, ok := active[fam]; ok {
+			upper, bounded = files[i].order, true
+		}
+		for _, i := range idx {
+			if bounded && files[i].order.After(upper) {
+				files[i].order = upper
+			}
+			upper, bounded = files[i].order, true
+		}
+	}
 	slices.SortStableFunc(files, func(a, b FileInfo) int {
-		if c := sortKey(a).Compare(sortKey(b)); c != 0 {
+		if c := a.order.Compare(b.order); c != 0 {
 			return c
 		}
-		// At equal times a rotation comes before the active file.
-		if ar, br := !a.Rotated.IsZero(), !b.Rotated.IsZero(); ar != br {
+		// At equal times a rotation comes before the active file, a higher number first.
+		if ar, br := !a.Rotated.IsZero() || a.seq > 0, !b.Rotated.IsZero() || b.seq > 0; ar != br {
 			if ar {
 				return -1
 			}
 			return 1
 		}
+		if a.seq != b.seq && a.Family == b.Family {
+			return cmp.Compare(b.seq, a.seq)
+		}
 		return cmp.Compare(a.Path, b.Path)
 	})
+}
+
+// probeBytes is how much of a file's first line discovery reads to recognise an audit log.
+const probeBytes = 64 << 10
+
+// isAuditContent reports whether the file at path may be an audit log by its first non-empty
+// line: a JSON audit event (pkg/audit's decoder accepts it and it has an auditID or a stage),
+// or the start of one cut short (a line longer than probeBytes, a partly written or truncated
+// file). A file that is empty, or cannot be opened or read (the scan reports that), is kept.
+// Otherwise what describes the line ("klog text ...", "JSON that is not an audit event", "plain text").
+func isAuditContent(ctx context.Context, path string) (ok bool, what string) {
+	p, err := probeFile(ctx, path, probeBytes, 1, 0)
+	if err != nil || p.first == nil {
+		return true, ""
+	}
+	return classifyLine(p.first, p.firstComplete)
+}
+
+// probe is what the start of a file holds.
+type probe struct {
+	first         []byte // the first non-empty line (at most keep bytes of it); nil if none
+	firstComplete bool   // first is the whole line
+	lines         int    // non-empty lines looked at
+	fit           int    // of those, lines no longer than the limit
+}
+
+// probeFile reads the first non-empty lines of a plain or gzip file at path, at most maxLines
+// of them, keeping keep bytes of the first. With limit > 0 it counts the lines no longer than
+// limit, reading at most about maxLines*limit bytes (capped at maxProbeBytes); otherwise it
+// reads at most keep bytes.
+func probeFile(ctx context.Context, path string, keep, maxLines, limit int) (probe, error) {
+	var p probe
+	fh, err := openFile(path)
+	if err != nil {
+		return p, err
+	}
+	defer fh.Close()
+	var r io.Reader = fh
+	var head [2]byte
+	if n, _ := fh.ReadAt(head[:], 0); isGzip(head[:n]) {
+		g, err := openGzip(fh)
+		if err != nil {
+			return p, err
+		}
+		defer g.release()
+		r = g
+	}
+	budget := int64(keep)
+	if limit > 0 {
+		budget = min(max(int64(maxLines)*(int64(limit)+2), budget), maxProbeBytes)
+	}
+	br := bufio.NewReaderSize(r, min(keep, 64<<10))
+	var read int64
+	for p.lines < maxLines && ctx.Err() == nil {
+		var kept []byte
+		n, ended, eof := 0, false, false
+		for read < budget {
+			chunk, err := br.ReadSlice('\n')
+			read += int64(len(chunk))
+			n += len(chunk)
+			if p.first == nil && len(kept) < keep {
+				kept = append(kept, chunk[:min(len(chunk), keep-len(kept))]...)
+			}
+			if err == nil {
+				ended = true
+				break
+			}
+			if err != bufio.ErrBufferFull {
+				eof = err == io.EOF // other read errors (a cut .gz) leave the line unfinished
+				break
+			}
+		}
+		if n == 0 {
+			break // end of the file (or of the budget)
+		}
+		complete := ended || eof // a last line without a newline is whole
+		length := n
+		if ended {
+			length-- // the "\n"
+		}
+		switch {
+		case complete && p.first == nil && len(bytes.TrimSpace(kept)) == 0 && n == len(kept),
+			complete && p.first != nil && length <= 1:
+			// An empty or blank line: skipped, as the reader does.
+		case !complete && (limit == 0 || length <= limit):
+			// Cut short by the budget or a read error: too little is known about it.
+			if p.first == nil && len(bytes.TrimSpace(kept)) > 0 {
+				p.first = bytes.TrimSpace(kept)
+			}
+			return p, nil
+		default:
+			if p.first == nil {
+				p.first, p.firstComplete = bytes.TrimSpace(kept), complete && n == len(kept)
+			}
+			p.lines++
+			if limit > 0 && complete && length <= limit {
+				p.fit++
+			}
+			if !complete {
+				return p, nil
+			}
+		}
+		if eof {
+			break
+		}
+	}
+	return p, nil
+}
+
+// maxProbeBytes bounds what Health reads from the start of one file to count its lines that
+// fit the line limit.
+const maxProbeBytes = 64 << 20
+
+var (
+	auditScanner = audit.NewScanner(0)
+	klogLine     = regexp.MustCompile(`^[IWEF]\d{4} \d\d:\d\d:\d\d`)
+)
+
+// classifyLine decides whether a file's first line is an audit event (complete: the whole line
+// was read), and otherwise says what it looks like.
+func classifyLine(line []byte, complete bool) (bool, string) {
+	if complete {
+		var r audit.Record
+		if auditScanner.Scan(line, &r) == nil && (len(r.Str(audit.FieldAuditID)) > 0 || len(r.Stage()) > 0) {
+			return true, ""
+		}
+	}
+	if line[0] == '{' && (bytes.Contains(line, []byte(`"audit.k8s.io/`)) || bytes.Contains(line, []byte(`"auditID":`))) {
+		return true, "" // an event cut short or damaged: the scan counts it, the rest is read
+	}
+	if !complete && line[0] == '{' && len(line) < 64 {
+		return true, "" // too little written yet to tell
+	}
+	switch {
+	case klogLine.Match(line):
+		return false, "klog text (a component's own log)"
+	case line[0] == '{' || line[0] == '[':
+		return false, "JSON that is not an audit event"
+	case bytes.Contains(line, []byte(" AUDIT: ")):
+		return false, "the legacy audit text format (--audit-log-format=legacy), which is not read"
+	}
+	return false, "plain text"
 }

@@ -5,13 +5,21 @@
 //
 // Each configured path is one of:
 //
-//   - a directory: its regular files named *.log, *.jsonl, *.log.gz or *.jsonl.gz are read
-//     (this covers audit.log and its rotations audit-2006-01-02T15-04-05.000.log[.gz], for any
-//     prefix, e.g. kube-apiserver-audit.log). Subdirectories are not entered (kube-apiserver keeps
-//     rotations beside the active file; recursing would pick up unrelated data); use a glob such
-//     as /var/log/*/audit for more directories. Hidden files (".name") are ignored.
+//   - a directory: its regular files named *.log, *.jsonl, logrotate's *.log.N and *.jsonl.N,
+//     and those gzipped (.gz), are candidates (this covers audit.log and its rotations
+//     audit-2006-01-02T15-04-05.000.log[.gz], for any prefix, e.g. kube-apiserver-audit.log, and
+//     audit.log.1, audit.log.2.gz...). A candidate is read when its content is an audit log: its
+//     first non-empty line is an audit event (pkg/audit's decoder, with an auditID or a stage),
+//     or the start of one cut short; a file that is still empty, or cannot be opened (the scan
+//     reports why), is kept. Others, such as the klog text of kube-apiserver.log, are left out,
+//     and when a directory holds nothing else its "no audit files" problem names them.
+//     kube-apiserver's own time-stamped rotations are taken by their name without being opened
+//     (a directory may keep hundreds, and discovery runs for every query).
+//     Subdirectories are not entered (kube-apiserver keeps rotations beside the active file;
+//     recursing would pick up unrelated data); use a glob such as /var/log/*/audit for more
+//     directories. Hidden files (".name") are ignored.
 //   - a file, e.g. the value of --audit-log-path: that file and its rotated siblings
-//     <prefix>-<time><ext>[.gz] in the same directory.
+//     <prefix>-<time><ext>[.gz] and <name>.N[.gz] in the same directory, whatever their content.
 //   - a glob pattern (filepath.Match syntax; "**" has no special meaning): every matching file
 //     is read whatever its name (the pattern says what is wanted); a matching directory is read
 //     like a configured directory.
@@ -24,6 +32,8 @@
 //
 // When both x.log and x.log.gz exist (lumberjack is compressing x.log), only x.log is read: the
 // .gz is incomplete. If x.log disappears before it is opened, x.log.gz is read instead.
+// logrotate's numbered rotations have no time in their name: within their family they are
+// ordered by number, audit.log.N oldest, then audit.log.1, then audit.log.
 //
 // # Pruning
 //
