@@ -41,11 +41,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
 	"golang.org/x/time/rate"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
@@ -68,8 +70,13 @@ const (
 	// shipped, after stageTimestamp) and before From (clock differences).
 	TimestampSlack = 5 * time.Minute
 	// MaxRetryAttempts is how often the SDK tries a call that failed with a retryable error
-	// (throttling, 5xx, connection reset) before giving up.
+	// (throttling, 5xx, connection reset, a timed-out attempt, a truncated answer) before
+	// giving up.
 	MaxRetryAttempts = 6
+	// DefaultCallTimeout bounds one attempt of one API call (connect, send, answer, body). The
+	// AWS SDK's HTTP client has no overall timeout: without it a connection that stalls hangs
+	// the query until Grafana gives up. A timed-out attempt is retried by the SDK.
+	DefaultCallTimeout = 30 * time.Second
 )
 
 // Config is the user configuration of the source.
@@ -120,6 +127,8 @@ type Options struct {
 	ClientOptions []func(*cloudwatchlogs.Options)
 	// PageLimit is FilterLogEvents' limit (0: the service's default, 10,000 events).
 	PageLimit int32
+	// CallTimeout bounds one attempt of one API call (default DefaultCallTimeout).
+	CallTimeout time.Duration
 	// PollInterval and MaxPollInterval bound the GetQueryResults backoff (default 250ms, 5s).
 	PollInterval, MaxPollInterval time.Duration
 	// Now returns the current time; default time.Now.
@@ -186,7 +195,12 @@ func New(ctx context.Context, cfg Config, opts Options) (*Source, error) {
 		if err != nil {
 			return nil, err
 		}
+		timeout := opts.CallTimeout
+		if timeout <= 0 {
+			timeout = DefaultCallTimeout
+		}
 		s.client = cloudwatchlogs.NewFromConfig(awsCfg, func(o *cloudwatchlogs.Options) {
+			o.HTTPClient = awshttp.NewBuildableClient().WithTimeout(timeout)
 			if cfg.Endpoint != "" {
 				o.BaseEndpoint = aws.String(cfg.Endpoint)
 			}
@@ -212,14 +226,7 @@ func LoadAWSConfig(ctx context.Context, cfg Config) (aws.Config, error) {
 	}
 	opts := []func(*config.LoadOptions) error{
 		config.WithRegion(cfg.Region),
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = MaxRetryAttempts
-				// The client-side limiter paces calls; the retry token bucket would otherwise turn
-				// a burst of throttles in a long scan into "retry quota exceeded".
-				o.RateLimiter = ratelimit.None
-			})
-		}),
+		config.WithRetryer(retryer),
 	}
 	switch cfg.AuthType {
 	case "", AuthDefault:
@@ -255,6 +262,30 @@ func LoadAWSConfig(ctx context.Context, cfg Config) (aws.Config, error) {
 	return awsCfg, nil
 }
 
+// retryer is the SDK's standard retryer (its retryable errors and backoff: jittered
+// exponential, from 1 s for throttling, honouring x-amz-retry-after) with MaxRetryAttempts, no
+// retry quota, and undecodable answers retried: a body cut short (a dropped connection, a
+// proxy) fails to deserialize, and the SDK would otherwise give up on the first one.
+func retryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = MaxRetryAttempts
+		// The client-side limiter paces calls; the retry token bucket would otherwise turn
+		// a burst of throttles in a long scan into "retry quota exceeded".
+		o.RateLimiter = ratelimit.None
+		o.Retryables = append(o.Retryables, retry.IsErrorRetryableFunc(undecodableAnswer))
+	})
+}
+
+// undecodableAnswer reports an answer whose body could not be decoded: truncated ("unterminated
+// string at offset ..."), or cut before its end (unexpected EOF).
+func undecodableAnswer(err error) aws.Ternary {
+	var de *smithy.DeserializationError
+	if errors.As(err, &de) {
+		return aws.TrueTernary
+	}
+	return aws.UnknownTernary
+}
+
 func authName(t string) string {
 	if t == "" {
 		return AuthDefault
@@ -262,9 +293,17 @@ func authName(t string) string {
 	return t
 }
 
-// wait blocks until the rate limiter allows one more call.
+// wait blocks until the rate limiter allows one more call. When the context's deadline comes
+// before that, the error is context.DeadlineExceeded (the limiter's own error is untyped).
 func (s *Source) wait(ctx context.Context) error {
-	return s.limiter.Wait(ctx)
+	err := s.limiter.Wait(ctx)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("%w: the next CloudWatch Logs call would start after the query's deadline (%v)", context.DeadlineExceeded, err)
 }
 
 // streamPattern is the stream prefix as an Insights regex literal body.

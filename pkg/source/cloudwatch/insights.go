@@ -76,7 +76,15 @@ func (s *Source) Count(ctx context.Context, req source.CountRequest) (*source.Co
 	}
 	res := &source.CountResult{Problems: problems}
 	byKey := map[string]int{}
+	// Insights answers one row per bucket and group: a row seen twice is a repeat of the
+	// answer, and adding it would double its requests.
+	seenRows := make(map[string]struct{}, len(rows))
 	for _, row := range rows {
+		rk := rowKey(row)
+		if _, dup := seenRows[rk]; dup {
+			continue
+		}
+		seenRows[rk] = struct{}{}
 		vals := map[string]string{}
 		for _, f := range row {
 			vals[aws.ToString(f.Field)] = aws.ToString(f.Value)
@@ -113,6 +121,18 @@ func (s *Source) Count(ctx context.Context, req source.CountRequest) (*source.Co
 		res.Series[k].Counts[i] += n
 	}
 	return res, nil
+}
+
+// rowKey identifies a result row by its fields and values.
+func rowKey(row []types.ResultField) string {
+	var b strings.Builder
+	for _, f := range row {
+		b.WriteString(aws.ToString(f.Field))
+		b.WriteByte(0)
+		b.WriteString(aws.ToString(f.Value))
+		b.WriteByte(0)
+	}
+	return b.String()
 }
 
 // granule is the stageTimestamp prefix the query groups by: the coarsest of day, hour, minute
@@ -311,8 +331,8 @@ func (s *Source) runQuery(ctx context.Context, req source.CountRequest, q string
 		}
 		out, err := s.client.GetQueryResults(ctx, &cloudwatchlogs.GetQueryResultsInput{QueryId: aws.String(id)})
 		if err != nil {
+			s.stopQuery(ctx, id) // no longer polled: stop it, it counts against the account's quota
 			if ctx.Err() != nil {
-				s.stopQuery(ctx, id)
 				return nil, nil, ctx.Err()
 			}
 			return nil, nil, classify(err, "GetQueryResults", "")

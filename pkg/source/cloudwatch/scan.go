@@ -78,6 +78,8 @@ func (s *Source) scanGroup(ctx context.Context, group string, req source.Request
 	// eventIds of the previous and the current page: an event repeated across a page boundary
 	// is delivered once.
 	prev, cur := map[string]struct{}{}, map[string]struct{}{}
+	var delivered int
+	var lastTS int64
 	for {
 		if err := s.wait(ctx); err != nil {
 			return err
@@ -87,7 +89,16 @@ func (s *Source) scanGroup(ctx context.Context, group string, req source.Request
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return classify(err, "FilterLogEvents", group)
+			err = classify(err, "FilterLogEvents", group)
+			if delivered == 0 {
+				return err
+			}
+			// Some events were read (the SDK's retries are spent): keep them and say what is
+			// missing, as a warning on the result.
+			st.Problems = append(st.Problems, fmt.Sprintf(
+				"partial result: events of log group %s after %s are missing because %v",
+				group, time.UnixMilli(lastTS).UTC().Format(time.RFC3339), err))
+			return nil
 		}
 		for _, e := range out.Events {
 			if id := aws.ToString(e.EventId); id != "" {
@@ -105,6 +116,8 @@ func (s *Source) scanGroup(ctx context.Context, group string, req source.Request
 			}
 			st.LinesRead++
 			st.BytesRead += int64(len(msg))
+			delivered++
+			lastTS = max(lastTS, aws.ToInt64(e.Timestamp))
 			var arrived time.Time
 			if e.IngestionTime != nil {
 				arrived = time.UnixMilli(*e.IngestionTime).UTC()

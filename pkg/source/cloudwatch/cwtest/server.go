@@ -9,6 +9,11 @@
 // Logs Insights StartQuery / GetQueryResults (Scheduled → Running → Complete, rows as
 // field/value lists, statistics) / StopQuery, for the query shapes the plugin sends.
 //
+// Fault injection (Server.Fault): an AWS error with any HTTP status (429 or 5xx, with a
+// Retry-After header or a proxy's plain-text body), a connection reset (the connection is
+// hijacked and closed with an RST), a slow answer (past the client's timeout), a truncated JSON
+// body, and an answer whose events or result rows are all repeated.
+//
 // It is test code: only tests import it.
 package cwtest
 
@@ -17,6 +22,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -41,11 +47,38 @@ type Event struct {
 	Message   string
 }
 
-// Fault is an error the server answers instead of handling a call.
+// FaultKind is how a faulted call fails.
+type FaultKind int
+
+// Fault kinds.
+const (
+	// FaultError answers an AWS error: Status (default 400) with {"__type": Code, "message"}.
+	FaultError FaultKind = iota
+	// FaultReset hijacks the connection and closes it with an RST, before any answer.
+	FaultReset
+	// FaultSlow handles the call but answers only after Delay, or never if the client gives
+	// up first.
+	FaultSlow
+	// FaultTruncate handles the call and answers 200 with the first half of the JSON body.
+	FaultTruncate
+	// FaultRepeat handles the call and answers 200 with every event (FilterLogEvents) or
+	// result row (GetQueryResults) listed twice.
+	FaultRepeat
+)
+
+// Fault is what the server does instead of answering a call normally.
 type Fault struct {
-	Code    string // e.g. ThrottlingException
+	Kind    FaultKind
+	Code    string // FaultError: e.g. ThrottlingException
 	Message string
-	Status  int // default 400
+	Status  int // FaultError: default 400
+	// RetryAfter, if set, is sent as the Retry-After header (FaultError).
+	RetryAfter string
+	// Body, if set, replaces the JSON error body (FaultError), as a proxy in front of the
+	// service answers: text/plain, no __type.
+	Body string
+	// Delay is how long a FaultSlow call waits before answering.
+	Delay time.Duration
 }
 
 type stream struct {
@@ -231,14 +264,38 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		fail(errf("ExpiredTokenException", "The security token included in the request is expired"))
 		return
 	}
+	var after FaultKind
 	if s.Fault != nil {
 		if f := s.Fault(op, n); f != nil {
-			st := f.Status
-			if st == 0 {
-				st = http.StatusBadRequest
+			switch f.Kind {
+			case FaultError:
+				st := f.Status
+				if st == 0 {
+					st = http.StatusBadRequest
+				}
+				if f.RetryAfter != "" {
+					w.Header().Set("Retry-After", f.RetryAfter)
+				}
+				if f.Body != "" {
+					w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+					w.WriteHeader(st)
+					_, _ = io.WriteString(w, f.Body)
+					return
+				}
+				fail(&apiError{st, f.Code, f.Message})
+				return
+			case FaultReset:
+				reset(w)
+				return
+			case FaultSlow:
+				select {
+				case <-time.After(f.Delay):
+				case <-r.Context().Done():
+					return
+				}
+			default:
+				after = f.Kind
 			}
-			fail(&apiError{st, f.Code, f.Message})
-			return
 		}
 	}
 
@@ -264,7 +321,48 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		fail(apiErr)
 		return
 	}
+	switch after {
+	case FaultRepeat:
+		out = repeat(out)
+	case FaultTruncate:
+		raw, _ := json.Marshal(out)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(raw[:len(raw)/2])
+		return
+	}
 	reply(http.StatusOK, out)
+}
+
+// reset closes the call's connection with an RST (SO_LINGER 0): the client sees "connection
+// reset by peer" or an EOF, never an answer.
+func reset(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(err) // httptest servers speak HTTP/1.1: hijacking works
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = conn.Close()
+}
+
+// repeat lists every event or result row of an answer twice.
+func repeat(out any) any {
+	raw, err := json.Marshal(out)
+	if err != nil {
+		return out
+	}
+	var m map[string]any
+	if json.Unmarshal(raw, &m) != nil {
+		return out
+	}
+	for _, k := range []string{"events", "results"} {
+		if list, ok := m[k].([]any); ok {
+			m[k] = append(list, list...)
+		}
+	}
+	return m
 }
 
 func decode(body []byte, v any) *apiError {
