@@ -3,6 +3,8 @@ package plugin
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/log"
@@ -10,6 +12,7 @@ import (
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/engine"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/file"
 )
 
 // QueryData answers each query on its own: one bad query fails alone.
@@ -50,20 +53,55 @@ func (d *Datasource) query(ctx context.Context, dq backend.DataQuery) (res backe
 	return backend.DataResponse{Frames: toFrames(q, result)}
 }
 
+// errorResponse says whose fault err is. Downstream (the user's or the environment's): the
+// query (query.Error), cancellation and deadlines (Grafana's), remote sources (source.StatusError,
+// with the remote HTTP status kept), unreadable files and network failures. Everything else
+// is the plugin's: a bug or an internal failure (backend.PluginError, HTTP 500). Typed errors
+// only (errors.As, errors.Is), never message text.
 func errorResponse(err error) backend.DataResponse {
-	var qe *query.Error
+	var (
+		qe *query.Error
+		se source.StatusError
+		ue *file.UnreadableError
+	)
 	switch {
 	case errors.As(err, &qe):
-		return backend.ErrDataResponseWithSource(backend.StatusBadRequest, backend.ErrorSourceDownstream, err.Error())
+		return downstream(backend.StatusBadRequest, err, err.Error())
 	case errors.Is(err, context.Canceled):
-		return backend.ErrDataResponseWithSource(backend.StatusBadRequest, backend.ErrorSourceDownstream, "query cancelled")
+		return downstream(backend.StatusBadRequest, err, "query cancelled")
+	case errors.As(err, &se) && se.HTTPStatus() >= 400:
+		// Before deadlines: a remote source's own timeout (504) keeps its message.
+		return downstream(backend.Status(se.HTTPStatus()), err, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
-		return backend.ErrDataResponseWithSource(backend.StatusTimeout, backend.ErrorSourceDownstream, "query timed out: narrow the time range or the filter")
+		return downstream(backend.StatusTimeout, err, "query timed out: narrow the time range or the filter")
+	case errors.As(err, &ue), errors.Is(err, fs.ErrPermission), errors.Is(err, fs.ErrNotExist):
+		// The configured paths or the deployment (permissions): the user's to fix.
+		return downstream(backend.StatusBadGateway, err, err.Error())
+	case backend.IsDownstreamHTTPError(err):
+		// Already marked downstream, or a network failure (reset, refused, DNS, TLS, timeout).
+		return downstream(backend.StatusBadGateway, err, err.Error())
 	}
-	var se source.StatusError
-	if errors.As(err, &se) && se.HTTPStatus() >= 400 {
-		return backend.ErrDataResponseWithSource(backend.Status(se.HTTPStatus()), backend.ErrorSourceDownstream, err.Error())
+	return backend.DataResponse{
+		Error:       backend.PluginError(fmt.Errorf("internal error: %w", err)),
+		ErrorSource: backend.ErrorSourcePlugin,
+		Status:      backend.StatusInternal,
 	}
-	// Source errors (unreadable files, configuration) are the user's or the environment's.
-	return backend.ErrDataResponseWithSource(backend.StatusBadGateway, backend.ErrorSourceDownstream, err.Error())
 }
+
+// downstream is an error response whose source is downstream; msg is what the user reads.
+func downstream(status backend.Status, err error, msg string) backend.DataResponse {
+	return backend.DataResponse{
+		Error:       backend.DownstreamError(&messageError{msg: msg, err: err}),
+		ErrorSource: backend.ErrorSourceDownstream,
+		Status:      status,
+	}
+}
+
+// messageError shows msg and unwraps to the error it describes.
+type messageError struct {
+	msg string
+	err error
+}
+
+func (e *messageError) Error() string { return e.msg }
+func (e *messageError) Unwrap() error { return e.err }

@@ -146,19 +146,22 @@ func (e statusErr) Error() string   { return "remote said no" }
 func (e statusErr) HTTPStatus() int { return e.status }
 
 func TestErrorStatusFromSource(t *testing.T) {
+	down, plugin := backend.ErrorSourceDownstream, backend.ErrorSourcePlugin
 	for _, tc := range []struct {
-		err  error
-		want backend.Status
+		err        error
+		want       backend.Status
+		wantSource backend.ErrorSource
 	}{
-		{fmt.Errorf("scan: %w", statusErr{429}), backend.StatusTooManyRequests},
-		{statusErr{401}, backend.StatusUnauthorized},
-		{statusErr{504}, backend.StatusTimeout},
-		{errors.New("disk on fire"), backend.StatusBadGateway},
-		{context.DeadlineExceeded, backend.StatusTimeout},
+		{fmt.Errorf("scan: %w", statusErr{429}), backend.StatusTooManyRequests, down},
+		{statusErr{401}, backend.StatusUnauthorized, down},
+		{statusErr{504}, backend.StatusTimeout, down},
+		// An untyped error is no remote source's: the plugin's (errorsource_test.go has the rest).
+		{errors.New("disk on fire"), backend.StatusInternal, plugin},
+		{context.DeadlineExceeded, backend.StatusTimeout, down},
 	} {
 		r := errorResponse(tc.err)
-		if r.Status != tc.want || r.ErrorSource != backend.ErrorSourceDownstream {
-			t.Errorf("%v: status %v source %v, want %v", tc.err, r.Status, r.ErrorSource, tc.want)
+		if r.Status != tc.want || r.ErrorSource != tc.wantSource {
+			t.Errorf("%v: status %v source %v, want %v %v", tc.err, r.Status, r.ErrorSource, tc.want, tc.wantSource)
 		}
 	}
 }

@@ -13,6 +13,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
+)
+
+// The plugin returns these errors' HTTP status with the query's error, as downstream errors.
+var (
+	_ source.StatusError = (*APIError)(nil)
+	_ source.StatusError = (*TimeoutError)(nil)
+	_ source.StatusError = (*RemoteError)(nil)
 )
 
 // APIError is an error answer of Loki's HTTP API.
@@ -51,6 +60,39 @@ func (e *APIError) Retryable() bool {
 	return e.Status == http.StatusTooManyRequests || e.Status == http.StatusBadGateway ||
 		e.Status == http.StatusServiceUnavailable || e.Status == http.StatusGatewayTimeout ||
 		e.Status == http.StatusInternalServerError
+}
+
+// RemoteError is a failure of Loki, or of the way to it, without an HTTP status of its own:
+// Loki cannot be reached, or its answer is not what its API promises (an undecodable body, a
+// result of the wrong type, a bad timestamp). It is the remote side's fault, or the settings'
+// (a metric query as stream selector): HTTPStatus is Status, by default 502.
+type RemoteError struct {
+	Msg    string
+	Err    error // may be nil
+	Status int   // 0: 502
+}
+
+func (e *RemoteError) Error() string {
+	if e.Err != nil {
+		return e.Msg + ": " + e.Err.Error()
+	}
+	return e.Msg
+}
+
+// Unwrap returns the underlying error.
+func (e *RemoteError) Unwrap() error { return e.Err }
+
+// HTTPStatus implements source.StatusError.
+func (e *RemoteError) HTTPStatus() int {
+	if e.Status == 0 {
+		return http.StatusBadGateway
+	}
+	return e.Status
+}
+
+// remoteErr is a RemoteError with a formatted message.
+func remoteErr(err error, format string, args ...any) *RemoteError {
+	return &RemoteError{Msg: fmt.Sprintf(format, args...), Err: err}
 }
 
 // TimeoutError says that Loki did not answer in time.
@@ -159,7 +201,7 @@ func (c *client) do(ctx context.Context, path, u string, out any) (retry bool, e
 		if isTimeout(err) {
 			return false, &TimeoutError{Path: path, Timeout: c.timeout}
 		}
-		return true, fmt.Errorf("cannot reach Loki at %s: %w", c.base, err)
+		return true, remoteErr(err, "cannot reach Loki at %s", c.base)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -180,7 +222,7 @@ func (c *client) do(ctx context.Context, path, u string, out any) (retry bool, e
 		if isTimeout(err) {
 			return false, &TimeoutError{Path: path, Timeout: c.timeout}
 		}
-		return true, fmt.Errorf("cannot decode Loki's answer on %s: %w", path, err)
+		return true, remoteErr(err, "cannot decode Loki's answer on %s", path)
 	}
 	return false, nil
 }
@@ -236,14 +278,14 @@ type vectorSample struct {
 // parseSample decodes a [<seconds float>, "<value>"] pair.
 func parseSample(p [2]json.RawMessage) (sec float64, v float64, err error) {
 	if sec, err = strconv.ParseFloat(strings.Trim(string(p[0]), `"`), 64); err != nil {
-		return 0, 0, fmt.Errorf("bad sample time %s", p[0])
+		return 0, 0, remoteErr(nil, "bad sample time %s", p[0])
 	}
 	var s string
 	if err = json.Unmarshal(p[1], &s); err != nil {
-		return 0, 0, fmt.Errorf("bad sample value %s", p[1])
+		return 0, 0, remoteErr(nil, "bad sample value %s", p[1])
 	}
 	if v, err = strconv.ParseFloat(s, 64); err != nil {
-		return 0, 0, fmt.Errorf("bad sample value %q", s)
+		return 0, 0, remoteErr(nil, "bad sample value %q", s)
 	}
 	return sec, v, nil
 }

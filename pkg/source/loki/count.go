@@ -93,11 +93,11 @@ func (s *Source) Count(ctx context.Context, req source.CountRequest) (*source.Co
 		}
 		res.Problems = appendWarnings(res.Problems, resp.Warnings)
 		if resp.Data.ResultType != "matrix" {
-			return nil, fmt.Errorf("loki answered a %q result to a metric query", resp.Data.ResultType)
+			return nil, remoteErr(nil, "loki answered a %q result to a metric query", resp.Data.ResultType)
 		}
 		var series []matrixSeries
 		if err := json.Unmarshal(resp.Data.Result, &series); err != nil {
-			return nil, fmt.Errorf("cannot decode Loki's matrix: %w", err)
+			return nil, remoteErr(err, "cannot decode Loki's matrix")
 		}
 		firstSec := float64(first.UnixNano()) / 1e9
 		for _, m := range distinctSeries(series, func(m matrixSeries) map[string]string { return m.Metric }) {
@@ -133,11 +133,11 @@ func (s *Source) Count(ctx context.Context, req source.CountRequest) (*source.Co
 		}
 		res.Problems = appendWarnings(res.Problems, resp.Warnings)
 		if resp.Data.ResultType != "vector" {
-			return fmt.Errorf("loki answered a %q result to an instant metric query", resp.Data.ResultType)
+			return remoteErr(nil, "loki answered a %q result to an instant metric query", resp.Data.ResultType)
 		}
 		var vec []vectorSample
 		if err := json.Unmarshal(resp.Data.Result, &vec); err != nil {
-			return fmt.Errorf("cannot decode Loki's vector: %w", err)
+			return remoteErr(err, "cannot decode Loki's vector")
 		}
 		for _, v := range distinctSeries(vec, func(v vectorSample) map[string]string { return v.Metric }) {
 			_, n, err := parseSample(v.Value)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"sort"
@@ -181,11 +182,12 @@ func (s *Source) page(ctx context.Context, q string, start, end int64) (out []en
 		return nil, 0, nil, nil, err
 	}
 	if resp.Data.ResultType != "streams" {
-		return nil, 0, nil, nil, fmt.Errorf("loki answered a %q result to a log query; is the stream selector a metric query?", resp.Data.ResultType)
+		return nil, 0, nil, nil, &RemoteError{Status: http.StatusBadRequest,
+			Msg: fmt.Sprintf("loki answered a %q result to a log query; is the stream selector a metric query?", resp.Data.ResultType)}
 	}
 	var streams []stream
 	if err := json.Unmarshal(resp.Data.Result, &streams); err != nil {
-		return nil, 0, nil, nil, fmt.Errorf("cannot decode Loki's streams: %w", err)
+		return nil, 0, nil, nil, remoteErr(err, "cannot decode Loki's streams")
 	}
 	keys = make([]string, len(streams))
 	for i, st := range streams {
@@ -197,7 +199,7 @@ func (s *Source) page(ctx context.Context, q string, start, end int64) (out []en
 		for _, v := range st.Values {
 			ts, err := strconv.ParseInt(v[0], 10, 64)
 			if err != nil {
-				return nil, 0, nil, nil, fmt.Errorf("bad Loki timestamp %q", v[0])
+				return nil, 0, nil, nil, remoteErr(nil, "bad Loki timestamp %q", v[0])
 			}
 			out = append(out, entry{ts: ts, stream: i, line: v[1]})
 		}
