@@ -15,6 +15,7 @@ require (
 	github.com/grafana/grafana-plugin-sdk-go v0.298.0
 	github.com/hashicorp/go-hclog v1.6.3
 	github.com/hashicorp/go-plugin v1.8.0
+	github.com/huandu/go-clone v1.7.3
 	github.com/klauspost/compress v1.20.1
 	go.yaml.in/yaml/v3 v3.0.5
 	golang.org/x/time v0.16.0

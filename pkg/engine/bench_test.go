@@ -56,6 +56,9 @@ func TestMain(m *testing.M) {
 	if benchDir != "" {
 		os.RemoveAll(benchDir)
 	}
+	if scaleDir != "" {
+		os.RemoveAll(scaleDir)
+	}
 	os.Exit(code)
 }
 

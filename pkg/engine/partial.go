@@ -2,7 +2,12 @@ package engine
 
 import (
 	"maps"
+	"reflect"
 	"unsafe"
+
+	clone "github.com/huandu/go-clone"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
 )
 
 // Partial aggregates: what an aggregator computed over one segment, kept in the Cache and added
@@ -34,6 +39,7 @@ var (
 	_ partialAgg = (*breakdownSeries)(nil)
 	_ partialAgg = (*deprecated)(nil)
 	_ partialAgg = (*history)(nil)
+	_ partialAgg = (*detections)(nil)
 )
 
 // shift is how many buckets src's first bucket lies after dst's (both have the same step).
@@ -234,3 +240,69 @@ func (m *matrix) columnar()          {}
 func (t *topn) columnar()            {}
 func (s *breakdownSeries) columnar() {}
 func (d *deprecated) columnar()      {}
+
+// Detections keep their state in a detect.Detector whose Merge may take over the other's
+// slices; a kept one is merged as a deep copy (go-clone copies unexported fields too). Its
+// buckets (timeseries format) are only used by finish, so there is nothing to move. The RBAC
+// look-back history is read by Finish from the receiver's configuration, which is the current
+// query's: a kept partial does not depend on it.
+func (d *detections) absorb(p aggregator) {
+	d.det.Merge(clone.Slowly(p.(*detections).det).(*detect.Detector))
+}
+
+func (d *detections) cost() int { return deepSize(reflect.ValueOf(d.det), map[uintptr]bool{}) }
+
+// deepSize is about how many bytes v holds, following pointers, slices, maps and strings once
+// each (funcs and channels count as a word).
+func deepSize(v reflect.Value, seen map[uintptr]bool) int {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() || seen[v.Pointer()] {
+			return int(unsafe.Sizeof(uintptr(0)))
+		}
+		seen[v.Pointer()] = true
+		return int(unsafe.Sizeof(uintptr(0))) + deepSize(v.Elem(), seen)
+	case reflect.Interface:
+		if v.IsNil() {
+			return 16
+		}
+		return 16 + deepSize(v.Elem(), seen)
+	case reflect.Struct:
+		n := 0
+		for i := range v.NumField() {
+			n += deepSize(v.Field(i), seen)
+		}
+		return n
+	case reflect.Array:
+		n := 0
+		for i := range v.Len() {
+			n += deepSize(v.Index(i), seen)
+		}
+		return n
+	case reflect.Slice:
+		if v.IsNil() || seen[v.Pointer()] {
+			return 24
+		}
+		seen[v.Pointer()] = true
+		n := 24 + (v.Cap()-v.Len())*int(v.Type().Elem().Size())
+		for i := range v.Len() {
+			n += deepSize(v.Index(i), seen)
+		}
+		return n
+	case reflect.Map:
+		if v.IsNil() || seen[v.Pointer()] {
+			return 8
+		}
+		seen[v.Pointer()] = true
+		n := 48
+		it := v.MapRange()
+		for it.Next() {
+			n += mapEntry + deepSize(it.Key(), seen) + deepSize(it.Value(), seen)
+		}
+		return n
+	case reflect.String:
+		return 16 + v.Len()
+	default:
+		return int(v.Type().Size())
+	}
+}
