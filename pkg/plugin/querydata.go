@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sync"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/log"
@@ -15,11 +16,38 @@ import (
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/file"
 )
 
-// QueryData answers each query on its own: one bad query fails alone.
+// maxConcurrentQueries bounds the queries of one request that run at once (the SDK's
+// experimental/concurrent caps at the same 10). Each query's scan is parallel itself.
+const maxConcurrentQueries = 10
+
+// QueryData answers each query on its own, up to maxConcurrentQueries at once: one bad query
+// fails alone, and a panic fails only its own query (query recovers it). Responses are keyed
+// by RefID; of queries sharing a RefID, the last one's answer is kept, as when they ran one
+// after another.
+//
+// A small semaphore rather than the SDK's experimental/concurrent or errgroup: both need
+// golang.org/x/sync, which the module does not require.
 func (d *Datasource) QueryData(ctx context.Context, req *backend.QueryDataRequest) (*backend.QueryDataResponse, error) {
 	resp := backend.NewQueryDataResponse()
-	for _, q := range req.Queries {
+	if len(req.Queries) == 1 {
+		q := req.Queries[0]
 		resp.Responses[q.RefID] = d.query(ctx, q)
+		return resp, nil
+	}
+	results := make([]backend.DataResponse, len(req.Queries))
+	slots := make(chan struct{}, maxConcurrentQueries)
+	var wg sync.WaitGroup
+	for i, q := range req.Queries {
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			results[i] = d.query(ctx, q)
+		}()
+	}
+	wg.Wait()
+	for i, q := range req.Queries {
+		resp.Responses[q.RefID] = results[i]
 	}
 	return resp, nil
 }

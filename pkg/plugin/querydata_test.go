@@ -7,12 +7,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/experimental"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/engine"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 )
 
 // update rewrites the golden files: go test ./pkg/plugin -run TestGolden -update
@@ -189,5 +195,130 @@ func TestDetectionAllowListsFromSettings(t *testing.T) {
 	}
 	if n := run(`{"file":{"paths":["`+dir+`"]}}`, `{"queryType":"detections","rules":["exec-into-pod"],"allow":{"namespaces":["default"]}}`); n != 0 {
 		t.Errorf("query allow-list: %d findings left", n)
+	}
+}
+
+// latchSource's scans wait until want of them are in flight at once (then every scan goes
+// through): a request whose queries ran one after another would never get there.
+type latchSource struct {
+	want     int32
+	inflight atomic.Int32
+	max      atomic.Int32
+	scans    atomic.Int32
+	once     sync.Once
+	open     chan struct{}
+}
+
+func (l *latchSource) Scan(ctx context.Context, _ source.Request, fn source.LineFunc) (source.Stats, error) {
+	l.scans.Add(1)
+	n := l.inflight.Add(1)
+	defer l.inflight.Add(-1)
+	for m := l.max.Load(); n > m && !l.max.CompareAndSwap(m, n); m = l.max.Load() {
+	}
+	if n >= l.want {
+		l.once.Do(func() { close(l.open) })
+	}
+	t := time.NewTimer(30 * time.Second) // an upper bound only: the latch opens at once when concurrent
+	defer t.Stop()
+	select {
+	case <-l.open:
+	case <-ctx.Done():
+		return source.Stats{}, ctx.Err()
+	case <-t.C:
+		return source.Stats{}, fmt.Errorf("only %d scans ever ran at once, want %d", l.max.Load(), l.want)
+	}
+	line := `{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a","stage":"ResponseComplete","verb":"get","user":{"username":"u"},"responseStatus":{"code":200},"requestReceivedTimestamp":"2020-01-01T00:00:00.000000Z","stageTimestamp":"2020-01-01T00:00:00.001000Z"}`
+	return source.Stats{LinesRead: 1}, fn([]byte(line))
+}
+
+func (l *latchSource) Health(context.Context) source.Health { return source.Health{OK: true} }
+
+// TestQueriesRunConcurrently: the 20 queries of one request run up to maxConcurrentQueries at
+// once, never more, and each answers under its own RefID.
+func TestQueriesRunConcurrently(t *testing.T) {
+	src := &latchSource{want: maxConcurrentQueries, open: make(chan struct{})}
+	ds := &Datasource{src: src, roles: &engine.RoleIndex{}}
+	var qs []backend.DataQuery
+	for i := range 20 {
+		qs = append(qs, backend.DataQuery{RefID: fmt.Sprintf("Q%d", i), JSON: []byte(`{"queryType":"events","limit":10}`), TimeRange: allTime})
+	}
+	resp, err := ds.QueryData(context.Background(), &backend.QueryDataRequest{Queries: qs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range qs {
+		r, ok := resp.Responses[q.RefID]
+		if !ok || r.Error != nil || len(r.Frames) == 0 || r.Frames[0].Rows() != 1 {
+			t.Errorf("%s: present %v, error %v, frames %d", q.RefID, ok, r.Error, len(r.Frames))
+		}
+	}
+	if n := src.scans.Load(); n != 20 {
+		t.Errorf("%d scans, want 20", n)
+	}
+	if m := src.max.Load(); m != maxConcurrentQueries {
+		t.Errorf("at most %d scans at once, want exactly %d", m, maxConcurrentQueries)
+	}
+}
+
+// TestConcurrentQueriesNoLeak: 20 mixed queries in one request over the real fixtures (two of
+// them invalid, failing alone) all answer, and the goroutines return to where they were.
+func TestConcurrentQueriesNoLeak(t *testing.T) {
+	ds := newTestDatasource(t, `{"source":"file","file":{"paths":["`+fixtureDir(t)+`"]}}`)
+	kinds := []string{
+		`{"queryType":"timeseries","groupBy":["verb"]}`,
+		`{"queryType":"latency","quantiles":[0.5,0.99]}`,
+		`{"queryType":"denied"}`,
+		`{"queryType":"topn","groupBy":["user.username"]}`,
+		`{"queryType":"events","limit":50}`,
+		`{"queryType":"matrix","rows":"user.username","columns":"verb"}`,
+		`{"queryType":"detections"}`,
+		`{"queryType":"deprecatedApis"}`,
+		`{"queryType":"latencyBreakdown"}`,
+		`{"queryType":"nope"}`, // invalid: fails alone
+	}
+	var qs []backend.DataQuery
+	for i := range 20 {
+		qs = append(qs, backend.DataQuery{RefID: fmt.Sprintf("R%d", i), JSON: []byte(kinds[i%len(kinds)]),
+			TimeRange: allTime, Interval: time.Hour, MaxDataPoints: 500})
+	}
+	req := &backend.QueryDataRequest{Queries: qs}
+	// Warm up: lazily started goroutines (caches, pools) belong to the baseline.
+	if _, err := ds.QueryData(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	base := waitGoroutines(t, runtime.NumGoroutine())
+	resp, err := ds.QueryData(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, q := range qs {
+		r := resp.Responses[q.RefID]
+		if i%len(kinds) == len(kinds)-1 {
+			if r.Error == nil || r.ErrorSource != backend.ErrorSourceDownstream {
+				t.Errorf("%s: the invalid query answered %v", q.RefID, r.Error)
+			}
+			continue
+		}
+		if r.Error != nil || len(r.Frames) == 0 {
+			t.Errorf("%s (%s): error %v, %d frames", q.RefID, qs[i].JSON, r.Error, len(r.Frames))
+		}
+	}
+	if n := waitGoroutines(t, base); n > base {
+		buf := make([]byte, 1<<20)
+		t.Errorf("%d goroutines after the request, %d before:\n%s", n, base, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// waitGoroutines polls until at most want goroutines run, or 20 s pass (an upper bound: they
+// end as soon as their queries do), and returns the last count.
+func waitGoroutines(t *testing.T, want int) int {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n := runtime.NumGoroutine()
+		if n <= want || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
