@@ -433,7 +433,8 @@ func (d *Detector) startedNotice() string {
 		parts[i] = andList(byLoss[l]) + " " + l
 	}
 	return "no ResponseStarted events among " + strconv.Itoa(d.longDone) + " completed long-running requests (watch, exec, " +
-		"attach, port-forward, proxy, log): the audit policy omits that stage, so " + strings.Join(parts, "; ")
+		"attach, port-forward, proxy, log): the audit policy omits that stage (omitStages), or the query's stages filter does, so " +
+		strings.Join(parts, "; ")
 }
 
 // andList joins names as "a", "a and b", "a, b and c".

@@ -29,6 +29,8 @@ func (e *event) reset(r *audit.Record) {
 		ns: r.Str(audit.FieldNamespace), name: r.Str(audit.FieldName), ua: r.Str(audit.FieldUserAgent),
 		uri: r.Str(audit.FieldRequestURI), code: r.Code, kind: r.UserKind(),
 	}
+	// The event that completes the request, by the rule of query.IsRequestFinal (not imported:
+	// pkg/query may come to depend on this package).
 	e.final = r.IsTerminal() || (r.Code == 401 && string(e.stage) == audit.StageResponseStarted)
 	e.started = string(e.stage) == audit.StageResponseStarted
 }
