@@ -216,6 +216,16 @@ export interface FileSourceOptions {
   paths: string[];
   /** Lines longer than this are skipped (with a notice). */
   maxLineBytes?: number;
+  /** Keep each file's partial results in memory between queries (default true). */
+  cache?: boolean;
+  /** Bound of that cache in MB (default 128). */
+  cacheSizeMB?: number;
+  /** Keep a column index of each file on disk (default true). */
+  index?: boolean;
+  /** Where the index lives (absolute; default a directory under the Grafana user's cache directory). */
+  indexDir?: string;
+  /** Bound of the index directory in MB (default 2048). */
+  indexSizeMB?: number;
 }
 
 /**

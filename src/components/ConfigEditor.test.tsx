@@ -38,6 +38,28 @@ describe('ConfigEditor', () => {
     expect(last().file).toEqual({ paths: ['/a'], maxLineBytes: undefined });
   });
 
+  it('turns the cache and the column index off and on, and sets their bounds and directory', async () => {
+    const { user, last } = setup({ source: 'file', file: { paths: ['/a'] } });
+    expect(screen.getByLabelText('Result cache')).toBeChecked();
+    expect(screen.getByLabelText('Column index')).toBeChecked();
+    await user.type(screen.getByLabelText('Result cache size (MB)'), '256');
+    await user.type(screen.getByLabelText('Index directory'), '/var/lib/grafana/k8saudit-index');
+    await user.type(screen.getByLabelText('Index size (MB)'), '512');
+    expect(last().file).toEqual({
+      paths: ['/a'],
+      cacheSizeMB: 256,
+      indexDir: '/var/lib/grafana/k8saudit-index',
+      indexSizeMB: 512,
+    });
+    await user.click(screen.getByLabelText('Column index'));
+    expect(last().file?.index).toBe(false);
+    expect(screen.getByLabelText('Index directory')).toBeDisabled();
+    await user.click(screen.getByLabelText('Result cache'));
+    expect(last().file?.cache).toBe(false);
+    await user.click(screen.getByLabelText('Column index'));
+    expect(last().file?.index).toBeUndefined();
+  });
+
   it('offers every source', () => {
     setup({ source: 'file' });
     expect(screen.getByRole('radio', { name: 'Local audit files' })).toBeChecked();

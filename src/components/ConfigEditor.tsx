@@ -1,6 +1,6 @@
 import React, { useEffect } from 'react';
 import { DataSourcePluginOptionsEditorProps } from '@grafana/data';
-import { Button, Field, FieldSet, IconButton, Input, RadioButtonGroup, Stack, Text } from '@grafana/ui';
+import { Button, Field, FieldSet, IconButton, Input, InlineSwitch, RadioButtonGroup, Stack, Text } from '@grafana/ui';
 
 import {
   AuditDataSourceOptions,
@@ -115,6 +115,60 @@ export function ConfigEditor({ options, onOptionsChange }: Props) {
               }}
             />
           </Field>
+          <Field
+            label="Result cache"
+            description="Keep each file's partial results in memory, so a dashboard refresh reads only what changed since the last one."
+          >
+            <Stack direction="row" gap={1} alignItems="center">
+              <InlineSwitch
+                aria-label="Result cache"
+                value={file.cache ?? true}
+                onChange={(e) => updateFile({ cache: e.currentTarget.checked ? undefined : false })}
+              />
+              <Input
+                aria-label="Result cache size (MB)"
+                type="number"
+                min={1}
+                width={12}
+                placeholder="128"
+                suffix="MB"
+                disabled={file.cache === false}
+                value={file.cacheSizeMB ?? ''}
+                onChange={(e) => updateFile({ cacheSizeMB: positive(e.currentTarget.value) })}
+              />
+            </Stack>
+          </Field>
+          <Field
+            label="Column index"
+            description="Keep a column index of each file on disk, so new queries read columns instead of JSON. Leave the directory empty for one under the Grafana user's cache directory; the health check says which."
+          >
+            <Stack direction="row" gap={1} alignItems="center">
+              <InlineSwitch
+                aria-label="Column index"
+                value={file.index ?? true}
+                onChange={(e) => updateFile({ index: e.currentTarget.checked ? undefined : false })}
+              />
+              <Input
+                aria-label="Index directory"
+                width={40}
+                placeholder="default"
+                disabled={file.index === false}
+                value={file.indexDir ?? ''}
+                onChange={(e) => updateFile({ indexDir: e.currentTarget.value || undefined })}
+              />
+              <Input
+                aria-label="Index size (MB)"
+                type="number"
+                min={1}
+                width={12}
+                placeholder="2048"
+                suffix="MB"
+                disabled={file.index === false}
+                value={file.indexSizeMB ?? ''}
+                onChange={(e) => updateFile({ indexSizeMB: positive(e.currentTarget.value) })}
+              />
+            </Stack>
+          </Field>
         </FieldSet>
       )}
       {source === 'loki' && <LokiSection options={options} onOptionsChange={onOptionsChange} />}
@@ -122,4 +176,10 @@ export function ConfigEditor({ options, onOptionsChange }: Props) {
       <DetectionsSection options={options} onOptionsChange={onOptionsChange} />
     </Stack>
   );
+}
+
+/** positive parses a whole number above 0, else undefined (the default). */
+function positive(v: string): number | undefined {
+  const n = parseInt(v, 10);
+  return Number.isFinite(n) && n > 0 ? n : undefined;
 }
