@@ -122,6 +122,7 @@ func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Seg
 		if err != nil {
 			return err
 		}
+		defer ix.Close()
 	}
 	// extend is the index the bytes read now are added to: the segment's, when it ends where
 	// the read starts, or a new one for a read from the start.
@@ -228,6 +229,7 @@ func loadIndex(store *index.Store, seg source.Segment, st *Stats) (*index.Index,
 	case ix == nil:
 		return nil, nil
 	case ix.End > seg.Version || (!seg.Appendable && ix.End != seg.Version):
+		ix.Close()
 		return nil, nil
 	}
 	return ix, nil

@@ -50,7 +50,9 @@ var ErrCorrupt = errors.New("index: corrupt or foreign index data")
 type rawBlock struct {
 	rows     int
 	min, max int64  // stageTimestamp range, Unix ns
-	data     []byte // zstd payload
+	data     []byte // zstd payload; nil until read from the file (at off, size bytes)
+	off      int64
+	size     int
 	sum      uint32 // CRC-32C of data
 }
 
@@ -146,7 +148,7 @@ func (b *Builder) flush() {
 		clear(b.seen[i])
 	}
 	data := encoder.EncodeAll(p, make([]byte, 0, len(p)/3))
-	b.blocks = append(b.blocks, rawBlock{rows: n, min: lo, max: hi, data: data, sum: crc32.Checksum(data, castagnoli)})
+	b.blocks = append(b.blocks, rawBlock{rows: n, min: lo, max: hi, data: data, size: len(data), sum: crc32.Checksum(data, castagnoli)})
 	b.times, b.recv, b.codes = b.times[:0], b.recv[:0], b.codes[:0]
 }
 
@@ -193,12 +195,12 @@ func (b *Block) Fill(i int, r *audit.Record, needs audit.Fields) {
 	}
 }
 
-// decode checks and decodes a stored block.
-func (rb *rawBlock) decode() (*Block, error) {
-	if crc32.Checksum(rb.data, castagnoli) != rb.sum {
+// decode checks and decodes a stored block's payload.
+func (rb *rawBlock) decode(data []byte) (*Block, error) {
+	if crc32.Checksum(data, castagnoli) != rb.sum {
 		return nil, ErrCorrupt
 	}
-	p, err := decoder.DecodeAll(rb.data, nil)
+	p, err := decoder.DecodeAll(data, nil)
 	if err != nil {
 		return nil, ErrCorrupt
 	}

@@ -45,10 +45,36 @@ type Header struct {
 	Events    int64     `json:"events"`
 }
 
-// Index is a segment's index: its header and its blocks, read only when asked for.
+// Index is a segment's index: its header and its blocks, whose payloads are read from the
+// file only when asked for. Close releases the file.
 type Index struct {
 	Header
 	blocks []rawBlock
+	fh     *os.File // the file Load read it from; nil for a new index
+}
+
+// Close releases the index's file.
+func (ix *Index) Close() {
+	if ix != nil && ix.fh != nil {
+		ix.fh.Close()
+		ix.fh = nil
+	}
+}
+
+// payload returns block i's payload, reading it from the file if needed.
+func (ix *Index) payload(i int) ([]byte, error) {
+	rb := &ix.blocks[i]
+	if rb.data != nil {
+		return rb.data, nil
+	}
+	if ix.fh == nil {
+		return nil, ErrCorrupt
+	}
+	data := make([]byte, rb.size)
+	if _, err := ix.fh.ReadAt(data, rb.off); err != nil {
+		return nil, ErrCorrupt
+	}
+	return data, nil
 }
 
 // Append adds the blocks of builders (finished with their pending rows) to ix.
@@ -82,7 +108,7 @@ func (ix *Index) overlaps(i int, from, to time.Time) bool {
 func (ix *Index) Size() int64 {
 	n := int64(512)
 	for _, rb := range ix.blocks {
-		n += int64(len(rb.data)) + 32
+		n += int64(rb.size) + 32
 	}
 	return n
 }
@@ -96,7 +122,7 @@ func (ix *Index) Each(from, to time.Time, workers int, fn func(w int, b *Block))
 	for i := range ix.blocks {
 		if ix.overlaps(i, from, to) {
 			todo = append(todo, i)
-			read += int64(len(ix.blocks[i].data))
+			read += int64(ix.blocks[i].size)
 		}
 	}
 	workers = max(1, min(workers, len(todo)))
@@ -107,7 +133,12 @@ func (ix *Index) Each(from, to time.Time, workers int, fn func(w int, b *Block))
 		go func() {
 			defer wg.Done()
 			for k := w; k < len(todo); k += workers {
-				b, err := ix.blocks[todo[k]].decode()
+				data, err := ix.payload(todo[k])
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				b, err := ix.blocks[todo[k]].decode(data)
 				if err != nil {
 					errs[w] = err
 					return
@@ -175,21 +206,23 @@ func (s *Store) path(key string) string {
 func (s *Store) Load(segmentID string) (*Index, error) {
 	key := s.key(segmentID)
 	p := s.path(key)
-	data, err := os.ReadFile(p)
+	fh, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	ix, err := decodeFile(data)
+	ix, err := decodeFile(fh)
 	if err == nil && ix.Key != key {
 		err = ErrCorrupt
 	}
 	if err != nil {
+		fh.Close()
 		os.Remove(p)
 		return nil, err
 	}
+	ix.fh = fh
 	now := time.Now()
 	os.Chtimes(p, now, now) // recently used
 	return ix, nil
@@ -206,6 +239,7 @@ func (s *Store) Save(segmentID string, ix *Index) error {
 	if err != nil {
 		return err
 	}
+	ix.Close() // every payload is in memory now; some platforms cannot rename over an open file
 	if int64(len(data)) > s.max {
 		return fmt.Errorf("index of %d bytes is larger than the index size limit (%d bytes)", len(data), s.max)
 	}
@@ -287,6 +321,13 @@ func (s *Store) evict() {
 // length, 4-byte CRC-32C, payload.
 
 func encodeFile(ix *Index) ([]byte, error) {
+	for i := range ix.blocks {
+		data, err := ix.payload(i)
+		if err != nil {
+			return nil, err
+		}
+		ix.blocks[i].data = data
+	}
 	hj, err := json.Marshal(ix.Header)
 	if err != nil {
 		return nil, err
@@ -313,25 +354,59 @@ func encodeFile(ix *Index) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func decodeFile(data []byte) (*Index, error) {
-	if !bytes.HasPrefix(data, []byte(magic)) {
+// countingReader counts the bytes read through it, so block payloads get their offsets.
+type countingReader struct {
+	r *bufio.Reader
+	n int64
+}
+
+func (c *countingReader) ReadByte() (byte, error) {
+	b, err := c.r.ReadByte()
+	if err == nil {
+		c.n++
+	}
+	return b, err
+}
+
+func (c *countingReader) full(p []byte) error {
+	n, err := io.ReadFull(c.r, p)
+	c.n += int64(n)
+	return err
+}
+
+func (c *countingReader) skip(n int) error {
+	d, err := c.r.Discard(n)
+	c.n += int64(d)
+	return err
+}
+
+// decodeFile reads an index file's header and block directory; block payloads stay in the
+// file (Index.payload reads them).
+func decodeFile(fh *os.File) (*Index, error) {
+	info, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	size := uint64(info.Size())
+	r := &countingReader{r: bufio.NewReaderSize(fh, 64<<10)}
+	head := make([]byte, len(magic))
+	if r.full(head) != nil || string(head) != magic {
 		return nil, ErrCorrupt
 	}
-	r := bufio.NewReader(bytes.NewReader(data[len(magic):]))
 	ver, err := binary.ReadUvarint(r)
 	if err != nil || ver != formatVersion {
 		return nil, ErrCorrupt
 	}
 	hl, err := binary.ReadUvarint(r)
-	if err != nil || hl > uint64(len(data)) {
+	if err != nil || hl > size {
 		return nil, ErrCorrupt
 	}
 	hj := make([]byte, hl)
 	var sum [4]byte
-	if _, err := io.ReadFull(r, hj); err != nil {
+	if r.full(hj) != nil {
 		return nil, ErrCorrupt
 	}
-	if _, err := io.ReadFull(r, sum[:]); err != nil || binary.BigEndian.Uint32(sum[:]) != crc32.Checksum(hj, castagnoli) {
+	if r.full(sum[:]) != nil || binary.BigEndian.Uint32(sum[:]) != crc32.Checksum(hj, castagnoli) {
 		return nil, ErrCorrupt
 	}
 	ix := &Index{}
@@ -339,7 +414,7 @@ func decodeFile(data []byte) (*Index, error) {
 		return nil, ErrCorrupt
 	}
 	nb, err := binary.ReadUvarint(r)
-	if err != nil || nb > uint64(len(data)) {
+	if err != nil || nb > size {
 		return nil, ErrCorrupt
 	}
 	var events int64
@@ -348,17 +423,17 @@ func decodeFile(data []byte) (*Index, error) {
 		lo, err2 := binary.ReadVarint(r)
 		hi, err3 := binary.ReadVarint(r)
 		n, err4 := binary.ReadUvarint(r)
-		if err := errors.Join(err1, err2, err3, err4); err != nil || n > uint64(len(data)) || rows == 0 || rows > BlockRows {
+		if err := errors.Join(err1, err2, err3, err4); err != nil || n > size || rows == 0 || rows > BlockRows {
 			return nil, ErrCorrupt
 		}
-		if _, err := io.ReadFull(r, sum[:]); err != nil {
+		if r.full(sum[:]) != nil {
 			return nil, ErrCorrupt
 		}
-		payload := make([]byte, n)
-		if _, err := io.ReadFull(r, payload); err != nil {
+		off := r.n
+		if r.skip(int(n)) != nil {
 			return nil, ErrCorrupt
 		}
-		ix.blocks = append(ix.blocks, rawBlock{rows: int(rows), min: lo, max: hi, data: payload, sum: binary.BigEndian.Uint32(sum[:])})
+		ix.blocks = append(ix.blocks, rawBlock{rows: int(rows), min: lo, max: hi, off: off, size: int(n), sum: binary.BigEndian.Uint32(sum[:])})
 		events += int64(rows)
 	}
 	if _, err := r.ReadByte(); err != io.EOF || events != ix.Events {
