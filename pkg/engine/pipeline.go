@@ -45,7 +45,10 @@ func runPipeline(ctx context.Context, src source.Source, req Request) (*Result, 
 	q := req.Query
 	m := q.Filter.Compile()
 	b := newBuckets(req)
-	sc := audit.NewScanner(m.Needs().With(audit.FieldAnnotations))
+	// Every stage is read (events, not requests), and requests are counted by the one rule
+	// every other query uses, query.IsRequestFinal: it needs the code (the lone ResponseStarted
+	// event of a failed authentication is a request), which the stage filter alone does not ask for.
+	sc := audit.NewScanner(m.Needs().With(audit.FieldAnnotations, audit.FieldStage, audit.FieldCode))
 	var rec audit.Record
 	origins := map[string]*originStats{}
 	var st Stats
