@@ -1,6 +1,7 @@
 import { DataSourceInstanceSettings, dateTime, ScopedVars } from '@grafana/data';
 import { setTemplateSrv } from '@grafana/runtime';
 
+import { FALLBACK_SCHEMA } from './components/editor/schema';
 import { FakeTemplateSrv } from './testing/fakeTemplateSrv';
 import { DataSource } from './datasource';
 import { AuditDataSourceOptions, AuditQuery } from './types';
@@ -167,6 +168,20 @@ describe('resources', () => {
     const getResource = jest.spyOn(ds, 'getResource').mockResolvedValue([{ name: 'verb', label: 'Verb' }]);
     await expect(ds.getDimensions()).resolves.toEqual([{ name: 'verb', label: 'Verb' }]);
     expect(getResource).toHaveBeenCalledWith('dimensions');
+  });
+
+  it('gets the schema, parsed over the fallback', async () => {
+    const ds = newDataSource();
+    const getResource = jest.spyOn(ds, 'getResource').mockResolvedValue({
+      schemaVersion: 1,
+      queryTypes: [
+        { name: 'events', label: 'Events', formats: ['logs', 'table'], limits: { default: 100, max: 2000 } },
+      ],
+    });
+    const schema = await ds.getSchema();
+    expect(getResource).toHaveBeenCalledWith('schema');
+    expect(schema.queryTypes[0]).toMatchObject({ name: 'events', limits: { default: 100, max: 2000 } });
+    expect(schema.queryTypes).toHaveLength(FALLBACK_SCHEMA.queryTypes.length);
   });
 
   it('gets the values of a dimension in a time range, in milliseconds', async () => {

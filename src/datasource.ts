@@ -16,6 +16,7 @@ import {
 import { DataSourceWithBackend, getTemplateSrv, TemplateSrv } from '@grafana/runtime';
 import { from, map, Observable, of } from 'rxjs';
 
+import { parseSchema, QuerySchema } from './components/editor/schema';
 import { VariableQueryEditor } from './components/editor/VariableQueryEditor';
 import {
   AuditDataSourceOptions,
@@ -68,6 +69,15 @@ export class DataSource extends DataSourceWithBackend<AuditQuery, AuditDataSourc
   /** The dimensions the backend can filter and group by (GET /dimensions). */
   getDimensions(): Promise<DimensionInfo[]> {
     return this.getResource<DimensionInfo[]>('dimensions');
+  }
+
+  /**
+   * What the backend's query model accepts (GET /schema): query types with their formats, limits
+   * and defaults, dimensions and detection rules. Editors fetch it once per datasource
+   * (components/editor/schema.ts loadSchema).
+   */
+  getSchema(): Promise<QuerySchema> {
+    return this.getResource<unknown>('schema').then(parseSchema);
   }
 
   /**

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -156,5 +158,49 @@ func checkSchema(t *testing.T, got schemaInfo) {
 	}
 	if !slices.Equal(got.Severities, []string{"low", "medium", "high", "critical"}) {
 		t.Errorf("severities %v", got.Severities)
+	}
+}
+
+// schemaFixture is what the query editor keeps as its fallback schema (FALLBACK_SCHEMA in
+// src/components/editor/schema.ts, checked against this file by schema.test.ts). Rules are
+// compared by id and severity, the part the editor copies.
+const schemaFixture = "../../src/components/editor/testdata/schema.json"
+
+// The editor's fallback is the schema the backend serves: when a query type's formats, limits
+// or defaults change, this fails until the fixture (go test ./pkg/plugin -run TestSchemaFixture
+// -update) and then the editor's fallback are updated.
+func TestSchemaFixture(t *testing.T) {
+	s := schema()
+	type rule struct {
+		ID       string `json:"id"`
+		Severity string `json:"severity"`
+	}
+	rules := make([]rule, len(s.Rules))
+	for i, r := range s.Rules {
+		rules[i] = rule{r.ID, r.Severity}
+	}
+	served, err := json.MarshalIndent(map[string]any{"schemaVersion": s.SchemaVersion, "queryTypes": s.QueryTypes,
+		"dimensions": s.Dimensions, "rules": rules, "severities": s.Severities}, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		if err := os.WriteFile(schemaFixture, append(served, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kept, err := os.ReadFile(schemaFixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b any
+	if err := json.Unmarshal(served, &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(kept, &b); err != nil {
+		t.Fatalf("%s: %v", schemaFixture, err)
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("%s is not the schema served; run with -update and update FALLBACK_SCHEMA. Served:\n%s", schemaFixture, served)
 	}
 }

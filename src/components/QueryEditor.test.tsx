@@ -6,17 +6,18 @@ import { dateTime, TimeRange } from '@grafana/data';
 import { DataSource } from '../datasource';
 import { AuditQuery, DimensionValue } from '../types';
 import { parseQuantiles, QueryEditor } from './QueryEditor';
+import { FALLBACK_SCHEMA, QuerySchema } from './editor/schema';
 import { pickOption, pills, setupComboboxEnvironment, typeValue } from './editor/testUtils';
 
 // A way to make the editor's render throw, to check the error boundary.
 jest.mock('./editor/summarize', () => {
   const actual = jest.requireActual('./editor/summarize');
   return {
-    summarize: (q: AuditQuery) => {
+    summarize: (q: AuditQuery, ...rest: unknown[]) => {
       if (q.refId === 'BOOM') {
         throw new Error('boom');
       }
-      return actual.summarize(q);
+      return actual.summarize(q, ...rest);
     },
   };
 });
@@ -45,7 +46,7 @@ const VALUES: Record<string, DimensionValue[]> = {
   ],
 };
 
-function mockDataSource(overrides: Partial<Record<'getDimensions' | 'getValues', jest.Mock>> = {}) {
+function mockDataSource(overrides: Partial<Record<'getDimensions' | 'getValues' | 'getSchema', jest.Mock>> = {}) {
   return {
     getDimensions: jest.fn().mockResolvedValue([
       { name: 'verb', label: 'Verb' },
@@ -315,6 +316,46 @@ describe('QueryEditor validation', () => {
     await user.paste('50');
     await user.click(document.body);
     expect(onRun).toHaveBeenCalledTimes(1);
+  });
+
+  it('takes limits and formats from the schema (GET /schema)', async () => {
+    const schema: QuerySchema = {
+      ...FALLBACK_SCHEMA,
+      queryTypes: FALLBACK_SCHEMA.queryTypes.map((t) =>
+        t.name === 'events'
+          ? { ...t, label: 'Audit events', formats: ['table', 'logs'], limits: { ...t.limits, default: 50, max: 2000 } }
+          : t
+      ),
+    };
+    const datasource = mockDataSource({ getSchema: jest.fn().mockResolvedValue(schema) });
+    const { user, onRun } = setup({ refId: 'A', queryType: 'events' }, datasource);
+    await waitFor(() => expect(screen.getByRole('radio', { name: 'Audit events' })).toBeChecked());
+    expect(datasource.getSchema).toHaveBeenCalledTimes(1);
+    // The schema's default format comes first and is the one shown.
+    expect(screen.getByRole('radio', { name: 'Table' })).toBeChecked();
+    expect(screen.getByLabelText(/^Limit/)).toHaveAttribute('placeholder', '50');
+
+    await user.click(screen.getByLabelText(/^Limit/));
+    await user.paste('3000');
+    await user.click(document.body);
+    expect(screen.getByTestId('query-errors')).toHaveTextContent(
+      'Limit 3000 is above the maximum of 2000 for this query type.'
+    );
+    expect(onRun).not.toHaveBeenCalled();
+  });
+
+  it('uses its own copy of the schema when GET /schema fails', async () => {
+    const datasource = mockDataSource({ getSchema: jest.fn().mockRejectedValue(new Error('down')) });
+    const { user } = setup({ refId: 'A', queryType: 'events' }, datasource);
+    await waitFor(() => expect(datasource.getSchema).toHaveBeenCalled());
+    await settle();
+    expect(screen.getByRole('radio', { name: 'Logs' })).toBeChecked();
+    await user.click(screen.getByLabelText(/^Limit/));
+    await user.paste('6000');
+    await user.click(document.body);
+    expect(screen.getByTestId('query-errors')).toHaveTextContent(
+      'Limit 6000 is above the maximum of 5000 for this query type.'
+    );
   });
 
   it('flags invalid codes typed into the codes picker', async () => {

@@ -22,15 +22,14 @@ import {
   AuditQuery,
   DEFAULT_QUANTILES,
   DetectionAllow,
-  QUERY_TYPES,
   QueryFormat,
   QueryType,
   Severity,
   TimeSeriesMetric,
 } from '../types';
 import { FilterEditor } from './editor/FilterEditor';
-import { DETECTION_RULES, FORMATS, SEVERITIES } from './editor/model';
 import { dimensionOptions, useDimensions, useValuesLoader } from './editor/resources';
+import { formatsOf, QuerySchema, QueryTypeSchema, typeSchema, useSchema } from './editor/schema';
 import { summarize } from './editor/summarize';
 import { effectiveQueryType, validate } from './editor/validate';
 import { asList, ValuesPicker } from './editor/ValuesPicker';
@@ -78,6 +77,10 @@ interface OptionsProps {
   onRunQuery: () => void;
   /** Group-by and matrix axis options (GET /dimensions, static list as a fallback). */
   dimensions: Array<ComboboxOption<string>>;
+  /** The query type's formats, limits and defaults (GET /schema, a fallback while it loads). */
+  type: QueryTypeSchema;
+  /** The whole schema: detection rules and severities. */
+  schema: QuerySchema;
 }
 
 function GroupByField({ query, update, label, dimensions }: OptionsProps & { label?: string }) {
@@ -104,15 +107,18 @@ function GroupByField({ query, update, label, dimensions }: OptionsProps & { lab
   );
 }
 
-function LimitField({ query, update, onRunQuery, tooltip }: OptionsProps & { tooltip: string }) {
+/** The limit of the query type, with its default and maximum from the schema. */
+function LimitField({ query, update, onRunQuery, tooltip, type }: OptionsProps & { tooltip: string }) {
+  const { default: def, max } = type.limits;
   return (
-    <InlineField label="Limit" labelWidth={LABEL_WIDTH} tooltip={tooltip}>
+    <InlineField label="Limit" labelWidth={LABEL_WIDTH} tooltip={`${tooltip} Default ${def}, at most ${max}.`}>
       <Input
         id="audit-limit"
         type="number"
         min={1}
+        max={max}
         width={12}
-        placeholder="default"
+        placeholder={String(def)}
         value={query.limit ?? ''}
         onChange={(e) => {
           const n = parseInt(e.currentTarget.value, 10);
@@ -125,11 +131,31 @@ function LimitField({ query, update, onRunQuery, tooltip }: OptionsProps & { too
   );
 }
 
-function FormatField({
-  query,
-  update,
-  options,
-}: OptionsProps & { options: Array<{ value: QueryFormat; label: string }> }) {
+/** What the editor calls each format of a query type; the formats themselves are the schema's. */
+const FORMAT_LABELS: Partial<Record<QueryType, Partial<Record<QueryFormat, string>>>> = {
+  latency: { timeseries: 'Percentiles', heatmap: 'Heatmap' },
+  events: { logs: 'Logs', table: 'Table' },
+  detections: { table: 'Findings', timeseries: 'Counts' },
+  latencyBreakdown: { timeseries: 'Components', table: 'Slowest requests' },
+  pipelineHealth: { table: 'Table', timeseries: 'Events/s' },
+};
+
+const DEFAULT_FORMAT_LABELS: Record<QueryFormat, string> = {
+  timeseries: 'Time series',
+  heatmap: 'Heatmap',
+  logs: 'Logs',
+  table: 'Table',
+};
+
+/** The formats of the query type (GET /schema), the default first; nothing for types with one shape. */
+function FormatField({ query, update, type }: OptionsProps) {
+  const options = type.formats.map((value) => ({
+    value,
+    label: FORMAT_LABELS[type.name]?.[value] ?? DEFAULT_FORMAT_LABELS[value] ?? value,
+  }));
+  if (options.length === 0) {
+    return null;
+  }
   const current = options.some((o) => o.value === query.format) ? query.format : options[0].value;
   return (
     <InlineField label="Format" labelWidth={LABEL_WIDTH}>
@@ -184,19 +210,13 @@ function LatencyOptions(props: OptionsProps) {
   const { query, update, onRunQuery } = props;
   return (
     <InlineFieldRow>
-      <FormatField
-        {...props}
-        options={[
-          { value: 'timeseries', label: 'Percentiles' },
-          { value: 'heatmap', label: 'Heatmap' },
-        ]}
-      />
+      <FormatField {...props} />
       {query.format !== 'heatmap' && (
         <InlineField label="Quantiles" labelWidth={LABEL_WIDTH} tooltip="For example 0.5, 0.9, 0.99 (or p50, p99).">
           <ListInput<number>
             id="audit-quantiles"
             width={20}
-            placeholder={DEFAULT_QUANTILES.join(', ')}
+            placeholder={(props.type.defaults.quantiles ?? DEFAULT_QUANTILES).join(', ')}
             value={query.quantiles}
             parse={parseQuantiles}
             format={String}
@@ -215,7 +235,7 @@ function LatencyOptions(props: OptionsProps) {
 function DeniedOptions(props: OptionsProps) {
   return (
     <InlineFieldRow>
-      <LimitField {...props} tooltip="Maximum rows (default 100, at most 10000)." />
+      <LimitField {...props} tooltip="Maximum rows." />
     </InlineFieldRow>
   );
 }
@@ -225,7 +245,7 @@ function TopNOptions(props: OptionsProps) {
     <InlineFieldRow>
       <GroupByField {...props} label="Top" />
       <LongRunningField {...props} />
-      <LimitField {...props} tooltip="Number of rows (default 10)." />
+      <LimitField {...props} tooltip="Number of rows." />
     </InlineFieldRow>
   );
 }
@@ -250,7 +270,7 @@ function MatrixOptions(props: OptionsProps) {
     <InlineFieldRow>
       {axis('rows', 'Rows', 'user.username')}
       {axis('columns', 'Columns', 'objectRef.resource')}
-      <LimitField {...props} tooltip="Rows and columns kept on each axis (default 10)." />
+      <LimitField {...props} tooltip="Rows and columns kept on each axis." />
     </InlineFieldRow>
   );
 }
@@ -258,20 +278,11 @@ function MatrixOptions(props: OptionsProps) {
 function EventsOptions(props: OptionsProps) {
   return (
     <InlineFieldRow>
-      <FormatField
-        {...props}
-        options={[
-          { value: 'logs', label: 'Logs' },
-          { value: 'table', label: 'Table' },
-        ]}
-      />
-      <LimitField {...props} tooltip="Maximum events (default 100, at most 5000)." />
+      <FormatField {...props} />
+      <LimitField {...props} tooltip="Maximum events." />
     </InlineFieldRow>
   );
 }
-
-const RULE_OPTIONS = DETECTION_RULES.map((r) => ({ value: r.id, description: r.severity }));
-const SEVERITY_OPTIONS = SEVERITIES.map((value) => ({ value }));
 
 /** The query's own allow-lists: label, placeholder and what they match. */
 const ALLOW_LISTS: ReadonlyArray<{ key: keyof DetectionAllow; label: string; placeholder: string; tooltip: string }> = [
@@ -380,23 +391,22 @@ function BurstFields({ query, update, onRunQuery }: OptionsProps) {
 }
 
 function DetectionsOptions(props: OptionsProps) {
-  const { query, update } = props;
+  const { query, update, schema } = props;
+  const ruleOptions = useMemo(
+    () => schema.rules.map((r) => ({ value: r.id, description: r.severity })),
+    [schema.rules]
+  );
+  const severityOptions = useMemo(() => schema.severities.map((value) => ({ value })), [schema.severities]);
   return (
     <>
       <InlineFieldRow>
-        <FormatField
-          {...props}
-          options={[
-            { value: 'table', label: 'Findings' },
-            { value: 'timeseries', label: 'Counts' },
-          ]}
-        />
+        <FormatField {...props} />
         <InlineField label="Rules" labelWidth={LABEL_WIDTH} tooltip="Rule ids, * globs; all rules when empty.">
           <ValuesPicker
             id="audit-rules"
             placeholder="all rules"
             value={query.rules}
-            staticOptions={RULE_OPTIONS}
+            staticOptions={ruleOptions}
             onChange={(rules) => update({ rules }, true)}
           />
         </InlineField>
@@ -405,11 +415,11 @@ function DetectionsOptions(props: OptionsProps) {
             id="audit-severities"
             placeholder="all severities"
             value={query.severities}
-            staticOptions={SEVERITY_OPTIONS}
+            staticOptions={severityOptions}
             onChange={(severities) => update({ severities: severities as Severity[] | undefined }, true)}
           />
         </InlineField>
-        <LimitField {...props} tooltip="Maximum findings (default 100)." />
+        <LimitField {...props} tooltip="Maximum findings." />
         <BurstFields {...props} />
       </InlineFieldRow>
       <AllowListsRow {...props} />
@@ -420,15 +430,9 @@ function DetectionsOptions(props: OptionsProps) {
 function LatencyBreakdownOptions(props: OptionsProps) {
   return (
     <InlineFieldRow>
-      <FormatField
-        {...props}
-        options={[
-          { value: 'timeseries', label: 'Components' },
-          { value: 'table', label: 'Slowest requests' },
-        ]}
-      />
+      <FormatField {...props} />
       <LongRunningField {...props} />
-      <LimitField {...props} tooltip="Slowest requests listed (default 20)." />
+      <LimitField {...props} tooltip="Slowest requests listed." />
     </InlineFieldRow>
   );
 }
@@ -437,7 +441,7 @@ function DeprecatedOptions(props: OptionsProps) {
   return (
     <InlineFieldRow>
       <GroupByField {...props} label="Group by" />
-      <LimitField {...props} tooltip="Maximum rows (default 100)." />
+      <LimitField {...props} tooltip="Maximum rows." />
     </InlineFieldRow>
   );
 }
@@ -445,14 +449,8 @@ function DeprecatedOptions(props: OptionsProps) {
 function PipelineOptions(props: OptionsProps) {
   return (
     <InlineFieldRow>
-      <FormatField
-        {...props}
-        options={[
-          { value: 'table', label: 'Table' },
-          { value: 'timeseries', label: 'Events/s' },
-        ]}
-      />
-      <LimitField {...props} tooltip="Origins kept (default 10)." />
+      <FormatField {...props} />
+      <LimitField {...props} tooltip="Origins kept." />
     </InlineFieldRow>
   );
 }
@@ -475,16 +473,17 @@ const OPTIONS_EDITORS: Record<QueryType, ComponentType<OptionsProps>> = {
 function QueryEditorBody({ query, onChange, onRunQuery, datasource, range }: Props) {
   const known = effectiveQueryType(query);
   const queryType: QueryType = known ?? 'timeseries';
-  const description = QUERY_TYPES.find((t) => t.value === queryType)?.description;
+  const schema = useSchema(datasource);
+  const type = typeSchema(schema, queryType);
   const Options = OPTIONS_EDITORS[queryType];
   const dimensions = dimensionOptions(useDimensions(datasource));
   const loadValues = useValuesLoader(datasource, range);
-  const errors = useMemo(() => validate(query), [query]);
-  const summary = useMemo(() => summarize(query), [query]);
+  const errors = useMemo(() => validate(query, schema), [query, schema]);
+  const summary = useMemo(() => summarize(query, schema), [query, schema]);
 
   // Runs the query only when it is valid: the messages below say what to fix.
   const runIfValid = () => {
-    if (validate(query).length === 0) {
+    if (validate(query, schema).length === 0) {
       onRunQuery();
     }
   };
@@ -492,7 +491,7 @@ function QueryEditorBody({ query, onChange, onRunQuery, datasource, range }: Pro
   const update = (patch: Partial<AuditQuery>, run = false) => {
     const next = { ...query, ...patch };
     onChange(next);
-    if (run && validate(next).length === 0) {
+    if (run && validate(next, schema).length === 0) {
       onRunQuery();
     }
   };
@@ -500,14 +499,14 @@ function QueryEditorBody({ query, onChange, onRunQuery, datasource, range }: Pro
   const formats = useRef<Partial<Record<QueryType, QueryFormat>>>({});
   const switchType = (next: QueryType) => {
     const { format } = query;
-    const fits = (t: QueryType, f: QueryFormat | undefined) => !!f && !!FORMATS[t]?.includes(f);
+    const fits = (t: QueryType, f: QueryFormat | undefined) => !!f && formatsOf(schema, t).includes(f);
     if (fits(queryType, format)) {
       formats.current[queryType] = format;
     }
     const patch: Partial<AuditQuery> = { queryType: next };
     // A format the new type does not take would fail in the backend: use the one chosen for
     // that type before, else its default. Types without formats ignore it and keep it.
-    if (format && FORMATS[next] && !fits(next, format)) {
+    if (format && formatsOf(schema, next).length > 0 && !fits(next, format)) {
       patch.format = formats.current[next];
     }
     update(patch, true);
@@ -521,7 +520,7 @@ function QueryEditorBody({ query, onChange, onRunQuery, datasource, range }: Pro
         <InlineField label="Query type" labelWidth={LABEL_WIDTH}>
           <RadioButtonGroup<QueryType>
             aria-label="Query type"
-            options={QUERY_TYPES.map((t) => ({ value: t.value, label: t.label, description: t.description }))}
+            options={schema.queryTypes.map((t) => ({ value: t.name, label: t.label, description: t.description }))}
             value={queryType}
             // Only the type changes (and a format it cannot take): every other field stays as the
             // user left it.
@@ -529,10 +528,10 @@ function QueryEditorBody({ query, onChange, onRunQuery, datasource, range }: Pro
           />
         </InlineField>
       </InlineFieldRow>
-      {description && (
+      {type.description && (
         <div data-testid="query-type-description">
           <Text variant="bodySmall" color="secondary">
-            {description}
+            {type.description}
           </Text>
         </div>
       )}
@@ -545,7 +544,14 @@ function QueryEditorBody({ query, onChange, onRunQuery, datasource, range }: Pro
         loadValues={loadValues}
       />
 
-      <Options query={query} update={update} onRunQuery={runIfValid} dimensions={dimensions} />
+      <Options
+        query={query}
+        update={update}
+        onRunQuery={runIfValid}
+        dimensions={dimensions}
+        type={type}
+        schema={schema}
+      />
 
       <div data-testid="query-summary">
         <Text variant="bodySmall" italic>

@@ -4,7 +4,7 @@
  * and the limits of each query type. The Go backend stays authoritative; these mirror it so the
  * editor can explain a query and catch mistakes before running it.
  */
-import { AuditFilterListKey, DIMENSIONS, QueryType, Severity } from '../../types';
+import { AuditFilterListKey, DIMENSIONS, Severity } from '../../types';
 
 /** Stages of an audit event (pkg/query validStages). */
 export const STAGES = ['RequestReceived', 'ResponseStarted', 'ResponseComplete', 'Panic'] as const;
@@ -46,30 +46,6 @@ export const DETECTION_RULES: ReadonlyArray<{ id: string; severity: Severity }> 
   { id: 'configmap-credentials', severity: 'medium' },
   { id: 'system-identity-public-ip', severity: 'high' },
 ];
-
-/** Formats each query type accepts, the backend default first (pkg/query defaultAndValidate). */
-export const FORMATS: Partial<Record<QueryType, readonly string[]>> = {
-  latency: ['timeseries', 'heatmap'],
-  events: ['logs', 'table'],
-  latencyBreakdown: ['timeseries', 'table'],
-  detections: ['table', 'timeseries'],
-  pipelineHealth: ['table', 'timeseries'],
-};
-
-/** Default and maximum `limit` per query type (pkg/query limits). */
-export const LIMITS: Record<QueryType, { def: number; max: number }> = {
-  timeseries: { def: 10, max: 500 },
-  latency: { def: 10, max: 500 },
-  denied: { def: 100, max: 10000 },
-  events: { def: 100, max: 5000 },
-  matrix: { def: 10, max: 100 },
-  topn: { def: 10, max: 1000 },
-  latencyBreakdown: { def: 20, max: 5000 },
-  detections: { def: 100, max: 10000 },
-  pipelineHealth: { def: 10, max: 500 },
-  objectHistory: { def: 1000, max: 10000 },
-  deprecatedApis: { def: 100, max: 5000 },
-};
 
 /** Short dimension names the backend accepts (pkg/query dimensionByName). */
 export const DIMENSION_ALIASES: Readonly<Record<string, string>> = {

@@ -1,5 +1,6 @@
 import { AuditFilter, AuditFilterListKey, AuditQuery, DEFAULT_QUANTILES, DetectionAllow } from '../../types';
-import { dimensionNoun, FILTER_FIELDS, LIMITS } from './model';
+import { dimensionNoun, FILTER_FIELDS } from './model';
+import { FALLBACK_SCHEMA, QuerySchema, typeSchema } from './schema';
 import { effectiveQueryType } from './validate';
 
 /** Values shown before "and N more". */
@@ -128,13 +129,15 @@ function limitOf(query: AuditQuery): number | undefined {
 
 /**
  * A one-line, human-readable summary of a query, for example "p99 latency of list pods by user,
- * excluding watch" or "Requests per second by verb where code is 4xx".
+ * excluding watch" or "Requests per second by verb where code is 4xx". Defaults the query leaves
+ * to the backend are the schema's (GET /schema).
  */
-export function summarize(query: AuditQuery): string {
+export function summarize(query: AuditQuery, schema: QuerySchema = FALLBACK_SCHEMA): string {
   const type = effectiveQueryType(query);
   if (!type) {
     return `Unknown query type "${query.queryType}"`;
   }
+  const { defaults, limits } = typeSchema(schema, type);
   const filter = query.filter ?? {};
   const used = new Set<AuditFilterListKey>();
   const limit = limitOf(query);
@@ -165,7 +168,7 @@ export function summarize(query: AuditQuery): string {
       if (query.format === 'heatmap') {
         parts.head = 'Latency heatmap';
       } else {
-        const qs = query.quantiles?.length ? query.quantiles : DEFAULT_QUANTILES;
+        const qs = query.quantiles?.length ? query.quantiles : (defaults.quantiles ?? DEFAULT_QUANTILES);
         parts.head = `${all(qs.map((q) => percentile(Number(q))))} latency`;
         parts.by = byDims(groupBy);
         if (limit !== undefined) {
@@ -186,8 +189,8 @@ export function summarize(query: AuditQuery): string {
       atMost('rows');
       break;
     case 'topn': {
-      const dims = groupBy.length > 0 ? groupBy : ['user.username'];
-      const n = limit ?? LIMITS.topn.def;
+      const dims = groupBy.length > 0 ? groupBy : [...(defaults.groupBy ?? ['user.username'])];
+      const n = limit ?? limits.default;
       parts.head =
         dims.length === 1
           ? `Top ${n} ${pluralNoun(dims[0])}`
@@ -198,8 +201,8 @@ export function summarize(query: AuditQuery): string {
       break;
     }
     case 'matrix': {
-      const rows = query.rows || 'user.username';
-      const columns = query.columns || 'objectRef.resource';
+      const rows = query.rows || defaults.rows || 'user.username';
+      const columns = query.columns || defaults.columns || 'objectRef.resource';
       parts.head = 'Requests';
       parts.subject = subjectOf(filter, used, parts.excluding);
       parts.by = `by ${dimensionNoun(rows)} × ${dimensionNoun(columns)}`;
@@ -235,7 +238,7 @@ export function summarize(query: AuditQuery): string {
     }
     case 'latencyBreakdown':
       if (query.format === 'table') {
-        parts.head = `Slowest ${limit ?? LIMITS.latencyBreakdown.def} requests with their latency breakdown`;
+        parts.head = `Slowest ${limit ?? limits.default} requests with their latency breakdown`;
         parts.subject = subjectOf(filter, used, parts.excluding);
       } else {
         // Verbs and resources stay clauses: "of slow requests where verb is create".
@@ -246,7 +249,13 @@ export function summarize(query: AuditQuery): string {
     case 'deprecatedApis':
       parts.head = 'Deprecated API calls';
       parts.subject = subjectOf(filter, used, parts.excluding);
-      parts.by = groupBy.length > 0 ? byDims(groupBy) : 'by user agent, user, API group, API version and resource';
+      if (groupBy.length > 0) {
+        parts.by = byDims(groupBy);
+      } else if (defaults.groupBy?.length) {
+        // The backend's default, named in full: it says what the table holds.
+        const nouns = defaults.groupBy.map(dimensionNoun);
+        parts.by = `by ${nouns.length > 1 ? `${nouns.slice(0, -1).join(', ')} and ${nouns[nouns.length - 1]}` : nouns[0]}`;
+      }
       atMost('rows');
       break;
     case 'objectHistory': {

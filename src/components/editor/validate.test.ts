@@ -1,4 +1,5 @@
 import { AuditQuery } from '../../types';
+import { FALLBACK_SCHEMA, QuerySchema } from './schema';
 import { effectiveQueryType, isLookback, isPositiveDuration, isSourceNetwork, isValidCode, validate } from './validate';
 
 const v = (q: Partial<AuditQuery>) => validate({ refId: 'A', ...q } as AuditQuery);
@@ -81,6 +82,20 @@ describe('validate', () => {
       expect(v({ queryType: 'timeseries', limit: 501 })).toHaveLength(1);
       expect(v({ queryType: 'denied', limit: 10001 })).toHaveLength(1);
       expect(v({ queryType: 'topn', limit: 1000 })).toEqual([]);
+    });
+    it('takes the maximum and the formats from the schema (GET /schema)', () => {
+      const schema: QuerySchema = {
+        ...FALLBACK_SCHEMA,
+        queryTypes: FALLBACK_SCHEMA.queryTypes.map((t) =>
+          t.name === 'events' ? { ...t, formats: ['table'], limits: { ...t.limits, max: 2000 } } : t
+        ),
+      };
+      const q = (p: Partial<AuditQuery>) => validate({ refId: 'A', queryType: 'events', ...p } as AuditQuery, schema);
+      expect(q({ limit: 2001 })).toEqual(['Limit 2001 is above the maximum of 2000 for this query type.']);
+      expect(q({ limit: 2000 })).toEqual([]);
+      expect(q({ format: 'logs' })).toEqual(['Format "logs" does not fit this query type: use table.']);
+      // Other types keep theirs.
+      expect(validate({ refId: 'A', queryType: 'denied', limit: 10000 }, schema)).toEqual([]);
     });
   });
 

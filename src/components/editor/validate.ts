@@ -1,17 +1,6 @@
 import { AuditQuery, QUERY_TYPES, QueryType, SCHEMA_VERSION } from '../../types';
-import {
-  canonicalDimension,
-  DECISIONS,
-  FORMATS,
-  hasVariable,
-  LEVELS,
-  LIMITS,
-  METRICS,
-  SEVERITIES,
-  SOURCE_MODES,
-  STAGES,
-  USER_KINDS,
-} from './model';
+import { canonicalDimension, DECISIONS, hasVariable, LEVELS, METRICS, SOURCE_MODES, STAGES, USER_KINDS } from './model';
+import { FALLBACK_SCHEMA, QuerySchema, typeSchema } from './schema';
 
 /** The query type the backend uses: any letter case, timeseries when absent. */
 export function effectiveQueryType(query: Pick<AuditQuery, 'queryType'>): QueryType | undefined {
@@ -175,9 +164,10 @@ function list(values: unknown): string[] {
 /**
  * The problems the backend would reject the query for (pkg/query Parse), as messages for the
  * user; empty when the query can run. Values with template variables are left to the backend,
- * which checks them after interpolation.
+ * which checks them after interpolation. Formats, limits and severities are the schema's (GET
+ * /schema).
  */
-export function validate(query: AuditQuery): string[] {
+export function validate(query: AuditQuery, schema: QuerySchema = FALLBACK_SCHEMA): string[] {
   const errors: string[] = [];
   const type = effectiveQueryType(query);
   if (!type) {
@@ -229,8 +219,8 @@ export function validate(query: AuditQuery): string[] {
       errors.push(`Limit must be a whole number, got ${quote(query.limit)}.`);
     } else if (n < 0) {
       errors.push(`Limit must not be negative, got ${n}.`);
-    } else if (type && n > LIMITS[type].max) {
-      errors.push(`Limit ${n} is above the maximum of ${LIMITS[type].max} for this query type.`);
+    } else if (type && n > typeSchema(schema, type).limits.max) {
+      errors.push(`Limit ${n} is above the maximum of ${typeSchema(schema, type).limits.max} for this query type.`);
     }
   }
 
@@ -242,8 +232,8 @@ export function validate(query: AuditQuery): string[] {
     return errors;
   }
 
-  const formats = FORMATS[type];
-  if (formats && query.format && !formats.includes(query.format)) {
+  const formats = typeSchema(schema, type).formats;
+  if (formats.length > 0 && query.format && !formats.includes(query.format)) {
     errors.push(`Format ${quote(query.format)} does not fit this query type: use ${formats.join(' or ')}.`);
   }
 
@@ -254,8 +244,9 @@ export function validate(query: AuditQuery): string[] {
       }
       break;
     case 'matrix': {
-      const rows = query.rows || 'user.username';
-      const columns = query.columns || 'objectRef.resource';
+      const { defaults } = typeSchema(schema, type);
+      const rows = query.rows || defaults.rows || 'user.username';
+      const columns = query.columns || defaults.columns || 'objectRef.resource';
       const r = hasVariable(rows) ? rows : canonicalDimension(rows);
       const c = hasVariable(columns) ? columns : canonicalDimension(columns);
       if (!r) {
@@ -280,8 +271,8 @@ export function validate(query: AuditQuery): string[] {
     }
     case 'detections':
       for (const s of list(query.severities)) {
-        if (!hasVariable(s) && !(SEVERITIES as readonly string[]).includes(s)) {
-          errors.push(`Unknown severity ${quote(s)}: use ${SEVERITIES.join(', ')}.`);
+        if (!hasVariable(s) && !(schema.severities as readonly string[]).includes(s)) {
+          errors.push(`Unknown severity ${quote(s)}: use ${schema.severities.join(', ')}.`);
         }
       }
       if (typeof query.burstThreshold === 'number' && query.burstThreshold < 0) {
