@@ -96,6 +96,9 @@ type SegmentStats struct {
 	BytesCached int64
 	// IndexBytes is how many bytes of column index were decoded.
 	IndexBytes int64
+	// LinesReadBack counts the lines a table query read back from files at the offsets the
+	// index found (they are also in Source.LinesRead and BytesRead).
+	LinesReadBack int64
 	// IndexWritten counts index files written; IndexDiscarded damaged or foreign ones dropped.
 	IndexWritten, IndexDiscarded int
 	// IndexProblem is why the index could not be read or written, if it could not (a
@@ -161,9 +164,7 @@ func Run(ctx context.Context, src source.Source, req Request) (*Result, error) {
 	if ss, ok := src.(source.SegmentScanner); ok && (req.Cache != nil || req.Index != nil) && cacheable(newAgg) {
 		agg, stats, err = runSegments(ctx, ss, req, newAgg)
 	} else {
-		agg, stats, err = scanAll(ctx, req, newAgg, func(ctx context.Context, fn source.LineFunc) (source.Stats, error) {
-			return src.Scan(ctx, sourceRequest(req), fn)
-		})
+		agg, stats, err = scanAll(ctx, req, newAgg, wholeSource(src, sourceRequest(req)))
 	}
 	res.Stats = stats
 	if err != nil {
@@ -194,10 +195,19 @@ const batchBytes = 1 << 20
 type batch struct {
 	buf  []byte
 	ends []int
+	offs []int64 // each line's offset in its segment (-1 when unknown)
 }
 
-// scanFunc reads lines of a source (all of it, or one segment) into fn.
-type scanFunc func(ctx context.Context, fn source.LineFunc) (source.Stats, error)
+// scanFunc reads lines of a source (all of it, or one segment) into fn, with their offsets in
+// their segment where known (-1 otherwise).
+type scanFunc func(ctx context.Context, fn source.LineAtFunc) (source.Stats, error)
+
+// wholeSource is the scanFunc of a source read with Scan (no offsets).
+func wholeSource(src source.Source, req source.Request) scanFunc {
+	return func(ctx context.Context, fn source.LineAtFunc) (source.Stats, error) {
+		return src.Scan(ctx, req, func(line []byte) error { return fn(-1, line) })
+	}
+}
 
 // sourceRequest is what a query asks of its source.
 func sourceRequest(req Request) source.Request {
@@ -245,9 +255,7 @@ func scanAllIndexing(ctx context.Context, req Request, newAgg func() aggregator,
 // scan feeds every record of src that matches m and lies in [req.From, req.To] to one of the
 // adds (see scanLines).
 func scan(ctx context.Context, src source.Source, req Request, m *query.Matcher, needs audit.Fields, adds []func(*audit.Record)) (Stats, error) {
-	return scanLines(ctx, func(ctx context.Context, fn source.LineFunc) (source.Stats, error) {
-		return src.Scan(ctx, sourceRequest(req), fn)
-	}, req, m, needs, adds)
+	return scanLines(ctx, wholeSource(src, sourceRequest(req)), req, m, needs, adds)
 }
 
 // scanLines feeds every record scanFn yields that matches m and lies in [req.From, req.To] to
@@ -270,9 +278,9 @@ func scanLinesWith(ctx context.Context, scanFn scanFunc, req Request, m *query.M
 		var rec audit.Record
 		var st Stats
 		bld := build(0)
-		srcStats, err := scanFn(ctx, func(line []byte) error {
+		srcStats, err := scanFn(ctx, func(off int64, line []byte) error {
 			if !prefilter || m.MatchLine(line) {
-				decode(sc, m, from, to, line, &rec, &st, adds[0], bld)
+				decode(sc, m, from, to, line, off, &rec, &st, adds[0], bld)
 			}
 			return nil
 		})
@@ -297,11 +305,11 @@ func scanLinesWith(ctx context.Context, scanFn scanFunc, req Request, m *query.M
 			bld := build(w)
 			for b := range full {
 				start := 0
-				for _, end := range b.ends {
-					decode(sc, m, from, to, b.buf[start:end], &rec, &stats[w], add, bld)
+				for k, end := range b.ends {
+					decode(sc, m, from, to, b.buf[start:end], b.offs[k], &rec, &stats[w], add, bld)
 					start = end
 				}
-				b.buf, b.ends = b.buf[:0], b.ends[:0]
+				b.buf, b.ends, b.offs = b.buf[:0], b.ends[:0], b.offs[:0]
 				empty <- b
 			}
 		}()
@@ -315,7 +323,7 @@ func scanLinesWith(ctx context.Context, scanFn scanFunc, req Request, m *query.M
 		}
 	}
 	cur := <-empty
-	srcStats, err := scanFn(ctx, func(line []byte) error {
+	srcStats, err := scanFn(ctx, func(off int64, line []byte) error {
 		if prefilter && !m.MatchLine(line) {
 			return nil
 		}
@@ -331,6 +339,7 @@ func scanLinesWith(ctx context.Context, scanFn scanFunc, req Request, m *query.M
 		}
 		cur.buf = append(cur.buf, line...)
 		cur.ends = append(cur.ends, len(cur.buf))
+		cur.offs = append(cur.offs, off)
 		return nil
 	})
 	if err == nil && len(cur.ends) > 0 {
@@ -348,13 +357,13 @@ func scanLinesWith(ctx context.Context, scanFn scanFunc, req Request, m *query.M
 
 // decode scans one line and hands it to add if it matches, and to bld (when not nil) whether
 // it matches or not.
-func decode(sc *audit.Scanner, m *query.Matcher, from, to time.Time, line []byte, rec *audit.Record, st *Stats, add func(*audit.Record), bld *index.Builder) {
+func decode(sc *audit.Scanner, m *query.Matcher, from, to time.Time, line []byte, off int64, rec *audit.Record, st *Stats, add func(*audit.Record), bld *index.Builder) {
 	if sc.Scan(line, rec) != nil {
 		st.Malformed++
 		return
 	}
 	if bld != nil {
-		bld.Add(rec)
+		bld.Add(rec, off)
 	}
 	if st.First.IsZero() || rec.Time.Before(st.First) {
 		st.First = rec.Time

@@ -7,6 +7,7 @@ import (
 
 	clone "github.com/huandu/go-clone"
 
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
 )
 
@@ -306,3 +307,15 @@ func deepSize(v reflect.Value, seen map[uintptr]bool) int {
 		return int(v.Type().Size())
 	}
 }
+
+// Tables that keep rows read fields the index does not hold (the auditID, the line, bodies);
+// wants says, from indexed fields alone, which events the table could keep, so that the index
+// finds them and only their lines are read back from the file (see readBack).
+type locator interface {
+	wants(r *audit.Record) bool
+}
+
+func (d *denied) wants(r *audit.Record) bool  { return r.Code == 401 || r.Code == 403 }
+func (h *history) wants(*audit.Record) bool   { return true }
+func (e *events) wants(*audit.Record) bool    { return true }
+func (s *slowest) wants(r *audit.Record) bool { _, ok := readBreakdown(s.q, r); return ok }

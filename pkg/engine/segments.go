@@ -135,25 +135,39 @@ func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Seg
 		if ix != nil && ix.End == from {
 			extend = ix
 		}
-	case ix != nil && columnar(newAgg, req):
-		p, read, err := aggregateIndex(ix, req, newAgg)
-		if err != nil {
-			// A damaged block: drop the index and read the segment.
+	case ix != nil && (columnar(newAgg, req) || locatable(newAgg, req)):
+		var p *partial
+		var read int64
+		var err error
+		if columnar(newAgg, req) {
+			p, read, err = aggregateIndex(ix, req, newAgg)
+		} else {
+			p, read, err = readBack(ctx, ss, seg, ix, req, newAgg, st)
+		}
+		switch {
+		case errors.Is(err, errNotSelective):
+			// Most rows would be read back: a plain read is cheaper. The index stays.
+			st.Segments.IndexBytes += read
+		case err != nil && ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil:
+			// A damaged block, or rows the file no longer holds: drop the index and read
+			// the segment (which builds it again).
 			req.Index.Remove(seg.ID)
 			st.Segments.IndexDiscarded++
 			ix = nil
-			break
-		}
-		st.Segments.Indexed++
-		st.Segments.IndexBytes += read
-		st.Segments.BytesCached += ix.Bytes
-		prefix, from, extend = p, ix.End, ix
-		if from == seg.Version {
-			if prefix.fits(req.From, req.To) {
-				req.Cache.put(key, prefix)
+		default:
+			st.Segments.Indexed++
+			st.Segments.IndexBytes += read
+			st.Segments.BytesCached += ix.Bytes
+			prefix, from, extend = p, ix.End, ix
+			if from == seg.Version {
+				if prefix.fits(req.From, req.To) {
+					req.Cache.put(key, prefix)
+				}
+				addPartial(ss, seg, final, prefix, nil, st)
+				return nil
 			}
-			addPartial(ss, seg, final, prefix, nil, st)
-			return nil
 		}
 	}
 	if prefix == nil && req.Index != nil && ix == nil {
@@ -267,6 +281,81 @@ func columnar(newAgg func() aggregator, req Request) bool {
 	return !m.NeedsLine() && needs&^audit.IndexedFields == 0
 }
 
+// locatable reports whether the index can find the rows a table query keeps: the table says
+// which events it wants from indexed fields, and the filter reads only indexed fields.
+func locatable(newAgg func() aggregator, req Request) bool {
+	if _, ok := newAgg().(locator); !ok {
+		return false
+	}
+	m := req.Query.Filter.Compile()
+	return !m.NeedsLine() && m.Needs()&^audit.IndexedFields == 0
+}
+
+// errNotSelective: so many rows match that reading them back would cost more than a read.
+var errNotSelective = errors.New("too many rows to read back")
+
+// maxReadBack is the largest share of a segment's events read back rather than scanned.
+const maxReadBack = 0.25
+
+// readBack answers a table query over seg with its index: the index finds the events that
+// match the filter and that the table wants, and only their lines are read back from the
+// file and decoded, into a new partial. read is the index bytes decoded.
+func readBack(ctx context.Context, ss source.SegmentScanner, seg source.Segment, ix *index.Index, req Request, newAgg func() aggregator, st *Stats) (*partial, int64, error) {
+	probe := newAgg()
+	loc := probe.(locator)
+	m := req.Query.Filter.Compile()
+	needs := (probe.needs() | m.Needs() | audit.Fields(0).With(audit.FieldStage, audit.FieldStageTimestamp)) & audit.IndexedFields
+	nw := workers(req.Workers)
+	offs := make([][]int64, nw)
+	matched := make([]int64, nw)
+	from, to := req.From.UnixNano(), req.To.UnixNano()
+	read, err := ix.Each(req.From, req.To, nw, func(w int, b *index.Block) {
+		var rec audit.Record
+		for i := range b.Rows {
+			if t := b.UnixNano(i); t < from || t > to {
+				continue
+			}
+			b.Fill(i, &rec, needs)
+			if !m.Match(&rec) {
+				continue
+			}
+			matched[w]++
+			if loc.wants(&rec) {
+				offs[w] = append(offs[w], b.Offset(i))
+			}
+		}
+	})
+	if err != nil {
+		return nil, read, err
+	}
+	all := slices.Concat(offs...)
+	if float64(len(all)) > maxReadBack*float64(ix.Events) {
+		return nil, read, errNotSelective
+	}
+	slices.Sort(all)
+	var lines, bytes int64
+	agg, _, _, err := scanAllIndexing(ctx, req, newAgg, func(ctx context.Context, fn source.LineAtFunc) (source.Stats, error) {
+		err := ss.ReadLines(ctx, seg, all, func(line []byte) error {
+			lines++
+			bytes += int64(len(line)) + 1
+			return fn(-1, line)
+		})
+		return source.Stats{}, err
+	}, false)
+	st.Source.LinesRead += lines
+	st.Source.BytesRead += bytes
+	st.Segments.LinesReadBack += lines
+	if err != nil {
+		return nil, read, err
+	}
+	p := &partial{agg: agg.(partialAgg), end: ix.End, first: ix.First, last: ix.Last, malformed: ix.Malformed}
+	for _, n := range matched {
+		p.matched += n
+	}
+	p.src = source.Stats{LinesRead: ix.Lines, BytesRead: ix.Bytes, LinesTooLong: ix.TooLong, Problems: slices.Clone(ix.Problems)}
+	return p, read, nil
+}
+
 // aggregateIndex answers req over the events of ix into a new partial; read is the compressed
 // bytes decoded.
 func aggregateIndex(ix *index.Index, req Request, newAgg func() aggregator) (*partial, int64, error) {
@@ -310,7 +399,7 @@ func aggregateIndex(ix *index.Index, req Request, newAgg func() aggregator) (*pa
 // index builders with every event read.
 func scanSegment(ctx context.Context, ss source.SegmentScanner, seg source.Segment, req Request, newAgg func() aggregator, from int64, complete, build bool) (*partial, source.SegmentScan, []*index.Builder, error) {
 	var scanned source.SegmentScan
-	agg, stats, builders, err := scanAllIndexing(ctx, req, newAgg, func(ctx context.Context, fn source.LineFunc) (source.Stats, error) {
+	agg, stats, builders, err := scanAllIndexing(ctx, req, newAgg, func(ctx context.Context, fn source.LineAtFunc) (source.Stats, error) {
 		var err error
 		scanned, err = ss.ScanSegment(ctx, seg, from, complete, fn)
 		return scanned.Stats, err

@@ -291,7 +291,7 @@ type countingSource struct {
 	reads atomic.Int64
 }
 
-func (c *countingSource) ScanSegment(ctx context.Context, seg source.Segment, from int64, complete bool, fn source.LineFunc) (source.SegmentScan, error) {
+func (c *countingSource) ScanSegment(ctx context.Context, seg source.Segment, from int64, complete bool, fn source.LineAtFunc) (source.SegmentScan, error) {
 	c.reads.Add(1)
 	return c.Source.ScanSegment(ctx, seg, from, complete, fn)
 }
@@ -398,6 +398,7 @@ func TestIndexEqualsRawScan(t *testing.T) {
 	}
 	ts := segmentQueries[0]
 	built := check("building", from, to)[ts]
+	logBytes := built.Source.BytesRead
 	if built.Segments.IndexWritten != built.Segments.Total {
 		t.Errorf("building: want an index written per segment: %+v", built.Segments)
 	}
@@ -408,17 +409,23 @@ func TestIndexEqualsRawScan(t *testing.T) {
 			continue
 		}
 		columnar := st.Segments.Indexed == st.Segments.Total
-		if columnar && st.Source.BytesRead != 0 {
+		switch {
+		case columnar && st.Segments.LinesReadBack == 0 && st.Source.BytesRead != 0:
 			t.Errorf("%s: answered from the index but read %d bytes of log", raw, st.Source.BytesRead)
+		case columnar && st.Source.BytesRead > logBytes/4:
+			t.Errorf("%s: read back %d bytes of a %d-byte log", raw, st.Source.BytesRead, logBytes)
 		}
 		if !columnar && st.Segments.Indexed != 0 {
 			t.Errorf("%s: partly from the index: %+v", raw, st.Segments)
 		}
 	}
-	for _, raw := range []string{ts, segmentQueries[2], segmentQueries[3], segmentQueries[5], segmentQueries[6]} {
+	for _, raw := range []string{ts, segmentQueries[2], segmentQueries[3], segmentQueries[4], segmentQueries[5], segmentQueries[6], segmentQueries[8]} {
 		if st := read[raw]; st.Segments.Indexed != st.Segments.Total {
 			t.Errorf("%s: not answered from the index: %+v", raw, st.Segments)
 		}
+	}
+	if st := read[segmentQueries[4]]; st.Segments.LinesReadBack == 0 || st.Source.BytesRead > logBytes/50 {
+		t.Errorf("denied: want its rows read back, a small part of the log: %d lines, %d bytes of %d", st.Segments.LinesReadBack, st.Source.BytesRead, logBytes)
 	}
 	files, size := store.Usage()
 	t.Logf("index: %d files, %d bytes", files, size)

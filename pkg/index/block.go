@@ -7,7 +7,8 @@
 //
 // An index file holds a header and blocks. A block holds up to BlockRows events: their
 // stageTimestamp, the gap to requestReceivedTimestamp and the response code as zig-zag varints,
-// and one dictionary-encoded column per string or raw-JSON field (the block's distinct values,
+// where its line starts in the segment (so that rows can be read back), and one
+// dictionary-encoded column per string or raw-JSON field (the block's distinct values,
 // then one varint id per event). Each block's payload is compressed with zstd and checksummed
 // (CRC-32C); its row count and time range stand outside the payload so that blocks outside a
 // query's range are skipped without being read. The header (JSON) says which segment and how
@@ -60,6 +61,7 @@ type rawBlock struct {
 // goroutine its own and join them with Index.Append.
 type Builder struct {
 	times, recv, codes []int64
+	offs               []int64 // where each event's line starts in its segment
 	dicts              [][][]byte          // per column: distinct values, in id order
 	ids                [][]uint32          // per column: one id per row
 	seen               []map[string]uint32 // per column: value -> id
@@ -76,8 +78,10 @@ func NewBuilder() *Builder {
 	return b
 }
 
-// Add stores r, which must have been scanned with (at least) audit.IndexedFields.
-func (b *Builder) Add(r *audit.Record) {
+// Add stores r, which must have been scanned with (at least) audit.IndexedFields, and off, where
+// its line starts in the segment (so that Block.Offset can find it again).
+func (b *Builder) Add(r *audit.Record, off int64) {
+	b.offs = append(b.offs, off)
 	t := r.Time.UnixNano()
 	var gap int64
 	if !r.Received.IsZero() {
@@ -135,6 +139,11 @@ func (b *Builder) flush() {
 	for _, c := range b.codes {
 		p = binary.AppendVarint(p, c)
 	}
+	prev = 0
+	for _, o := range b.offs {
+		p = binary.AppendVarint(p, o-prev)
+		prev = o
+	}
 	for i := range columns {
 		p = binary.AppendUvarint(p, uint64(len(b.dicts[i])))
 		for _, v := range b.dicts[i] {
@@ -149,7 +158,7 @@ func (b *Builder) flush() {
 	}
 	data := encoder.EncodeAll(p, make([]byte, 0, len(p)/3))
 	b.blocks = append(b.blocks, rawBlock{rows: n, min: lo, max: hi, data: data, size: len(data), sum: crc32.Checksum(data, castagnoli)})
-	b.times, b.recv, b.codes = b.times[:0], b.recv[:0], b.codes[:0]
+	b.times, b.recv, b.codes, b.offs = b.times[:0], b.recv[:0], b.codes[:0], b.offs[:0]
 }
 
 // Block is a decoded block: the columns of its events.
@@ -158,9 +167,13 @@ type Block struct {
 	times []int64
 	recv  []int64
 	codes []int64
+	offs  []int64
 	dicts [][][]byte
 	ids   [][]uint32
 }
+
+// Offset is where event i's line starts in its segment.
+func (b *Block) Offset(i int) int64 { return b.offs[i] }
 
 // UnixNano is event i's stageTimestamp in Unix nanoseconds.
 func (b *Block) UnixNano(i int) int64 { return b.times[i] }
@@ -205,7 +218,7 @@ func (rb *rawBlock) decode(data []byte) (*Block, error) {
 		return nil, ErrCorrupt
 	}
 	n := rb.rows
-	b := &Block{Rows: n, times: make([]int64, n), recv: make([]int64, n), codes: make([]int64, n),
+	b := &Block{Rows: n, times: make([]int64, n), recv: make([]int64, n), codes: make([]int64, n), offs: make([]int64, n),
 		dicts: make([][][]byte, len(columns)), ids: make([][]uint32, len(columns))}
 	r := reader{p: p}
 	prev := int64(0)
@@ -218,6 +231,11 @@ func (rb *rawBlock) decode(data []byte) (*Block, error) {
 	}
 	for i := range n {
 		b.codes[i] = r.varint()
+	}
+	prev = 0
+	for i := range n {
+		prev += r.varint()
+		b.offs[i] = prev
 	}
 	for c := range columns {
 		nd := r.uvarint()

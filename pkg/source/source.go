@@ -10,6 +10,9 @@ import (
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 )
 
+// LineAtFunc is a LineFunc that also gets where the line starts in its segment.
+type LineAtFunc func(off int64, line []byte) error
+
 // LineFunc receives one raw audit line (one JSON event, without the trailing newline).
 // The slice is only valid during the call: copy it to keep it. Returning an error stops the scan
 // and the error is returned from Scan.
@@ -132,7 +135,12 @@ type SegmentScanner interface {
 	// newline is not delivered. Lines longer than the source's limit are counted in
 	// Stats.LinesTooLong but not reported as a problem: LongLinesProblem says it once per
 	// segment with the total.
-	ScanSegment(ctx context.Context, seg Segment, from int64, complete bool, fn LineFunc) (SegmentScan, error)
+	// fn gets each line's offset: in the file for plain files, in the uncompressed stream for
+	// gzip ones.
+	ScanSegment(ctx context.Context, seg Segment, from int64, complete bool, fn LineAtFunc) (SegmentScan, error)
+	// ReadLines calls fn for the lines of seg that start at offsets (ascending, as
+	// ScanSegment gave them), in that order: the rows a column index found, read back.
+	ReadLines(ctx context.Context, seg Segment, offsets []int64, fn LineFunc) error
 	// LongLinesProblem is the problem sentence for n skipped over-long lines of seg.
 	LongLinesProblem(seg Segment, n int64) string
 }

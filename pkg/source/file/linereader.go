@@ -32,6 +32,8 @@ type lineReader struct {
 	tooLong int64 // lines skipped for being longer than max
 	// lastNL is bytes just past the last newline consumed: the end of the complete lines.
 	lastNL int64
+	// start is where in the stream the line next returned began.
+	start int64
 	// complete: a last line without a newline is not returned (it is being written).
 	complete bool
 }
@@ -46,7 +48,7 @@ func getLineReader(ctx context.Context, r io.Reader, bufSize, max int) *lineRead
 		lr.br.Reset(r)
 	}
 	lr.max, lr.ctx = max, ctx
-	lr.calls, lr.eof, lr.bytes, lr.tooLong, lr.lastNL, lr.complete = 0, false, 0, 0, 0, false
+	lr.calls, lr.eof, lr.bytes, lr.tooLong, lr.lastNL, lr.complete, lr.start = 0, false, 0, 0, 0, false, 0
 	return lr
 }
 
@@ -74,6 +76,7 @@ func (r *lineReader) next() ([]byte, error) {
 				return nil, err
 			}
 		}
+		r.start = r.bytes
 		frag, err := r.br.ReadSlice('\n')
 		r.bytes += int64(len(frag))
 		switch err {

@@ -211,7 +211,7 @@ func (s *Source) scanFile(ctx context.Context, f *FileInfo, req source.Request, 
 			*probs = append(*probs, problem{msg: s.longLines(f, lr.tooLong)})
 		}
 	}()
-	return scanned, s.readLines(ctx, f, in.gz, lr, line, err, fn, st, probs)
+	return scanned, s.readLines(ctx, f, in.gz, lr, line, err, func(_ int64, l []byte) error { return fn(l) }, 0, st, probs)
 }
 
 // longLines is the problem sentence for n over-long lines skipped in f.
@@ -222,7 +222,8 @@ func (s *Source) longLines(f *FileInfo, n int64) string {
 // readLines delivers line (the first lineReader.next, with its err) and the rest of lr to fn,
 // and adds the lines and bytes read to st. The error is ctx's or fn's; read errors are
 // problems.
-func (s *Source) readLines(ctx context.Context, f *FileInfo, gz bool, lr *lineReader, line []byte, err error, fn source.LineFunc, st *source.Stats, probs *[]problem) error {
+// Each line's offset is base plus where it starts in lr's stream.
+func (s *Source) readLines(ctx context.Context, f *FileInfo, gz bool, lr *lineReader, line []byte, err error, fn source.LineAtFunc, base int64, st *source.Stats, probs *[]problem) error {
 	var lines int64
 	defer func() {
 		st.LinesRead += lines
@@ -230,7 +231,7 @@ func (s *Source) readLines(ctx context.Context, f *FileInfo, gz bool, lr *lineRe
 	}()
 	for err == nil {
 		lines++
-		if ferr := fn(line); ferr != nil {
+		if ferr := fn(base+lr.start, line); ferr != nil {
 			return ferr
 		}
 		line, err = lr.next()

@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 )
@@ -108,7 +110,7 @@ func identity(fh *os.File, info os.FileInfo) string {
 }
 
 // ScanSegment reads one listed file from offset from (implements source.SegmentScanner).
-func (s *Source) ScanSegment(ctx context.Context, seg source.Segment, from int64, complete bool, fn source.LineFunc) (source.SegmentScan, error) {
+func (s *Source) ScanSegment(ctx context.Context, seg source.Segment, from int64, complete bool, fn source.LineAtFunc) (source.SegmentScan, error) {
 	var out source.SegmentScan
 	f, ok := seg.Ref.(*FileInfo)
 	if !ok {
@@ -135,7 +137,11 @@ func (s *Source) ScanSegment(ctx context.Context, seg source.Segment, from int64
 	defer putLineReader(lr)
 	lr.complete = complete && !in.gz
 	line, err := lr.next()
-	err = s.readLines(ctx, f, in.gz, lr, line, err, fn, &out.Stats, &probs)
+	base := from
+	if in.gz {
+		base = 0
+	}
+	err = s.readLines(ctx, f, in.gz, lr, line, err, fn, base, &out.Stats, &probs)
 	out.LinesTooLong = lr.tooLong
 	if in.gz {
 		out.End = in.info.Size()
@@ -151,4 +157,123 @@ func (s *Source) LongLinesProblem(seg source.Segment, n int64) string {
 		return s.longLines(f, n)
 	}
 	return s.longLines(&FileInfo{Path: seg.Name}, n)
+}
+
+// ReadLines reads back the lines of seg that start at offsets (implements
+// source.SegmentScanner): plain files by position, gzip files by decompressing up to the last
+// one. A line that is no longer there (the file changed) is an error: the caller's index no
+// longer describes the file.
+func (s *Source) ReadLines(ctx context.Context, seg source.Segment, offsets []int64, fn source.LineFunc) error {
+	f, ok := seg.Ref.(*FileInfo)
+	if !ok {
+		return fmt.Errorf("file source: segment %q was not listed by this source", seg.Name)
+	}
+	if len(offsets) == 0 {
+		return nil
+	}
+	var probs []problem
+	in, _ := s.openStream(f, 0, &probs)
+	if in == nil {
+		return fmt.Errorf("file source: %s", strings.Join(messages(probs), "; "))
+	}
+	defer in.close()
+	if identity(in.fh, in.info) != seg.ID {
+		return fmt.Errorf("file source: %s changed since it was listed", seg.Name)
+	}
+	if in.gz {
+		lr := getLineReader(ctx, in.r, s.bufSize, s.maxLine)
+		defer putLineReader(lr)
+		k := 0
+		for k < len(offsets) {
+			line, err := lr.next()
+			if err != nil {
+				if err == io.EOF {
+					break
+				}
+				return err
+			}
+			if offsets[k] < lr.start {
+				return fmt.Errorf("file source: %s holds no line at offset %d", seg.Name, offsets[k])
+			}
+			if k < len(offsets) && offsets[k] == lr.start {
+				if err := fn(line); err != nil {
+					return err
+				}
+				k++
+			}
+		}
+		if k < len(offsets) {
+			return fmt.Errorf("file source: %s holds no line at offset %d", seg.Name, offsets[k])
+		}
+		return nil
+	}
+	// One reader over the file at a movable position: an offset within what is buffered is
+	// skipped to, a farther one is jumped to.
+	pr := &offsetReader{r: in.fh}
+	lr := getLineReader(ctx, pr, readBackBuffer, s.maxLine)
+	defer putLineReader(lr)
+	base := int64(0)
+	for i, off := range offsets {
+		if i%ctxCheckEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		// The byte before a line is a newline (or there is none): else the offset is stale.
+		atLine := off == 0
+		if cur := base + lr.bytes; off >= cur && off-cur <= int64(lr.br.Buffered()) && !lr.eof && lr.lastNL == lr.bytes {
+			if n := int(off - cur); n > 0 {
+				skipped, _ := lr.br.Peek(n)
+				atLine = skipped[n-1] == '\n'
+				lr.br.Discard(n)
+				lr.bytes += int64(n)
+			} else {
+				atLine = true
+			}
+		} else {
+			if off > 0 {
+				var prev [1]byte
+				_, err := in.fh.ReadAt(prev[:], off-1)
+				atLine = err == nil && prev[0] == '\n'
+			}
+			pr.off, base = off, off
+			lr.br.Reset(pr)
+			lr.bytes, lr.lastNL, lr.eof = 0, 0, false
+		}
+		if !atLine {
+			return fmt.Errorf("file source: %s holds no line at offset %d", seg.Name, off)
+		}
+		line, err := lr.next()
+		if err == nil && base+lr.start != off {
+			err = io.EOF
+		}
+		if err == io.EOF {
+			return fmt.Errorf("file source: %s holds no line at offset %d", seg.Name, off)
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readBackBuffer is the read buffer of ReadLines on plain files: about a few events.
+const readBackBuffer = 64 << 10
+
+// offsetReader reads r from off on.
+type offsetReader struct {
+	r   io.ReaderAt
+	off int64
+}
+
+func (o *offsetReader) Read(p []byte) (int, error) {
+	n, err := o.r.ReadAt(p, o.off)
+	o.off += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
 }
