@@ -61,7 +61,7 @@ type rawBlock struct {
 // goroutine its own and join them with Index.Append.
 type Builder struct {
 	times, recv, codes []int64
-	offs               []int64 // where each event's line starts in its segment
+	offs               []int64             // where each event's line starts in its segment
 	dicts              [][][]byte          // per column: distinct values, in id order
 	ids                [][]uint32          // per column: one id per row
 	seen               []map[string]uint32 // per column: value -> id
