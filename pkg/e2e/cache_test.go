@@ -167,7 +167,7 @@ func TestIndexSurvivesRestartAndCrash(t *testing.T) {
 	// A kill while the index of a larger log is being written.
 	logDir := t.TempDir()
 	start := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
-	if _, _, err := auditgen.WriteRotated(logDir, auditgen.Options{Seed: 9, Start: start, Duration: 6 * time.Hour, Requests: 120000, MalformedEvery: 997}, 12000, true); err != nil {
+	if _, _, err := auditgen.WriteRotated(logDir, auditgen.Options{Seed: 9, Start: start, Duration: 6 * time.Hour, Requests: 60000, MalformedEvery: 997}, 6000, true); err != nil {
 		t.Fatal(err)
 	}
 	big := fileDatasource(43, "e2e-crash", logDir)

@@ -53,7 +53,11 @@ var segStart = time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 // older half gzipped), audit.log, malformed lines and events over the source's line limit.
 func writeSegmentedLog(t *testing.T, dir string) auditgen.Summary {
 	t.Helper()
-	files, sum, err := auditgen.WriteRotated(dir, auditgen.Options{Seed: 11, Start: segStart, Duration: 3 * time.Hour, Requests: 6000, MalformedEvery: 250, HugeEvery: 900}, 900, false)
+	requests, per := 6000, 900
+	if raceEnabled {
+		requests, per = 1800, 300
+	}
+	files, sum, err := auditgen.WriteRotated(dir, auditgen.Options{Seed: 11, Start: segStart, Duration: 3 * time.Hour, Requests: requests, MalformedEvery: 250, HugeEvery: 900}, per, false)
 	if err != nil {
 		t.Fatal(err)
 	}
