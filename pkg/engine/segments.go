@@ -44,15 +44,11 @@ func fingerprint(req Request) (string, error) {
 	return fp, nil
 }
 
-// bucketed reports whether the query's aggregator counts per time bucket.
+// bucketed reports whether the query's aggregator counts per time bucket (the registered
+// property of its type, type_<name>.go).
 func bucketed(q *query.Query) bool {
-	switch q.QueryType {
-	case query.TypeTimeSeries, query.TypeLatency:
-		return true
-	case query.TypeLatencyBreakdown, query.TypeDetections:
-		return q.Format != query.FormatTable
-	}
-	return false
+	e, err := lookupType(q.QueryType)
+	return err == nil && e.bucketed != nil && e.bucketed(q)
 }
 
 // runSegments answers req over the segments of ss with req.Cache.
