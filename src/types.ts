@@ -218,7 +218,7 @@ export interface FileSourceOptions {
   maxLineBytes?: number;
   /** Keep each file's partial results in memory between queries (default true). */
   cache?: boolean;
-  /** Bound of that cache in MB (default 128). */
+  /** Bound of that cache in MB (default 512). */
   cacheSizeMB?: number;
   /** Keep a column index of each file on disk (default true). */
   index?: boolean;

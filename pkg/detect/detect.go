@@ -327,6 +327,14 @@ func (d *Detector) emit(rule *Rule, f Finding) {
 	d.findings = append(d.findings, f)
 }
 
+// Release drops what the detector keeps only while observing (the last record and its
+// buffers), so that a detector kept after its records (a cached partial) holds only its
+// state. Observe may still be called afterwards.
+func (d *Detector) Release() {
+	d.ev = event{}
+	d.cur = nil
+}
+
 // Merge adds other's state (another worker's) to d.
 func (d *Detector) Merge(other *Detector) {
 	d.findings = append(d.findings, other.findings...)

@@ -10,7 +10,7 @@ import (
 )
 
 // DefaultCacheBytes is the default bound of a datasource's partial-aggregate cache.
-const DefaultCacheBytes = 128 << 20
+const DefaultCacheBytes = 512 << 20
 
 // Cache keeps the partial aggregates of segments between the queries of one datasource, so a
 // dashboard refresh reads only what changed: nothing for a rotated file, only the appended

@@ -253,6 +253,17 @@ func (d *detections) absorb(p aggregator) {
 
 func (d *detections) cost() int { return deepSize(reflect.ValueOf(d.det), map[uintptr]bool{}) }
 
+// settle drops the detector's per-record scratch before the partial is kept or shared (it
+// points at the last record and its line buffer).
+func (d *detections) settle() { d.det.Release() }
+
+// settle lets an aggregator drop what it only needs while adding, once a partial is formed.
+func settle(a aggregator) {
+	if s, ok := a.(interface{ settle() }); ok {
+		s.settle()
+	}
+}
+
 // deepSize is about how many bytes v holds, following pointers, slices, maps and strings once
 // each (funcs and channels count as a word).
 func deepSize(v reflect.Value, seen map[uintptr]bool) int {

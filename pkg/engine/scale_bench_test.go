@@ -141,6 +141,14 @@ func (s scaleSetup) refresh(b *testing.B, from, to time.Time, cache *engine.Cach
 	return logBytes, indexBytes
 }
 
+// scaleCacheBytes is the partial cache's bound: K8SAUDIT_SCALE_CACHE_MB, else the default.
+func scaleCacheBytes() int64 {
+	if v, err := strconv.Atoi(os.Getenv("K8SAUDIT_SCALE_CACHE_MB")); err == nil && v > 0 {
+		return int64(v) << 20
+	}
+	return 0
+}
+
 func openStore(b *testing.B) *index.Store {
 	st, err := index.Open(b.TempDir(), 1<<40, "")
 	if err != nil {
@@ -190,12 +198,15 @@ func BenchmarkScaleRefresh(b *testing.B) {
 	})
 	b.Run("warm", func(b *testing.B) { // the next refresh of an unchanged dashboard
 		st := openStore(b)
-		cache := engine.NewCache(0)
+		cache := engine.NewCache(scaleCacheBytes())
 		s.refresh(b, day[0], day[1], cache, st)
 		var lb, ib int64
 		for b.Loop() {
 			lb, ib = s.refresh(b, day[0], day[1], cache, st)
 		}
+		info := cache.Info()
+		b.ReportMetric(float64(info.Bytes)/(1<<20), "cache-MiB")
+		b.ReportMetric(float64(info.Evicted), "cache-evictions")
 		report(b, lb, ib)
 	})
 	b.Run("warm-index-off", func(b *testing.B) { // file.index: false, the cache on

@@ -293,16 +293,12 @@ var errNotSelective = errors.New("too many rows to read back")
 // maxReadBack is the largest share of a segment's events read back rather than scanned.
 const maxReadBack = 0.25
 
-// readBack answers a table query over seg with its index: the index finds the events that
-// match the filter and that the table wants, and only their lines are read back from the
-// file and decoded, into a new partial. read is the index bytes decoded.
-func readBack(ctx context.Context, ss source.SegmentScanner, seg source.Segment, ix *index.Index, req Request, newAgg func() aggregator, st *Stats) (*partial, int64, error) {
-	probe := newAgg()
-	loc := probe.(locator)
+// eachIndexed calls fn, from nw workers, with every event of ix in req's range that matches
+// req's filter, filled with the fields of needs (plus what the filter needs). It returns the
+// matching events per worker and the index bytes decoded.
+func eachIndexed(ix *index.Index, req Request, needs audit.Fields, nw int, fn func(w int, r *audit.Record, b *index.Block, i int)) ([]int64, int64, error) {
 	m := req.Query.Filter.Compile()
-	needs := (probe.needs() | m.Needs() | audit.Fields(0).With(audit.FieldStage, audit.FieldStageTimestamp)) & audit.IndexedFields
-	nw := workers(req.Workers)
-	offs := make([][]int64, nw)
+	needs = (needs | m.Needs() | audit.Fields(0).With(audit.FieldStage, audit.FieldStageTimestamp)) & audit.IndexedFields
 	matched := make([]int64, nw)
 	from, to := req.From.UnixNano(), req.To.UnixNano()
 	read, err := ix.Each(req.From, req.To, nw, func(w int, b *index.Block) {
@@ -316,9 +312,35 @@ func readBack(ctx context.Context, ss source.SegmentScanner, seg source.Segment,
 				continue
 			}
 			matched[w]++
-			if loc.wants(&rec) {
-				offs[w] = append(offs[w], b.Offset(i))
-			}
+			fn(w, &rec, b, i)
+		}
+	})
+	return matched, read, err
+}
+
+// indexPartial is agg as the partial of the segment ix describes: what the index's build
+// counted over the segment, and matched events.
+func indexPartial(ix *index.Index, agg aggregator, matched []int64) *partial {
+	settle(agg)
+	p := &partial{agg: agg.(partialAgg), end: ix.End, first: ix.First, last: ix.Last, malformed: ix.Malformed}
+	for _, n := range matched {
+		p.matched += n
+	}
+	p.src = source.Stats{LinesRead: ix.Lines, BytesRead: ix.Bytes, LinesTooLong: ix.TooLong, Problems: slices.Clone(ix.Problems)}
+	return p
+}
+
+// readBack answers a table query over seg with its index: the index finds the events that
+// match the filter and that the table wants, and only their lines are read back from the
+// file and decoded, into a new partial. read is the index bytes decoded.
+func readBack(ctx context.Context, ss source.SegmentScanner, seg source.Segment, ix *index.Index, req Request, newAgg func() aggregator, st *Stats) (*partial, int64, error) {
+	probe := newAgg()
+	loc := probe.(locator)
+	nw := workers(req.Workers)
+	offs := make([][]int64, nw)
+	matched, read, err := eachIndexed(ix, req, probe.needs(), nw, func(w int, r *audit.Record, b *index.Block, i int) {
+		if loc.wants(r) {
+			offs[w] = append(offs[w], b.Offset(i))
 		}
 	})
 	if err != nil {
@@ -344,12 +366,7 @@ func readBack(ctx context.Context, ss source.SegmentScanner, seg source.Segment,
 	if err != nil {
 		return nil, read, err
 	}
-	p := &partial{agg: agg.(partialAgg), end: ix.End, first: ix.First, last: ix.Last, malformed: ix.Malformed}
-	for _, n := range matched {
-		p.matched += n
-	}
-	p.src = source.Stats{LinesRead: ix.Lines, BytesRead: ix.Bytes, LinesTooLong: ix.TooLong, Problems: slices.Clone(ix.Problems)}
-	return p, read, nil
+	return indexPartial(ix, agg, matched), read, nil
 }
 
 // aggregateIndex answers req over the events of ix into a new partial; read is the compressed
@@ -359,23 +376,8 @@ func aggregateIndex(ix *index.Index, req Request, newAgg func() aggregator) (*pa
 	for i := range aggs {
 		aggs[i] = newAgg()
 	}
-	m := req.Query.Filter.Compile()
-	needs := aggs[0].needs() | m.Needs() | audit.Fields(0).With(audit.FieldStage, audit.FieldStageTimestamp)
-	matched := make([]int64, len(aggs))
-	from, to := req.From.UnixNano(), req.To.UnixNano()
-	read, err := ix.Each(req.From, req.To, len(aggs), func(w int, b *index.Block) {
-		var rec audit.Record
-		for i := range b.Rows {
-			if t := b.UnixNano(i); t < from || t > to {
-				continue
-			}
-			b.Fill(i, &rec, needs)
-			if !m.Match(&rec) {
-				continue
-			}
-			matched[w]++
-			aggs[w].add(&rec)
-		}
+	matched, read, err := eachIndexed(ix, req, aggs[0].needs(), len(aggs), func(w int, r *audit.Record, _ *index.Block, _ int) {
+		aggs[w].add(r)
 	})
 	if err != nil {
 		return nil, read, err
@@ -383,12 +385,7 @@ func aggregateIndex(ix *index.Index, req Request, newAgg func() aggregator) (*pa
 	for _, o := range aggs[1:] {
 		aggs[0].merge(o)
 	}
-	p := &partial{agg: aggs[0].(partialAgg), end: ix.End, first: ix.First, last: ix.Last, malformed: ix.Malformed}
-	for _, n := range matched {
-		p.matched += n
-	}
-	p.src = source.Stats{LinesRead: ix.Lines, BytesRead: ix.Bytes, LinesTooLong: ix.TooLong, Problems: slices.Clone(ix.Problems)}
-	return p, read, nil
+	return indexPartial(ix, aggs[0], matched), read, nil
 }
 
 // scanSegment reads seg from offset from into a new partial; with build, it also fills column
@@ -403,6 +400,7 @@ func scanSegment(ctx context.Context, ss source.SegmentScanner, seg source.Segme
 	if err != nil {
 		return nil, scanned, nil, err
 	}
+	settle(agg)
 	return &partial{
 		agg:       agg.(partialAgg),
 		end:       scanned.End,

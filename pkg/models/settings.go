@@ -68,7 +68,7 @@ func (f *FileSettings) IndexBytes() int64 {
 }
 
 // DefaultCacheSizeMB is the file cache's bound when none is configured.
-const DefaultCacheSizeMB = 128
+const DefaultCacheSizeMB = 512
 
 // CacheEnabled reports whether the file cache is on.
 func (f *FileSettings) CacheEnabled() bool { return f.Cache == nil || *f.Cache }

@@ -130,7 +130,7 @@ export function ConfigEditor({ options, onOptionsChange }: Props) {
                 type="number"
                 min={1}
                 width={12}
-                placeholder="128"
+                placeholder="512"
                 suffix="MB"
                 disabled={file.cache === false}
                 value={file.cacheSizeMB ?? ''}
