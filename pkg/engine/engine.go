@@ -114,12 +114,18 @@ func (s *Stats) add(o Stats) {
 
 // span widens [First, Last] to hold [first, last] (zero times are ignored).
 func (s *Stats) span(first, last time.Time) {
-	if !first.IsZero() && (s.First.IsZero() || first.Before(s.First)) {
-		s.First = first
+	s.First, s.Last = widen(s.First, s.Last, first, last)
+}
+
+// widen returns [first, last] widened to hold [f, l]; zero times are ignored.
+func widen(first, last, f, l time.Time) (time.Time, time.Time) {
+	if !f.IsZero() && (first.IsZero() || f.Before(first)) {
+		first = f
 	}
-	if !last.IsZero() && last.After(s.Last) {
-		s.Last = last
+	if !l.IsZero() && l.After(last) {
+		last = l
 	}
+	return first, last
 }
 
 // aggregator consumes matching records. Each scan worker has its own aggregator; at the end

@@ -63,6 +63,7 @@ func runSegments(ctx context.Context, ss source.SegmentScanner, req Request, new
 	if err != nil {
 		return nil, st, err
 	}
+	plan := segmentPlan{fp: fp, index: planIndex(newAgg, req)}
 	segs, listed, err := ss.Segments(ctx, sourceRequest(req))
 	st.Source.Add(listed)
 	if err != nil {
@@ -73,7 +74,7 @@ func runSegments(ctx context.Context, ss source.SegmentScanner, req Request, new
 		if err := ctx.Err(); err != nil {
 			return nil, st, err
 		}
-		if err := answerSegment(ctx, ss, seg, req, fp, newAgg, final, &st); err != nil {
+		if err := answerSegment(ctx, ss, seg, req, plan, newAgg, final, &st); err != nil {
 			return nil, st, err
 		}
 	}
@@ -85,8 +86,8 @@ func runSegments(ctx context.Context, ss source.SegmentScanner, req Request, new
 // the cached partial of the segment as it is now; a cached partial of an older version, plus
 // the appended bytes; the segment's column index (plus the appended bytes), for queries it
 // can answer; a read of the whole segment, which also builds its index.
-func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Segment, req Request, fp string, newAgg func() aggregator, final partialAgg, st *Stats) error {
-	key := seg.ID + "\x00" + fp
+func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Segment, req Request, plan segmentPlan, newAgg func() aggregator, final partialAgg, st *Stats) error {
+	key := seg.ID + "\x00" + plan.fp
 	release, err := req.Cache.acquire(ctx, key)
 	if err != nil {
 		return err
@@ -114,10 +115,7 @@ func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Seg
 			return err
 		}
 		defer unlock()
-		ix, err = loadIndex(req.Index, seg, st)
-		if err != nil {
-			return err
-		}
+		ix = loadIndex(req.Index, seg, st)
 		defer ix.Close()
 	}
 	// extend is the index the bytes read now are added to: the segment's, when it ends where
@@ -131,11 +129,11 @@ func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Seg
 		if ix != nil && ix.End == from {
 			extend = ix
 		}
-	case ix != nil && (columnar(newAgg, req) || locatable(newAgg, req)):
+	case ix != nil && plan.index != indexUnused:
 		var p *partial
 		var read int64
 		var err error
-		if columnar(newAgg, req) {
+		if plan.index == indexColumns {
 			p, read, err = aggregateIndex(ix, req, newAgg)
 		} else {
 			p, read, err = readBack(ctx, ss, seg, ix, req, newAgg, st)
@@ -227,22 +225,22 @@ func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Seg
 
 // loadIndex returns seg's index if it covers a prefix of the segment as it is now; a damaged
 // one is counted and dropped.
-func loadIndex(store *index.Store, seg source.Segment, st *Stats) (*index.Index, error) {
+func loadIndex(store *index.Store, seg source.Segment, st *Stats) *index.Index {
 	ix, err := store.Load(seg.ID)
 	switch {
 	case errors.Is(err, index.ErrCorrupt):
 		st.Segments.IndexDiscarded++
-		return nil, nil
+		return nil
 	case err != nil:
 		st.Segments.IndexProblem = err.Error()
-		return nil, nil
+		return nil
 	case ix == nil:
-		return nil, nil
+		return nil
 	case ix.End > seg.Version || (!seg.Appendable && ix.End != seg.Version):
 		ix.Close()
-		return nil, nil
+		return nil
 	}
-	return ix, nil
+	return ix
 }
 
 // saveIndex adds what was just read (part, with its builders' blocks) to ix and stores it; a
@@ -255,9 +253,7 @@ func saveIndex(store *index.Store, seg source.Segment, ix *index.Index, part *pa
 	ix.Malformed += part.malformed
 	ix.TooLong += part.src.LinesTooLong
 	ix.Problems = append(ix.Problems, part.src.Problems...)
-	s := Stats{First: ix.First, Last: ix.Last}
-	s.span(part.first, part.last)
-	ix.First, ix.Last = s.First, s.Last
+	ix.First, ix.Last = widen(ix.First, ix.Last, part.first, part.last)
 	if err := store.Save(seg.ID, ix); err != nil {
 		st.Segments.IndexProblem = err.Error()
 		return
@@ -265,26 +261,39 @@ func saveIndex(store *index.Store, seg source.Segment, ix *index.Index, part *pa
 	st.Segments.IndexWritten++
 }
 
-// columnar reports whether the query can be answered from a column index: its aggregator and
-// filter read only indexed fields, and the filter needs no text search of the line.
-func columnar(newAgg func() aggregator, req Request) bool {
-	agg := newAgg()
-	if _, ok := agg.(interface{ columnar() }); !ok {
-		return false
-	}
-	m := req.Query.Filter.Compile()
-	needs := agg.needs() | m.Needs()
-	return !m.NeedsLine() && needs&^audit.IndexedFields == 0
+// segmentPlan is what runSegments decides once for a query: its fingerprint and how a
+// segment's column index can answer it.
+type segmentPlan struct {
+	fp    string
+	index indexUse
 }
 
-// locatable reports whether the index can find the rows a table query keeps: the table says
-// which events it wants from indexed fields, and the filter reads only indexed fields.
-func locatable(newAgg func() aggregator, req Request) bool {
-	if _, ok := newAgg().(locator); !ok {
-		return false
-	}
+// indexUse is how a column index can answer a query.
+type indexUse int
+
+const (
+	indexUnused indexUse = iota
+	// indexColumns: the aggregator and the filter read only indexed fields (and the filter
+	// needs no text search of the line), so the events are read from columns.
+	indexColumns
+	// indexReadBack: a table whose filter reads only indexed fields says from them which
+	// events it wants; the index finds them and their lines are read back (readBack).
+	indexReadBack
+)
+
+func planIndex(newAgg func() aggregator, req Request) indexUse {
+	agg := newAgg()
 	m := req.Query.Filter.Compile()
-	return !m.NeedsLine() && m.Needs()&^audit.IndexedFields == 0
+	if m.NeedsLine() || m.Needs()&^audit.IndexedFields != 0 {
+		return indexUnused
+	}
+	if _, ok := agg.(interface{ columnar() }); ok && agg.needs()&^audit.IndexedFields == 0 {
+		return indexColumns
+	}
+	if _, ok := agg.(locator); ok {
+		return indexReadBack
+	}
+	return indexUnused
 }
 
 // errNotSelective: so many rows match that reading them back would cost more than a read.
@@ -415,9 +424,7 @@ func scanSegment(ctx context.Context, ss source.SegmentScanner, seg source.Segme
 // absorbPartial adds o to p (p's end is set by the caller).
 func (p *partial) absorbPartial(o *partial) {
 	p.agg.absorb(o.agg)
-	s := Stats{First: p.first, Last: p.last}
-	s.span(o.first, o.last)
-	p.first, p.last = s.First, s.Last
+	p.first, p.last = widen(p.first, p.last, o.first, o.last)
 	p.malformed += o.malformed
 	p.matched += o.matched
 	p.src.Add(o.src)
