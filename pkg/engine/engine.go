@@ -371,12 +371,7 @@ func decode(sc *audit.Scanner, m *query.Matcher, from, to time.Time, line []byte
 	if bld != nil {
 		bld.Add(rec, off)
 	}
-	if st.First.IsZero() || rec.Time.Before(st.First) {
-		st.First = rec.Time
-	}
-	if rec.Time.After(st.Last) {
-		st.Last = rec.Time
-	}
+	st.First, st.Last = widen(st.First, st.Last, rec.Time, rec.Time)
 	if rec.Time.Before(from) || rec.Time.After(to) || !m.Match(rec) {
 		return
 	}
