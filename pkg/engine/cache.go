@@ -35,20 +35,40 @@ type cacheEntry struct {
 	cost int64
 }
 
-// partial is what one query's aggregator computed over bytes [0, end) of a segment.
+// partial is what one query's aggregator computed over bytes [0, end) of a segment, counting
+// the events in [from, to].
 type partial struct {
 	agg         partialAgg
 	end         int64
 	first, last time.Time // span of every event parsed in it; zero when there were none
+	from, to    time.Time // the range its events were counted in
 	malformed   int64
 	matched     int64
 	src         source.Stats // lines and bytes read, over-long lines, problems (but the over-long one)
 }
 
-// fits reports whether every event of p lies in [from, to], so that p is the same whatever
-// range containing it is asked for.
+// fits reports whether p answers a query over [from, to]: p's events in that range are the
+// ones it was built from. That holds when both ranges clip p's event span to the same
+// interval (every event inside both, every event outside both, or the same cut).
 func (p *partial) fits(from, to time.Time) bool {
-	return p.first.IsZero() || (!p.first.Before(from) && !p.last.After(to))
+	if p.first.IsZero() {
+		return true
+	}
+	lo1, hi1, ok1 := clip(p.first, p.last, p.from, p.to)
+	lo2, hi2, ok2 := clip(p.first, p.last, from, to)
+	return ok1 == ok2 && (!ok1 || lo1.Equal(lo2) && hi1.Equal(hi2))
+}
+
+// clip is [first, last] ∩ [from, to]; ok is false when they do not meet.
+func clip(first, last, from, to time.Time) (lo, hi time.Time, ok bool) {
+	lo, hi = first, last
+	if from.After(lo) {
+		lo = from
+	}
+	if to.Before(hi) {
+		hi = to
+	}
+	return lo, hi, !lo.After(hi)
 }
 
 // NewCache returns a cache bounded to about maxBytes (DefaultCacheBytes when <= 0).

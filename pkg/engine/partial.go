@@ -16,8 +16,8 @@ import (
 // unchanged (merge may move the other's maps and slices into the receiver) and that moves
 // bucketed values to the receiver's buckets: a kept partial was built for an earlier time range
 // whose buckets start elsewhere, on the same step (the step is part of the cache key). A
-// partial is kept only when every event of its segment lay in the range it was built for, so
-// every non-empty bucket maps into the receiver's range too.
+// partial is used only for a range that holds the same events of its segment as the range it
+// was built for (partial.fits), so every non-empty bucket maps into the receiver's range too.
 
 // partialAgg is an aggregator whose state over a segment can be kept.
 type partialAgg interface {

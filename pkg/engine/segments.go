@@ -17,9 +17,8 @@ import (
 // segment. Each segment's partial aggregate is taken from the cache when the segment is
 // unchanged, extended by reading only the bytes appended since when it grew, or read whole;
 // the partials are then added up. The result is the same as one scan of the source: the
-// aggregators' merges are exact whatever the split, and a partial is kept only when every
-// event of its segment lay in the range, so a later range holding the same events gets the
-// same partial.
+// aggregators' merges are exact whatever the split, and a partial is used only for a range
+// that holds the same events of its segment as the range it was built for (partial.fits).
 
 // partialCacheVersion changes when what a partial holds changes meaning.
 const partialCacheVersion = "1"
@@ -156,9 +155,7 @@ func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Seg
 			st.Segments.BytesCached += ix.Bytes
 			prefix, from, extend = p, ix.End, ix
 			if from == seg.Version {
-				if prefix.fits(req.From, req.To) {
-					req.Cache.put(key, prefix)
-				}
+				req.Cache.put(key, prefix)
 				addPartial(ss, seg, final, prefix, nil, st)
 				return nil
 			}
@@ -209,16 +206,14 @@ func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Seg
 			st.Segments.Extended++
 			st.Segments.BytesCached += base.src.BytesRead
 		}
-		whole := &partial{agg: newAgg().(partialAgg), end: part.end}
+		whole := &partial{agg: newAgg().(partialAgg), end: part.end, from: req.From, to: req.To}
 		whole.absorbPartial(prefix)
 		whole.absorbPartial(part)
 		part = whole
 	} else {
 		st.Segments.Scanned++
 	}
-	if part.fits(req.From, req.To) {
-		req.Cache.put(key, part)
-	}
+	req.Cache.put(key, part)
 	addPartial(ss, seg, final, part, tail, st)
 	return nil
 }
@@ -329,9 +324,9 @@ func eachIndexed(ix *index.Index, req Request, needs audit.Fields, nw int, fn fu
 
 // indexPartial is agg as the partial of the segment ix describes: what the index's build
 // counted over the segment, and matched events.
-func indexPartial(ix *index.Index, agg aggregator, matched []int64) *partial {
+func indexPartial(ix *index.Index, req Request, agg aggregator, matched []int64) *partial {
 	settle(agg)
-	p := &partial{agg: agg.(partialAgg), end: ix.End, first: ix.First, last: ix.Last, malformed: ix.Malformed}
+	p := &partial{agg: agg.(partialAgg), end: ix.End, first: ix.First, last: ix.Last, from: req.From, to: req.To, malformed: ix.Malformed}
 	for _, n := range matched {
 		p.matched += n
 	}
@@ -375,7 +370,7 @@ func readBack(ctx context.Context, ss source.SegmentScanner, seg source.Segment,
 	if err != nil {
 		return nil, read, err
 	}
-	return indexPartial(ix, agg, matched), read, nil
+	return indexPartial(ix, req, agg, matched), read, nil
 }
 
 // aggregateIndex answers req over the events of ix into a new partial; read is the compressed
@@ -394,7 +389,7 @@ func aggregateIndex(ix *index.Index, req Request, newAgg func() aggregator) (*pa
 	for _, o := range aggs[1:] {
 		aggs[0].merge(o)
 	}
-	return indexPartial(ix, aggs[0], matched), read, nil
+	return indexPartial(ix, req, aggs[0], matched), read, nil
 }
 
 // scanSegment reads seg from offset from into a new partial; with build, it also fills column
@@ -415,6 +410,8 @@ func scanSegment(ctx context.Context, ss source.SegmentScanner, seg source.Segme
 		end:       scanned.End,
 		first:     stats.First,
 		last:      stats.Last,
+		from:      req.From,
+		to:        req.To,
 		malformed: stats.Malformed,
 		matched:   stats.Matched,
 		src:       stats.Source,

@@ -551,3 +551,25 @@ func TestSpanIgnoresEventsWithoutTime(t *testing.T) {
 	from, to := segStart.Add(time.Hour), segStart.Add(3*time.Hour)
 	resultsEqual(t, "narrower range", r.run(raw, from, to, nil), r.run(raw, from, to, r.cache))
 }
+
+// TestSegmentOutsideTheRangeIsKept: a file listed for a range but holding none of its events
+// (an old rotation with a new mtime) is read once; later refreshes take its empty answer from
+// the cache, and a range that does reach its events reads it again.
+func TestSegmentOutsideTheRangeIsKept(t *testing.T) {
+	dir := t.TempDir()
+	var old bytes.Buffer
+	appendTo(t, &old, 31, segStart.Add(-48*time.Hour), 50)
+	if err := os.WriteFile(filepath.Join(dir, "audit.log"), old.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runner{t: t, src: newFileSource(t, dir), cache: engine.NewCache(0)}
+	raw := `{"queryType":"topn","groupBy":["user.username"]}`
+	from, to := segStart, segStart.Add(time.Hour)
+	first := r.run(raw, from, to, r.cache)
+	second := r.run(raw, from, to.Add(time.Minute), r.cache)
+	if first.Stats.Segments.Scanned != 1 || second.Stats.Segments.Cached != 1 || second.Stats.Source.BytesRead != 0 {
+		t.Errorf("want the segment read once, then from the cache: %+v, then %+v (%d bytes read)", first.Stats.Segments, second.Stats.Segments, second.Stats.Source.BytesRead)
+	}
+	back := segStart.Add(-49 * time.Hour)
+	resultsEqual(t, "a range reaching its events", r.run(raw, back, to, nil), r.run(raw, back, to, r.cache))
+}
