@@ -31,8 +31,8 @@ func (t *timeseries) merge(other aggregator) {
 func (l *latency) merge(other aggregator) {
 	mergeInto(l.series, other.(*latency).series, func(mine, theirs *latencySeries) {
 		mine.n += theirs.n
-		for i, sm := range theirs.samples {
-			mine.samples[i] = append(mine.samples[i], sm...)
+		for i := range theirs.samples {
+			mine.samples[i].merge(&theirs.samples[i])
 		}
 	})
 }
@@ -70,6 +70,6 @@ func (t *topn) merge(other aggregator) {
 		mine.requests += theirs.requests
 		mine.errors += theirs.errors
 		mine.denied += theirs.denied
-		mine.latencies = append(mine.latencies, theirs.latencies...)
+		mine.latencies.merge(&theirs.latencies)
 	})
 }

@@ -89,13 +89,13 @@ func (l *latency) absorb(p aggregator) {
 	for key, theirs := range o.series {
 		mine, ok := l.series[key]
 		if !ok {
-			mine = &latencySeries{samples: make([][]float64, l.b.n)}
+			mine = &latencySeries{samples: make([]samples, l.b.n)}
 			l.series[key] = mine
 		}
 		mine.n += theirs.n
-		for i, sm := range theirs.samples {
-			if j := i + off; len(sm) > 0 && j >= 0 && j < l.b.n {
-				mine.samples[j] = append(mine.samples[j], sm...)
+		for i := range theirs.samples {
+			if j := i + off; theirs.samples[i].count() > 0 && j >= 0 && j < l.b.n {
+				mine.samples[j].merge(&theirs.samples[i])
 			}
 		}
 	}
@@ -104,9 +104,9 @@ func (l *latency) absorb(p aggregator) {
 func (l *latency) cost() int {
 	c := 0
 	for k, s := range l.series {
-		c += mapEntry + len(k) + len(s.samples)*int(unsafe.Sizeof([]float64(nil)))
-		for _, sm := range s.samples {
-			c += cap(sm) * floatBytes
+		c += mapEntry + len(k) + len(s.samples)*int(unsafe.Sizeof(samples{}))
+		for i := range s.samples {
+			c += s.samples[i].cost()
 		}
 	}
 	return c
@@ -202,14 +202,14 @@ func (t *topn) absorb(p aggregator) {
 		mine.requests += theirs.requests
 		mine.errors += theirs.errors
 		mine.denied += theirs.denied
-		mine.latencies = append(mine.latencies, theirs.latencies...)
+		mine.latencies.merge(&theirs.latencies)
 	}
 }
 
 func (t *topn) cost() int {
 	c := 0
 	for k, s := range t.stats {
-		c += mapEntry + len(k) + 48 + cap(s.latencies)*floatBytes
+		c += mapEntry + len(k) + 48 + s.latencies.cost()
 	}
 	return c
 }

@@ -36,7 +36,7 @@ type PipelineResult struct {
 type originStats struct {
 	row    PipelineRow
 	counts []float64 // events per bucket
-	lags   []float64 // seconds from the event to its arrival at the source
+	lags   samples // seconds from the event to its arrival at the source
 }
 
 // runPipeline answers pipelineHealth: it needs each line's origin, so it reads the source
@@ -91,7 +91,7 @@ func runPipeline(ctx context.Context, src source.Source, req Request) (*Result, 
 			o.counts[i]++
 		}
 		if !arrived.IsZero() {
-			o.lags = append(o.lags, arrived.Sub(rec.Time).Seconds())
+			o.lags.add(arrived.Sub(rec.Time).Seconds())
 		}
 		return nil
 	}
@@ -111,10 +111,11 @@ func runPipeline(ctx context.Context, src source.Source, req Request) (*Result, 
 	for _, k := range top {
 		o := origins[k]
 		o.row.LongestGap = longestGap(o.counts, b, o.row.First, o.row.Last)
-		if p50, ok := Quantile(o.lags, 0.5); ok {
+		if p50, ok := o.lags.quantile(0.5); ok {
+			lagMax, _ := o.lags.quantile(1)
 			o.row.HasLag = true
 			o.row.LagP50 = time.Duration(p50 * float64(time.Second))
-			o.row.LagMax = time.Duration(o.lags[len(o.lags)-1] * float64(time.Second)) // sorted by Quantile
+			o.row.LagMax = time.Duration(lagMax * float64(time.Second))
 		}
 		out.Rows = append(out.Rows, o.row)
 	}

@@ -123,7 +123,7 @@ type latency struct {
 
 type latencySeries struct {
 	n       int
-	samples [][]float64 // per bucket
+	samples []samples // per bucket
 }
 
 func newLatency(q *query.Query, b *buckets) *latency {
@@ -144,11 +144,11 @@ func (l *latency) add(r *audit.Record) {
 	l.k.each(r, func(key []byte) {
 		s, ok := l.series[string(key)]
 		if !ok {
-			s = &latencySeries{samples: make([][]float64, l.b.n)}
+			s = &latencySeries{samples: make([]samples, l.b.n)}
 			l.series[string(key)] = s
 		}
 		s.n++
-		s.samples[i] = append(s.samples[i], sec)
+		s.samples[i].add(sec)
 	})
 }
 
@@ -160,11 +160,17 @@ func QuantileName(q float64) string {
 func (l *latency) finish(res *Result) {
 	out := &SeriesResult{Times: l.b.times(), Step: l.b.step, Unit: "s"}
 	top, rest := topKeys(l.series, func(s *latencySeries) float64 { return float64(s.n) }, l.q.Limit)
-	emit := func(labels []Label, samples [][]float64) {
+	sketched := 0
+	emit := func(labels []Label, cells []samples) {
+		for i := range cells {
+			if cells[i].sketched() {
+				sketched++
+			}
+		}
 		for _, qt := range l.q.Quantiles {
 			vals := make([]float64, l.b.n)
-			for i, sm := range samples {
-				v, ok := Quantile(sm, qt)
+			for i := range cells {
+				v, ok := cells[i].quantile(qt)
 				if !ok {
 					v = math.NaN()
 				}
@@ -178,17 +184,20 @@ func (l *latency) finish(res *Result) {
 		emit(l.k.labels(key), l.series[key].samples)
 	}
 	if len(rest) > 0 {
-		merged := make([][]float64, l.b.n)
+		merged := make([]samples, l.b.n)
 		for _, key := range rest {
-			for i, sm := range l.series[key].samples {
-				merged[i] = append(merged[i], sm...)
+			for i := range l.series[key].samples {
+				merged[i].merge(&l.series[key].samples[i])
 			}
 		}
 		emit(l.k.otherLabels(), merged)
 		res.Notices = append(res.Notices, Notice{Info, fmt.Sprintf("showing the top %d of %d series by request count; the other %d are merged as %q", len(top), len(top)+len(rest), len(rest), Other)})
 	}
 	if len(l.series) == 0 && len(l.k.dims) == 0 {
-		emit(nil, make([][]float64, l.b.n))
+		emit(nil, make([]samples, l.b.n))
+	}
+	if sketched > 0 {
+		res.Notices = append(res.Notices, sketchNotice(sketched, "bucket"))
 	}
 	res.Series = out
 }

@@ -240,7 +240,7 @@ type topn struct {
 
 type topStats struct {
 	requests, errors, denied int64
-	latencies                []float64
+	latencies                samples
 }
 
 func newTopN(q *query.Query) *topn {
@@ -265,7 +265,7 @@ func (t *topn) add(r *audit.Record) {
 			s.denied++
 		}
 		if hasLatency {
-			s.latencies = append(s.latencies, sec)
+			s.latencies.add(sec)
 		}
 	})
 }
@@ -273,14 +273,21 @@ func (t *topn) add(r *audit.Record) {
 func (t *topn) finish(res *Result) {
 	top, rest := topKeys(t.stats, func(s *topStats) float64 { return float64(s.requests) }, t.q.Limit)
 	out := &TopNResult{Dims: t.k.dimNames()}
+	sketched := 0
 	for _, key := range top {
 		s := t.stats[key]
 		row := TopNRow{Requests: s.requests, Errors: s.errors, Denied: s.denied}
 		for _, l := range t.k.labels(key) {
 			row.Values = append(row.Values, l.Value)
 		}
-		row.P99, row.HasP99 = Quantile(s.latencies, 0.99)
+		row.P99, row.HasP99 = s.latencies.quantile(0.99)
+		if s.latencies.sketched() {
+			sketched++
+		}
 		out.Rows = append(out.Rows, row)
+	}
+	if sketched > 0 {
+		res.Notices = append(res.Notices, sketchNotice(sketched, "row"))
 	}
 	if len(rest) > 0 {
 		res.Notices = append(res.Notices, Notice{Info, fmt.Sprintf("showing the top %d of %d values", len(top), len(top)+len(rest))})
