@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,7 @@ var segmentQueries = []string{
 	`{"queryType":"denied","limit":50}`,
 	`{"queryType":"matrix","limit":6}`,
 	`{"queryType":"topn","groupBy":["user.username","verb"],"limit":25}`,
+	`{"queryType":"topn","groupBy":["stage"],"limit":3}`, // one row past ExactSamples: a sketch
 	`{"queryType":"latencyBreakdown"}`,
 	`{"queryType":"latencyBreakdown","format":"table","limit":7}`,
 	`{"queryType":"deprecatedApis","limit":5}`,
@@ -185,6 +187,12 @@ func testSegmentsEqualRawScan(t *testing.T, withIndex bool) {
 	}
 	if st := cold[`{"queryType":"detections","limit":500,"burstThreshold":3}`]; st.Segments.Total == 0 {
 		t.Errorf("detections did not go through the segment cache: %+v", st.Segments)
+	}
+	if !raceEnabled { // the smaller log under -race holds fewer than ExactSamples requests
+		res := r.run(`{"queryType":"topn","groupBy":["stage"],"limit":3}`, from, to, r.cache)
+		if !slices.ContainsFunc(res.Notices, func(n engine.Notice) bool { return strings.Contains(n.Text, "DDSketch") }) {
+			t.Errorf("a topn row of %d requests was not a sketch: %v", sum.Requests, res.Notices)
+		}
 	}
 
 	warm := r.check("warm", from, to)
