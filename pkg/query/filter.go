@@ -4,66 +4,54 @@ import (
 	"bytes"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
 )
 
-var (
-	validStages    = []string{audit.StageRequestReceived, audit.StageResponseStarted, audit.StageResponseComplete, audit.StagePanic}
-	validDecisions = []string{audit.DecisionAllow, audit.DecisionForbid, "none"}
-	validLevels    = []string{"None", "Metadata", "Request", "RequestResponse"}
-)
-
 func (f *Filter) validate() error {
-	check := func(name string, values []string, valid []string) error {
-		for _, v := range values {
-			p := strings.TrimPrefix(v, "!")
-			if strings.Contains(p, "*") {
-				continue
+	for _, ff := range FilterFields {
+		values := ff.Values(f)
+		switch {
+		case ff.Valid != nil:
+			for _, v := range values {
+				p := strings.TrimPrefix(v, "!")
+				if strings.Contains(p, "*") {
+					continue
+				}
+				if !slices.Contains(ff.Valid, p) {
+					return errorf("unknown %s %q: use one of %s", ff.Name, p, strings.Join(ff.Valid, ", "))
+				}
 			}
-			if !slices.Contains(valid, p) {
-				return errorf("unknown %s %q: use one of %s", name, p, strings.Join(valid, ", "))
+		case ff.Kind == KindCode:
+			for _, c := range values {
+				if _, err := ParseCode(c); err != nil {
+					return err
+				}
+			}
+		case ff.Kind == KindIP:
+			for _, v := range values {
+				if err := validateIP(v); err != nil {
+					return err
+				}
 			}
 		}
+	}
+	return f.validateSearch()
+}
+
+func validateIP(v string) error {
+	p := strings.TrimPrefix(v, "!")
+	if strings.Contains(p, "*") {
+		return nil // a glob on the text: 10.0.*
+	}
+	if _, ok := parseNetwork(p); ok {
 		return nil
 	}
-	kinds := make([]string, len(audit.UserKinds))
-	for i, k := range audit.UserKinds {
-		kinds[i] = string(k)
+	if strings.Contains(p, "/") {
+		return errorf("invalid sourceIPs network %q: use a CIDR such as 10.0.0.0/8 or 2001:db8::/32", v)
 	}
-	if err := check("stage", f.Stages, validStages); err != nil {
-		return err
-	}
-	if err := check("decision", f.Decisions, validDecisions); err != nil {
-		return err
-	}
-	if err := check("user kind", f.UserKinds, kinds); err != nil {
-		return err
-	}
-	if err := check("level", f.Levels, validLevels); err != nil {
-		return err
-	}
-	for _, c := range f.Codes {
-		if _, err := parseCode(c); err != nil {
-			return err
-		}
-	}
-	for _, v := range f.SourceIPs {
-		p := strings.TrimPrefix(v, "!")
-		if strings.Contains(p, "*") {
-			continue // a glob on the text: 10.0.*
-		}
-		if _, ok := parseNetwork(p); ok {
-			continue
-		}
-		if strings.Contains(p, "/") {
-			return errorf("invalid sourceIPs network %q: use a CIDR such as 10.0.0.0/8 or 2001:db8::/32", v)
-		}
-		return errorf("invalid sourceIPs value %q: use an IP address (10.0.0.1), a CIDR (10.0.0.0/8) or a glob (10.0.*)", v)
-	}
-	return nil
+	return errorf("invalid sourceIPs value %q: use an IP address (10.0.0.1), a CIDR (10.0.0.0/8) or a glob (10.0.*)", v)
 }
 
 // parseNetwork reads a CIDR, or an IP address as the network of that one address.
@@ -85,36 +73,33 @@ type Matcher struct {
 	checks []func(r *audit.Record) bool
 }
 
-// Compile compiles the filter. Stages default to the terminal ones when none are given.
+// Compile compiles the filter. Stages default to the request-final rule (RequestFinal) when
+// none are given.
 func (f *Filter) Compile() *Matcher {
 	m := &Matcher{needs: audit.Fields(0).With(audit.FieldStage)}
-	if f.Search != "" {
-		m.search = []byte(f.Search)
-	}
-	str := func(values []string, field audit.Field) {
-		if sm := newStringMatcher(values); sm != nil {
-			m.needs = m.needs.With(field)
-			m.checks = append(m.checks, func(r *audit.Record) bool { return sm.match(r.Str(field)) })
+	m.compileSearch(f)
+	for _, ff := range FilterFields {
+		values := ff.Values(f)
+		if ff.Key == "stages" && len(values) == 0 {
+			m.needs = m.needs.With(audit.FieldCode)
+			m.checks = append(m.checks, IsRequestFinal)
+			continue
 		}
+		if len(values) == 0 || ff.Kind == KindSearch {
+			continue
+		}
+		m.needs = m.needs.With(ff.Field)
+		m.checks = append(m.checks, ff.check(values))
 	}
-	str(f.Verbs, audit.FieldVerb)
-	str(f.Users, audit.FieldUsername)
-	str(f.Namespaces, audit.FieldNamespace)
-	str(f.Resources, audit.FieldResource)
-	str(f.Subresources, audit.FieldSubresource)
-	str(f.APIGroups, audit.FieldAPIGroup)
-	str(f.Names, audit.FieldName)
-	str(f.UserAgents, audit.FieldUserAgent)
-	str(f.Levels, audit.FieldLevel)
-	if len(f.Stages) > 0 {
-		str(f.Stages, audit.FieldStage)
-	} else {
-		m.needs = m.needs.With(audit.FieldCode)
-		m.checks = append(m.checks, IsRequestFinal)
-	}
-	if sm := newStringMatcher(f.Groups); sm != nil {
-		m.needs = m.needs.With(audit.FieldGroups)
-		m.checks = append(m.checks, func(r *audit.Record) bool {
+	return m
+}
+
+// check compiles the test of one field with values.
+func (ff *FilterField) check(values []string) func(r *audit.Record) bool {
+	switch ff.Kind {
+	case KindGroups:
+		sm := newStringMatcher(values)
+		return func(r *audit.Record) bool {
 			included, excluded := !sm.hasIncludes(), false
 			r.EachGroup(func(g []byte) {
 				if sm.excluded(g) {
@@ -124,40 +109,41 @@ func (f *Filter) Compile() *Matcher {
 				}
 			})
 			return included && !excluded
-		})
+		}
+	case KindIP:
+		im := newIPMatcher(values)
+		return func(r *audit.Record) bool { return im.match(r.SourceIP()) }
+	case KindCode:
+		cm := newCodeMatcher(values)
+		return func(r *audit.Record) bool { return cm.match(r.Code) }
+	case KindDerived:
+		sm := newStringMatcher(values)
+		value := derivedValues[ff.Path]
+		return func(r *audit.Record) bool { return sm.match(value(r)) }
 	}
-	if im := newIPMatcher(f.SourceIPs); im != nil {
-		m.needs = m.needs.With(audit.FieldSourceIPs)
-		m.checks = append(m.checks, func(r *audit.Record) bool { return im.match(r.SourceIP()) })
-	}
-	if sm := newStringMatcher(f.UserKinds); sm != nil {
-		m.needs = m.needs.With(audit.FieldUsername)
-		m.checks = append(m.checks, func(r *audit.Record) bool { return sm.match(userKindBytes[r.UserKind()]) })
-	}
-	if sm := newStringMatcher(f.Decisions); sm != nil {
-		m.needs = m.needs.With(audit.FieldAnnotations)
-		none := []byte("none")
-		m.checks = append(m.checks, func(r *audit.Record) bool {
-			d := r.Decision()
-			if len(d) == 0 {
-				d = none
-			}
-			return sm.match(d)
-		})
-	}
-	if cm := newCodeMatcher(f.Codes); cm != nil {
-		m.needs = m.needs.With(audit.FieldCode)
-		m.checks = append(m.checks, func(r *audit.Record) bool { return cm.match(r.Code) })
-	}
-	return m
+	sm := newStringMatcher(values)
+	field := ff.Field
+	return func(r *audit.Record) bool { return sm.match(r.Str(field)) }
 }
 
-// IsRequestFinal reports whether r is the one event that completes its request: a
-// ResponseComplete or Panic event, or the lone ResponseStarted event kube-apiserver writes for a
-// request that failed authentication (code 401). Needs FieldStage and FieldCode.
-func IsRequestFinal(r *audit.Record) bool {
-	return r.IsTerminal() || (r.Code == 401 && string(r.Stage()) == audit.StageResponseStarted)
+// derivedValues computes the derived fields' values.
+var derivedValues = map[string]func(r *audit.Record) []byte{
+	"userKind": func(r *audit.Record) []byte { return userKindBytes[r.UserKind()] },
+	"decision": func(r *audit.Record) []byte {
+		if d := r.Decision(); len(d) > 0 {
+			return d
+		}
+		return decisionNoneBytes
+	},
 }
+
+var decisionNoneBytes = []byte(DecisionNone)
+
+// IsRequestFinal reports whether r is the one event that completes its request (the default
+// stage rule, RequestFinal): a ResponseComplete or Panic event, or the lone ResponseStarted
+// event kube-apiserver writes for a request that failed authentication (code 401). Needs
+// FieldStage and FieldCode.
+func IsRequestFinal(r *audit.Record) bool { return RequestFinal.Match(r.Stage(), r.Code) }
 
 // Needs is the set of fields the matcher reads.
 func (m *Matcher) Needs() audit.Fields { return m.needs }
@@ -313,23 +299,7 @@ func (im *ipMatcher) match(v []byte) bool {
 	return in(im.inc) || (im.globs != nil && im.globs.included(v))
 }
 
-// codeRange is an inclusive range of response codes.
-type codeRange struct{ lo, hi int }
-
-func parseCode(s string) (codeRange, error) {
-	p := strings.ToLower(strings.TrimPrefix(s, "!"))
-	if len(p) == 3 && p[1:] == "xx" && p[0] >= '1' && p[0] <= '5' {
-		base := int(p[0]-'0') * 100
-		return codeRange{base, base + 99}, nil
-	}
-	n, err := strconv.Atoi(p)
-	if err != nil || n < 0 || n > 999 {
-		return codeRange{}, errorf("invalid code %q: use a code such as 403 or a class such as 4xx", s)
-	}
-	return codeRange{n, n}, nil
-}
-
-type codeMatcher struct{ inc, exc []codeRange }
+type codeMatcher struct{ inc, exc []CodeRange }
 
 func newCodeMatcher(values []string) *codeMatcher {
 	if len(values) == 0 {
@@ -337,7 +307,7 @@ func newCodeMatcher(values []string) *codeMatcher {
 	}
 	cm := &codeMatcher{}
 	for _, v := range values {
-		r, err := parseCode(v)
+		r, err := ParseCode(v)
 		if err != nil {
 			continue // validated earlier
 		}
@@ -352,7 +322,7 @@ func newCodeMatcher(values []string) *codeMatcher {
 
 func (cm *codeMatcher) match(code int) bool {
 	for _, r := range cm.exc {
-		if code >= r.lo && code <= r.hi {
+		if code >= r.Lo && code <= r.Hi {
 			return false
 		}
 	}
@@ -360,7 +330,7 @@ func (cm *codeMatcher) match(code int) bool {
 		return true
 	}
 	for _, r := range cm.inc {
-		if code >= r.lo && code <= r.hi {
+		if code >= r.Lo && code <= r.Hi {
 			return true
 		}
 	}

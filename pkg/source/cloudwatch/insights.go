@@ -204,88 +204,68 @@ func (s *Source) InsightsQuery(req source.CountRequest) (string, granule, error)
 }
 
 // insightsFilter returns the filter's conditions in Logs Insights syntax, or a reason why it
-// cannot be expressed exactly.
+// cannot be expressed exactly. Each field is rendered from its row in query.FilterFields.
 func insightsFilter(f query.Filter) ([]string, string) {
 	var conds []string
-	exact := func(name string, values []string, field string) string {
+	for _, ff := range query.FilterFields {
+		values := ff.Values(&f)
 		if len(values) == 0 {
-			return ""
+			continue
 		}
-		var lits []string
-		for _, v := range values {
-			if strings.HasPrefix(v, "!") || strings.Contains(v, "*") {
-				return fmt.Sprintf("Logs Insights counting needs exact %s values (no * or !)", name)
+		if ff.Push.Insights == query.PushNone {
+			return nil, fmt.Sprintf("Logs Insights cannot filter on %s exactly (%s)", ff.Key, whyNotInsights[ff.Kind])
+		}
+		if !ff.Pushable(ff.Push.Insights, values) {
+			if len(ff.PluginOnly) > 0 {
+				return nil, fmt.Sprintf("Logs Insights can count %s values only as exact includes, and not %s", ff.Name, strings.Join(ff.PluginOnly, ", "))
 			}
-			lits = append(lits, strconv.Quote(v))
+			return nil, fmt.Sprintf("Logs Insights counting needs exact %s values (no * or !)", ff.Name)
+		}
+		field := insightsFields[ff.Path]
+		if ff.Kind == query.KindCode {
+			var ors []string
+			for _, c := range values {
+				r, err := query.ParseCode(c)
+				if err != nil {
+					return nil, err.Error()
+				}
+				if r.Lo == r.Hi {
+					ors = append(ors, fmt.Sprintf("`%s` = %d", field, r.Lo))
+				} else {
+					ors = append(ors, fmt.Sprintf("(`%s` >= %d and `%s` <= %d)", field, r.Lo, field, r.Hi))
+				}
+			}
+			conds = append(conds, "("+strings.Join(ors, " or ")+")")
+			continue
+		}
+		lits := make([]string, len(values))
+		for i, v := range values {
+			lits[i] = strconv.Quote(v)
 		}
 		conds = append(conds, fmt.Sprintf("`%s` in [%s]", field, strings.Join(lits, ", ")))
-		return ""
-	}
-	for _, c := range []struct {
-		name   string
-		values []string
-		field  string
-	}{
-		{"verb", f.Verbs, "verb"},
-		{"user", f.Users, "user.username"},
-		{"namespace", f.Namespaces, "objectRef.namespace"},
-		{"resource", f.Resources, "objectRef.resource"},
-		{"subresource", f.Subresources, "objectRef.subresource"},
-		{"API group", f.APIGroups, "objectRef.apiGroup"},
-		{"name", f.Names, "objectRef.name"},
-		{"user agent", f.UserAgents, "userAgent"},
-		{"level", f.Levels, "level"},
-		{"stage", f.Stages, "stage"},
-	} {
-		if r := exact(c.name, c.values, c.field); r != "" {
-			return nil, r
-		}
-	}
-	switch {
-	case len(f.Groups) > 0:
-		return nil, "Logs Insights cannot filter on groups exactly (a list field)"
-	case len(f.UserKinds) > 0:
-		return nil, "Logs Insights cannot filter on user kinds (derived in the plugin)"
-	case len(f.SourceIPs) > 0:
-		return nil, "Logs Insights cannot filter on source IPs exactly"
-	case f.Search != "":
-		return nil, "Logs Insights cannot search the raw line exactly as the plugin does"
-	}
-	if len(f.Decisions) > 0 {
-		for _, d := range f.Decisions {
-			if d != "allow" && d != "forbid" {
-				return nil, fmt.Sprintf("Logs Insights can only count decisions allow and forbid, not %q", d)
-			}
-		}
-		if r := exact("decision", f.Decisions, "annotations.authorization.k8s.io/decision"); r != "" {
-			return nil, r
-		}
-	}
-	if len(f.Codes) > 0 {
-		var ors []string
-		for _, c := range f.Codes {
-			p := strings.ToLower(c)
-			switch {
-			case strings.HasPrefix(p, "!"):
-				return nil, "Logs Insights counting needs included codes (no !)"
-			case len(p) == 3 && p[1:] == "xx" && p[0] >= '1' && p[0] <= '5':
-				base := int(p[0]-'0') * 100
-				ors = append(ors, fmt.Sprintf("(`responseStatus.code` >= %d and `responseStatus.code` <= %d)", base, base+99))
-			default:
-				n, err := strconv.Atoi(p)
-				if err != nil {
-					return nil, fmt.Sprintf("invalid code %q", c)
-				}
-				ors = append(ors, fmt.Sprintf("`responseStatus.code` = %d", n))
-			}
-		}
-		conds = append(conds, "("+strings.Join(ors, " or ")+")")
 	}
 	if len(f.Stages) == 0 {
-		// The default stages: the event that completes each request (query.IsRequestFinal).
-		conds = append(conds, "(`stage` in [\"ResponseComplete\", \"Panic\"] or (`stage` = \"ResponseStarted\" and `responseStatus.code` = 401))")
+		conds = append(conds, stageRuleInsights(query.RequestFinal))
 	}
 	return conds, ""
+}
+
+// whyNotInsights says why a kind of field cannot be pushed to Logs Insights.
+var whyNotInsights = map[query.FieldKind]string{
+	query.KindGroups:  "a list field",
+	query.KindIP:      "addresses and networks are compared in the plugin",
+	query.KindDerived: "derived in the plugin",
+	query.KindSearch:  "the plugin searches the raw line",
+}
+
+// stageRuleInsights renders the default stage rule (query.RequestFinal) as a filter condition.
+func stageRuleInsights(r query.StageRule) string {
+	lits := make([]string, len(r.Stages))
+	for i, st := range r.Stages {
+		lits[i] = strconv.Quote(st)
+	}
+	return fmt.Sprintf("(`%s` in [%s] or (`%s` = %q and `%s` = %d))", insightsFields["stage"], strings.Join(lits, ", "),
+		insightsFields["stage"], r.OrStage, insightsFields["responseStatus.code"], r.OrCode)
 }
 
 // runQuery runs one Insights query, waiting for a slot first, and returns its rows.

@@ -145,37 +145,33 @@ func (s *Source) scanGroup(ctx context.Context, group string, req source.Request
 const maxPatternLen = 1024
 
 // FilterPattern returns a CloudWatch JSON filter pattern that keeps every event the filter can
-// match, or "" when nothing exact can be pushed down. Only include lists of exact values
-// (no globs, no exclusions) are pushed: verbs, users, namespaces, resources, subresources,
-// apiGroups, names, levels, exact codes, and stages (the default stages become ResponseComplete,
-// Panic and ResponseStarted, which keeps the lone 401 events). The engine filters in Go anyway.
+// match, or "" when nothing exact can be pushed down. The fields whose row in
+// query.FilterFields allows it (Push.CWPattern) are pushed when they hold only include lists of
+// exact values (no globs, no exclusions, no code classes). Without a stages filter, the stages
+// of the default stage rule (ResponseComplete, Panic and ResponseStarted, which keeps the lone
+// 401 events) are pushed. The engine filters in Go anyway.
 func FilterPattern(f query.Filter) string {
 	var terms []string
-	str := func(path string, values []string) {
-		if t := orTerm(path, values, strconv.Quote); t != "" {
+	for _, ff := range query.FilterFields {
+		if ff.Push.CWPattern == query.PushNone {
+			continue
+		}
+		values := ff.Values(&f)
+		if ff.Key == "stages" && len(values) == 0 {
+			values = query.RequestFinal.LineStages()
+		}
+		lit := strconv.Quote
+		if ff.Kind == query.KindCode {
+			lit = func(v string) string {
+				if n, err := strconv.Atoi(v); err == nil && n > 0 && len(v) == 3 {
+					return v
+				}
+				return ""
+			}
+		}
+		if t := orTerm("$."+ff.Path, values, lit); t != "" {
 			terms = append(terms, t)
 		}
-	}
-	str("$.verb", f.Verbs)
-	str("$.user.username", f.Users)
-	str("$.objectRef.namespace", f.Namespaces)
-	str("$.objectRef.resource", f.Resources)
-	str("$.objectRef.subresource", f.Subresources)
-	str("$.objectRef.apiGroup", f.APIGroups)
-	str("$.objectRef.name", f.Names)
-	str("$.level", f.Levels)
-	if len(f.Stages) > 0 {
-		str("$.stage", f.Stages)
-	} else {
-		str("$.stage", []string{"ResponseComplete", "Panic", "ResponseStarted"})
-	}
-	if t := orTerm("$.responseStatus.code", f.Codes, func(v string) string {
-		if n, err := strconv.Atoi(v); err == nil && n > 0 && len(v) == 3 {
-			return v
-		}
-		return ""
-	}); t != "" {
-		terms = append(terms, t)
 	}
 	if len(terms) == 0 {
 		return ""

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 )
 
@@ -24,37 +23,14 @@ import (
 // that encoding/json escapes (quotes, backslash, control characters, <, >, &, non-ASCII).
 var safeValue = regexp.MustCompile(`^[A-Za-z0-9._:@/+=, -]+$`)
 
-// lineField is a filter field with its JSON key in the event; the key occurs as `"key":"value"`
-// (or `"key":value` for numbers) in compact JSON wherever the field is set.
-type lineField struct {
-	key    string
-	values func(f *query.Filter) []string
-	number bool
-}
-
-var lineFields = []lineField{
-	{key: "verb", values: func(f *query.Filter) []string { return f.Verbs }},
-	{key: "username", values: func(f *query.Filter) []string { return f.Users }},
-	{key: "namespace", values: func(f *query.Filter) []string { return f.Namespaces }},
-	{key: "resource", values: func(f *query.Filter) []string { return f.Resources }},
-	{key: "subresource", values: func(f *query.Filter) []string { return f.Subresources }},
-	{key: "apiGroup", values: func(f *query.Filter) []string { return f.APIGroups }},
-	{key: "name", values: func(f *query.Filter) []string { return f.Names }},
-	{key: "userAgent", values: func(f *query.Filter) []string { return f.UserAgents }},
-	{key: "level", values: func(f *query.Filter) []string { return f.Levels }},
-	{key: "stage", values: func(f *query.Filter) []string { return stagesOrDefault(f.Stages) }},
-	{key: "code", number: true, values: func(f *query.Filter) []string { return f.Codes }},
-}
-
-// defaultStageLines are the stages of the events the default stage filter keeps (terminal
-// stages and the lone ResponseStarted 401 of a failed authentication).
-var defaultStageLines = []string{audit.StagePanic, audit.StageResponseComplete, audit.StageResponseStarted}
-
-func stagesOrDefault(s []string) []string {
-	if len(s) == 0 {
-		return defaultStageLines
+// lineValues are the values of a filter field for line filters: a stages list, or the stages
+// of the default stage rule (query.RequestFinal) when there is none.
+func lineValues(ff *query.FilterField, f *query.Filter) []string {
+	v := ff.Values(f)
+	if ff.Key == "stages" && len(v) == 0 {
+		return query.RequestFinal.LineStages()
 	}
-	return s
+	return v
 }
 
 // LineFilters returns the LogQL line filters (each starting with a space) that keep every line
@@ -68,17 +44,25 @@ func LineFilters(f query.Filter, compact bool) string {
 	if !compact {
 		return b.String()
 	}
-	for _, lf := range lineFields {
-		alts, ok := exactAlternatives(lf.values(&f), lf.number)
+	for _, ff := range query.FilterFields {
+		if ff.LineKey == "" || ff.Push.LokiLine == query.PushNone {
+			continue
+		}
+		values := lineValues(ff, &f)
+		if !ff.Pushable(ff.Push.LokiLine, values) {
+			continue
+		}
+		number := ff.Kind == query.KindCode
+		alts, ok := exactAlternatives(values, number)
 		if !ok {
 			continue
 		}
 		var re string
-		if lf.number {
+		if number {
 			// `"code":403` then a delimiter, so that 40 does not match 403.
-			re = `"` + lf.key + `":(` + strings.Join(alts, "|") + `)[,}]`
+			re = `"` + ff.LineKey + `":(` + strings.Join(alts, "|") + `)[,}]`
 		} else {
-			re = `"` + lf.key + `":"(` + strings.Join(alts, "|") + `)"`
+			re = `"` + ff.LineKey + `":"(` + strings.Join(alts, "|") + `)"`
 		}
 		b.WriteString(" |~ ")
 		b.WriteString(strconv.Quote(re))
@@ -159,23 +143,6 @@ var pushFields = map[string]pushField{
 	"level":                     {"k8sa_level", "level"},
 }
 
-// filterDims maps each filter list that pushdown supports to its dimension.
-var filterDims = []struct {
-	dim    string
-	values func(f *query.Filter) []string
-}{
-	{"verb", func(f *query.Filter) []string { return f.Verbs }},
-	{"user.username", func(f *query.Filter) []string { return f.Users }},
-	{"objectRef.namespace", func(f *query.Filter) []string { return f.Namespaces }},
-	{"objectRef.resource", func(f *query.Filter) []string { return f.Resources }},
-	{"objectRef.subresource", func(f *query.Filter) []string { return f.Subresources }},
-	{"objectRef.apiGroup", func(f *query.Filter) []string { return f.APIGroups }},
-	{"objectRef.name", func(f *query.Filter) []string { return f.Names }},
-	{"userAgent", func(f *query.Filter) []string { return f.UserAgents }},
-	{"level", func(f *query.Filter) []string { return f.Levels }},
-	{"stage", func(f *query.Filter) []string { return f.Stages }},
-}
-
 // canPush reports whether the filter and dimensions can be counted exactly in LogQL.
 func canPush(f query.Filter, groupBy []string) (bool, string) {
 	for _, g := range groupBy {
@@ -183,12 +150,9 @@ func canPush(f query.Filter, groupBy []string) (bool, string) {
 			return false, "grouping by " + g + " cannot be computed exactly in LogQL (only fields extracted with | json: verb, user, resource, namespace, name, code, stage...)"
 		}
 	}
-	for _, u := range []struct {
-		name   string
-		values []string
-	}{{"groups", f.Groups}, {"sourceIPs", f.SourceIPs}, {"userKinds", f.UserKinds}, {"decisions", f.Decisions}} {
-		if len(u.values) > 0 {
-			return false, "the " + u.name + " filter cannot be expressed exactly in LogQL"
+	for _, ff := range query.FilterFields {
+		if !ff.Pushable(ff.Push.LokiMetric, ff.Values(&f)) {
+			return false, "the " + ff.Key + " filter cannot be expressed exactly in LogQL"
 		}
 	}
 	return true, ""
@@ -213,20 +177,19 @@ func matcherRegexp(values []string) string {
 // extracted label name. Includes and excludes follow the engine: not excluded, and included
 // when there are includes.
 func labelFilters(label string, values []string) string {
-	var inc, exc []string
-	for _, v := range values {
-		if p, ok := strings.CutPrefix(v, "!"); ok {
-			exc = append(exc, p)
-		} else {
-			inc = append(inc, v)
-		}
-	}
+	return includeExclude(label, values, matcherRegexp)
+}
+
+// includeExclude renders `| label!~"excluded" | label=~"included"` with re making each
+// alternation.
+func includeExclude(label string, values []string, re func([]string) string) string {
+	inc, exc := query.Split(values)
 	var b strings.Builder
 	if len(exc) > 0 {
-		b.WriteString(" | " + label + "!~" + strconv.Quote(matcherRegexp(exc)))
+		b.WriteString(" | " + label + "!~" + strconv.Quote(re(exc)))
 	}
 	if len(inc) > 0 {
-		b.WriteString(" | " + label + "=~" + strconv.Quote(matcherRegexp(inc)))
+		b.WriteString(" | " + label + "=~" + strconv.Quote(re(inc)))
 	}
 	return b.String()
 }
@@ -245,6 +208,15 @@ func codeRegexp(values []string) string {
 	return strings.Join(slices.Compact(alts), "|")
 }
 
+// stageRuleLogQL renders the default stage rule as a label filter expression over the
+// extracted stage and code labels.
+func stageRuleLogQL(r query.StageRule) string {
+	stage, code := pushFields["stage"].label, pushFields["responseStatus.code"].label
+	stages := slices.Sorted(slices.Values(r.Stages))
+	return "(" + stage + "=~" + strconv.Quote(strings.Join(stages, "|")) + " or (" + stage + "=" + strconv.Quote(r.OrStage) +
+		" and " + code + "=" + strconv.Quote(strconv.Itoa(r.OrCode)) + "))"
+}
+
 // CountQuery builds the LogQL metric query counting requests that match f per groupBy
 // combination over rng (a LogQL duration such as "1h" or "1500ms").
 func CountQuery(selector string, f query.Filter, groupBy []string, compact bool, rng string) string {
@@ -252,9 +224,9 @@ func CountQuery(selector string, f query.Filter, groupBy []string, compact bool,
 	for _, g := range groupBy {
 		need[g] = true
 	}
-	for _, fd := range filterDims {
-		if len(fd.values(&f)) > 0 {
-			need[fd.dim] = true
+	for _, ff := range query.FilterFields {
+		if _, ok := pushFields[ff.Path]; ok && len(ff.Values(&f)) > 0 {
+			need[ff.Path] = true
 		}
 	}
 	names := make([]string, 0, len(need))
@@ -274,30 +246,19 @@ func CountQuery(selector string, f query.Filter, groupBy []string, compact bool,
 		b.WriteString(pf.label + "=" + strconv.Quote(pf.path))
 	}
 	b.WriteString(` | __error__=""`)
-	stage, code := pushFields["stage"].label, pushFields["responseStatus.code"].label
 	if len(f.Stages) == 0 {
-		// The engine's default: the event that completes each request (query.IsRequestFinal).
-		b.WriteString(" | (" + stage + `=~"Panic|ResponseComplete" or (` + stage + `="ResponseStarted" and ` + code + `="401"))`)
+		b.WriteString(" | " + stageRuleLogQL(query.RequestFinal))
 	}
-	for _, fd := range filterDims {
-		if v := fd.values(&f); len(v) > 0 {
-			b.WriteString(labelFilters(pushFields[fd.dim].label, v))
+	for _, ff := range query.FilterFields {
+		v := ff.Values(&f)
+		pf, ok := pushFields[ff.Path]
+		if len(v) == 0 || !ok {
+			continue
 		}
-	}
-	if len(f.Codes) > 0 {
-		var inc, exc []string
-		for _, c := range f.Codes {
-			if p, ok := strings.CutPrefix(c, "!"); ok {
-				exc = append(exc, p)
-			} else {
-				inc = append(inc, c)
-			}
-		}
-		if len(exc) > 0 {
-			b.WriteString(" | " + code + "!~" + strconv.Quote(codeRegexp(exc)))
-		}
-		if len(inc) > 0 {
-			b.WriteString(" | " + code + "=~" + strconv.Quote(codeRegexp(inc)))
+		if ff.Kind == query.KindCode {
+			b.WriteString(includeExclude(pf.label, v, codeRegexp))
+		} else {
+			b.WriteString(labelFilters(pf.label, v))
 		}
 	}
 	inner := "count_over_time(" + b.String() + " [" + rng + "])"
