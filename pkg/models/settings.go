@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/envelope"
 )
 
 // Source kinds.
@@ -29,6 +32,14 @@ type Settings struct {
 	CloudWatch *CloudWatchSettings `json:"cloudwatch,omitempty"` // cloudwatch.go
 	// Detections holds datasource-wide allow-lists and tunables of the detections query.
 	Detections *DetectionSettings `json:"detections,omitempty"` // detections.go
+	// Envelope is the format of the source's lines: auto (default: detected line by line),
+	// bare, cri, docker, fluentbit (also Vector), gke or aks (package envelope).
+	Envelope envelope.Format `json:"envelope,omitempty"`
+	// QueryTimeout bounds each query of every source, a Go duration such as 90s or 5m
+	// (default DefaultQueryTimeout); see Timeout.
+	QueryTimeout string `json:"queryTimeout,omitempty"`
+	// Timeout is QueryTimeout parsed by Load.
+	Timeout time.Duration `json:"-"`
 	// Secrets are never read from or written to jsonData.
 	Secrets Secrets `json:"-"`
 }
@@ -37,6 +48,9 @@ type Settings struct {
 type FileSettings struct {
 	Paths        []string `json:"paths"`
 	MaxLineBytes int      `json:"maxLineBytes,omitempty"`
+	// MaxGzipRatio bounds what a .gz audit file may expand to, as a multiple of its compressed
+	// size (default 64, the file source's DefaultMaxGzipRatio): past it, reading stops with a notice.
+	MaxGzipRatio int `json:"maxGzipRatio,omitempty"`
 	// Cache keeps each file's partial aggregates between queries, so refreshes read only what
 	// changed (default true; false reads every file for every query).
 	Cache *bool `json:"cache,omitempty"`
@@ -98,6 +112,10 @@ func Load(s backend.DataSourceInstanceSettings) (*Settings, error) {
 	if set.Source == "" {
 		set.Source = SourceFile
 	}
+	var err error
+	if set.Timeout, err = parseQueryTimeout(set.QueryTimeout); err != nil {
+		return nil, err
+	}
 	// Detections settings are checked by DetectConfig: a mistake there fails detections
 	// queries (and the health check), not every query of the datasource.
 	switch set.Source {
@@ -111,6 +129,9 @@ func Load(s backend.DataSourceInstanceSettings) (*Settings, error) {
 		}
 		if d := set.File.IndexDir; d != "" && !filepath.IsAbs(d) {
 			return nil, fmt.Errorf("file.indexDir %q is not absolute: use a full path such as /var/lib/grafana/k8saudit-index, or leave it empty for the default", d)
+		}
+		if set.File.MaxGzipRatio < 0 {
+			return nil, fmt.Errorf("file.maxGzipRatio %d is negative: use 0 for the default (64)", set.File.MaxGzipRatio)
 		}
 		if set.File.CacheSizeMB < 0 || set.File.IndexSizeMB < 0 {
 			return nil, fmt.Errorf("file.cacheSizeMB and file.indexSizeMB must not be negative: use 0 for the defaults (%d and %d MB)", DefaultCacheSizeMB, DefaultIndexSizeMB)
@@ -127,6 +148,27 @@ func Load(s backend.DataSourceInstanceSettings) (*Settings, error) {
 		return nil, fmt.Errorf("unknown source %q: use file, loki or cloudwatch", set.Source)
 	}
 	return &set, nil
+}
+
+// DefaultQueryTimeout bounds a query when the settings name no queryTimeout: at the ~1.45 GB/s
+// of a cold scan (docs/performance.md) that reads about a week of a busy cluster's files.
+const DefaultQueryTimeout = 60 * time.Second
+
+// MaxQueryTimeout is the longest queryTimeout accepted.
+const MaxQueryTimeout = 24 * time.Hour
+
+// parseQueryTimeout reads queryTimeout: empty for the default, else a positive Go duration.
+func parseQueryTimeout(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return DefaultQueryTimeout, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 || d > MaxQueryTimeout {
+		return 0, fmt.Errorf("queryTimeout %q is not a positive duration up to %s, such as 60s or 5m: leave it empty for the default (%s)",
+			s, MaxQueryTimeout, DefaultQueryTimeout)
+	}
+	return d, nil
 }
 
 func nonEmpty(in []string) []string {

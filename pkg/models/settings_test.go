@@ -81,3 +81,22 @@ func TestDetectionSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestQueryTimeout(t *testing.T) {
+	for in, want := range map[string]time.Duration{"": DefaultQueryTimeout, "90s": 90 * time.Second, " 5m ": 5 * time.Minute} {
+		s, err := load(`{"file":{"paths":["/a"]},"queryTimeout":"` + in + `"}`)
+		if err != nil || s.Timeout != want {
+			t.Errorf("queryTimeout %q: %v, %v; want %s", in, s, err, want)
+		}
+	}
+	s, err := load(`{"source":"loki","loki":{"url":"http://loki:3100"},"queryTimeout":"2m"}`)
+	if err != nil || s.Timeout != 2*time.Minute {
+		t.Errorf("loki queryTimeout: %v %v", s, err)
+	}
+	for _, in := range []string{"60", "-1s", "0s", "25h", "soon"} {
+		_, err := load(`{"file":{"paths":["/a"]},"queryTimeout":"` + in + `"}`)
+		if err == nil || !strings.Contains(err.Error(), "queryTimeout") {
+			t.Errorf("queryTimeout %q: err %v, want one naming queryTimeout", in, err)
+		}
+	}
+}

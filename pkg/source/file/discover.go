@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -248,16 +249,28 @@ func (d *discoverer) dir(dir string, want func(name string) bool, byContent bool
 		case e.Type()&fs.ModeSymlink != 0:
 			target, err := filepath.EvalSymlinks(resolved)
 			if err != nil {
-				d.skipProblem("skipped %s: cannot resolve the symlink: %s", path, errText(err))
+				d.skipProblem("skipped %s: %s", path, symlinkProblem(resolved, err))
 				continue
 			}
 			if !within(root, target) {
 				d.skipProblem("skipped %s: it is a symlink that resolves outside %s", path, dir)
 				continue
 			}
+			st, err := os.Stat(target)
+			if err != nil {
+				continue // removed meanwhile
+			}
+			if !st.IsDir() && !st.Mode().IsRegular() {
+				d.skipProblem("skipped %s: it is a symlink to a %s, not a regular file (never opened)", path, fileKind(st.Mode()))
+				continue
+			}
 			resolved = target
+		case e.Type()&(fs.ModeNamedPipe|fs.ModeSocket|fs.ModeDevice|fs.ModeCharDevice) != 0:
+			// Never opened: opening a pipe can block, a device can have effects.
+			d.skipProblem("skipped %s: it is a %s, not a regular file (never opened)", path, fileKind(e.Type()))
+			continue
 		case !e.Type().IsRegular():
-			continue // subdirectories are not entered; devices, pipes and sockets are not read
+			continue // subdirectories are not entered
 		}
 		// kube-apiserver's own rotations (audit-<time>.log[.gz]) are taken by their name: a
 		// directory can keep hundreds, and discovery runs on every query.
@@ -269,6 +282,33 @@ func (d *discoverer) dir(dir string, want func(name string) bool, byContent bool
 		}
 		d.add(path, resolved)
 	}
+}
+
+// symlinkProblem says why path, a symlink or a path through one, cannot be resolved (err is
+// EvalSymlinks'): a loop, a dangling link, or err.
+func symlinkProblem(path string, err error) string {
+	if _, serr := os.Stat(path); isLoop(serr) {
+		return "it is a symlink loop (not followed)"
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return "it is a symlink to a file that does not exist"
+	}
+	return "cannot resolve the symlink: " + errText(err)
+}
+
+// fileKind names a mode that is not a regular file or a directory.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
 }
 
 // glob adds the files matching pattern, and the audit files of matching directories; each
@@ -291,7 +331,7 @@ func (d *discoverer) glob(pattern string) {
 		}
 		target, err := filepath.EvalSymlinks(m)
 		if err != nil {
-			d.skipProblem("skipped %s: cannot resolve the path: %s", m, errText(err))
+			d.skipProblem("skipped %s: %s", m, symlinkProblem(m, err))
 			continue
 		}
 		if !within(root, target) {
@@ -469,10 +509,13 @@ func probeFile(ctx context.Context, path string, keep, maxLines, limit int) (pro
 		return p, err
 	}
 	defer fh.Close()
+	if st, err := fh.Stat(); err != nil || !st.Mode().IsRegular() {
+		return p, errNotRegular // swapped in since it was listed: not read
+	}
 	var r io.Reader = fh
 	var head [2]byte
 	if n, _ := fh.ReadAt(head[:], 0); isGzip(head[:n]) {
-		g, err := openGzip(fh)
+		g, err := openGzip(fh, gzipCap{}) // reads at most budget bytes
 		if err != nil {
 			return p, err
 		}

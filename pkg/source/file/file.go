@@ -56,7 +56,9 @@
 // are skipped, a last line without a newline is delivered, lines longer than MaxLineBytes are
 // skipped without being buffered and reported once per file. Gzip is recognised by the .gz suffix
 // or the content (multistream is supported); a truncated .gz delivers its complete lines and
-// reports a problem. Stats.BytesRead counts uncompressed bytes. The context is checked every
+// reports a problem. A .gz is decompressed up to MaxGzipRatio times its compressed size (at
+// least 1 MiB): past that it is a gzip bomb, or an audit log compressing far better than
+// audit logs do (about 10×), and its reading stops with a problem naming the file. Stats.BytesRead counts uncompressed bytes. The context is checked every
 // 1024 lines and on every buffer fill of an over-long line.
 //
 // # Errors
@@ -99,7 +101,17 @@ type Config struct {
 	// MaxLineBytes is the longest line delivered; longer lines are skipped and counted.
 	// 0 means DefaultMaxLineBytes.
 	MaxLineBytes int
+	// MaxGzipRatio bounds what a .gz file may expand to, as a multiple of its compressed size
+	// (at least minGzipLimit); 0 means DefaultMaxGzipRatio.
+	MaxGzipRatio int
 }
+
+// DefaultMaxGzipRatio is the gzip expansion bound used when Config.MaxGzipRatio is 0: audit
+// logs compress about 10× (13× for metadata-only logs of pkg/auditgen), gzip bombs 1000×.
+const DefaultMaxGzipRatio = 64
+
+// minGzipLimit is the least a .gz may expand to, whatever its compressed size.
+const minGzipLimit = 1 << 20
 
 // Options are the dependencies of the source.
 type Options struct {
@@ -115,9 +127,11 @@ type Options struct {
 type Source struct {
 	paths   []string // cleaned, validated, deduplicated
 	maxLine int
-	timeOf  func([]byte) (time.Time, bool)
-	now     func() time.Time
-	bufSize int // readBufferSize; smaller in tests to exercise the long-line path
+	// gzipRatio bounds the expansion of .gz files (gzipLimit).
+	gzipRatio int
+	timeOf    func([]byte) (time.Time, bool)
+	now       func() time.Time
+	bufSize   int // readBufferSize; smaller in tests to exercise the long-line path
 }
 
 var _ source.Source = (*Source)(nil)
@@ -128,6 +142,9 @@ func New(cfg Config, opts Options) (*Source, error) {
 	var errs []error
 	if len(cfg.Paths) == 0 {
 		errs = append(errs, errors.New("no audit log path configured: set at least one directory, file or glob pattern, e.g. /var/log/kubernetes/audit"))
+	}
+	if cfg.MaxGzipRatio < 0 {
+		errs = append(errs, fmt.Errorf("max gzip ratio %d is negative: use 0 for the default (%d)", cfg.MaxGzipRatio, DefaultMaxGzipRatio))
 	}
 	if cfg.MaxLineBytes < 0 {
 		errs = append(errs, fmt.Errorf("max line size %d is negative: use 0 for the default (%s)", cfg.MaxLineBytes, formatSize(DefaultMaxLineBytes)))
@@ -149,19 +166,33 @@ func New(cfg Config, opts Options) (*Source, error) {
 		return nil, errors.Join(errs...)
 	}
 	s := &Source{
-		paths:   paths,
-		maxLine: cfg.MaxLineBytes,
-		timeOf:  opts.TimeOf,
-		now:     opts.Now,
-		bufSize: readBufferSize,
+		paths:     paths,
+		maxLine:   cfg.MaxLineBytes,
+		gzipRatio: cfg.MaxGzipRatio,
+		timeOf:    opts.TimeOf,
+		now:       opts.Now,
+		bufSize:   readBufferSize,
 	}
 	if s.maxLine == 0 {
 		s.maxLine = DefaultMaxLineBytes
+	}
+	if s.gzipRatio == 0 {
+		s.gzipRatio = DefaultMaxGzipRatio
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	return s, nil
+}
+
+// gzipLimit is how far a .gz of compressed bytes may expand: gzipRatio times its size, at
+// least minGzipLimit.
+func (s *Source) gzipLimit(compressed int64) gzipCap {
+	ratio := s.gzipRatio
+	if ratio <= 0 { // a Source not built by New
+		ratio = DefaultMaxGzipRatio
+	}
+	return gzipCap{limit: max(compressed*int64(ratio), minGzipLimit), ratio: ratio}
 }
 
 func validatePath(p string) (string, error) {

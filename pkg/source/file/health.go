@@ -341,7 +341,7 @@ func (s *Source) lastGzipEventTime(ctx context.Context, fh *os.File, size int64)
 	if size > maxGzipTailSize {
 		return time.Time{}, false
 	}
-	g, err := openGzip(fh)
+	g, err := openGzip(fh, s.gzipLimit(size))
 	if err != nil {
 		return time.Time{}, false
 	}

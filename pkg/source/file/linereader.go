@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"github.com/klauspost/compress/gzip"
+	"fmt"
 	"io"
 	"sync"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 // ctxCheckEvery is how many buffer reads (at most one line each) pass between checks of the
@@ -185,21 +187,39 @@ var (
 
 const gzInputSize = 256 << 10
 
-// gzipStream is a pooled gzip decompressor over a pooled input buffer.
+// gzipStream is a pooled gzip decompressor over a pooled input buffer. With a bound, it delivers
+// at most bound.limit decompressed bytes, then a *gzipLimitError (see Source.gzipLimit).
 type gzipStream struct {
-	in *bufio.Reader
-	zr *gzip.Reader
+	in    *bufio.Reader
+	zr    *gzip.Reader
+	bound gzipCap
+	n     int64 // decompressed bytes delivered
 }
 
-// openGzip starts decompressing r (multistream). An empty input yields io.EOF.
-func openGzip(r io.Reader) (*gzipStream, error) {
+// gzipCap bounds what a gzip file may expand to; the zero value does not.
+type gzipCap struct {
+	limit int64 // bytes
+	ratio int   // limit as a multiple of the compressed size, for messages
+}
+
+// gzipLimitError says a gzip file expands past its cap: a gzip bomb, or an audit log that
+// compresses far better than audit logs do.
+type gzipLimitError struct{ gzipCap }
+
+func (e *gzipLimitError) Error() string {
+	return fmt.Sprintf("the gzip stream expands past %s, more than %d× its compressed size", formatBytes(e.limit), e.ratio)
+}
+
+// openGzip starts decompressing r (multistream), delivering at most what c allows. An empty
+// input yields io.EOF.
+func openGzip(r io.Reader, c gzipCap) (*gzipStream, error) {
 	in, _ := gzInputPool.Get().(*bufio.Reader)
 	if in == nil {
 		in = bufio.NewReaderSize(r, gzInputSize)
 	} else {
 		in.Reset(r)
 	}
-	g := &gzipStream{in: in}
+	g := &gzipStream{in: in, bound: c}
 	zr, _ := gzipPool.Get().(*gzip.Reader)
 	var err error
 	if zr == nil {
@@ -219,7 +239,25 @@ func openGzip(r io.Reader) (*gzipStream, error) {
 	return g, nil
 }
 
-func (g *gzipStream) Read(p []byte) (int, error) { return g.zr.Read(p) }
+func (g *gzipStream) Read(p []byte) (int, error) {
+	if g.bound.limit <= 0 {
+		return g.zr.Read(p)
+	}
+	if g.n >= g.bound.limit {
+		// A stream ending exactly at the limit is within it.
+		var b [1]byte
+		if n, err := g.zr.Read(b[:]); n == 0 && err == io.EOF {
+			return 0, io.EOF
+		}
+		return 0, &gzipLimitError{g.bound}
+	}
+	if rest := g.bound.limit - g.n; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	n, err := g.zr.Read(p)
+	g.n += int64(n)
+	return n, err
+}
 
 func (g *gzipStream) release() {
 	g.in.Reset(nil)

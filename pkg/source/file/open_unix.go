@@ -3,6 +3,7 @@
 package file
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -22,3 +23,6 @@ func fileKey(info os.FileInfo) string {
 	}
 	return "?"
 }
+
+// isLoop reports whether err says a path holds too many levels of symbolic links (a loop).
+func isLoop(err error) bool { return errors.Is(err, syscall.ELOOP) }

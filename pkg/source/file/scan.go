@@ -162,7 +162,7 @@ func (s *Source) openStream(f *FileInfo, offset int64, probs *[]problem) (*strea
 		in.gz = isGzip(head[:n])
 	}
 	if in.gz {
-		g, err := openGzip(fh)
+		g, err := openGzip(fh, s.gzipLimit(info.Size()))
 		if err != nil {
 			fh.Close()
 			if errors.Is(err, io.EOF) {
@@ -229,6 +229,7 @@ func (s *Source) readLines(ctx context.Context, f *FileInfo, gz bool, lr *lineRe
 		st.LinesRead += lines
 		st.BytesRead += lr.bytes
 	}()
+	var gl *gzipLimitError
 	for err == nil {
 		lines++
 		if ferr := fn(base+lr.start, line); ferr != nil {
@@ -240,6 +241,10 @@ func (s *Source) readLines(ctx context.Context, f *FileInfo, gz bool, lr *lineRe
 	case err == io.EOF:
 	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
 		return ctx.Err()
+	case errors.As(err, &gl):
+		*probs = append(*probs, problem{msg: fmt.Sprintf("stopped reading %s after %d %s: %s, which looks like a gzip bomb "+
+			"(audit logs compress about 10×); if it is a real audit log, raise file.maxGzipRatio",
+			f.Path, lines, plural(lines, "line", "lines"), gl)})
 	case gz && errors.Is(err, io.ErrUnexpectedEOF):
 		*probs = append(*probs, problem{msg: fmt.Sprintf("%s is truncated (a partly written or cut .gz file): read the %d complete %s before the cut",
 			f.Path, lines, plural(lines, "line", "lines"))})
@@ -270,10 +275,13 @@ func (s *Source) open(f *FileInfo) (*os.File, error) {
 	}
 	if !st.Mode().IsRegular() {
 		fh.Close()
-		return nil, errors.New("not a regular file")
+		return nil, errNotRegular
 	}
 	return fh, nil
 }
+
+// errNotRegular refuses a file that became a pipe, device or socket after discovery.
+var errNotRegular = errors.New("not a regular file")
 
 // openFile opens a file for reading; a variable so tests can simulate permission errors, which
 // cannot be produced for real when the tests run as root.

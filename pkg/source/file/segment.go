@@ -110,8 +110,7 @@ func identity(fh *os.File, info os.FileInfo) string {
 }
 
 // ScanSegment reads one listed file from offset from (implements source.SegmentScanner).
-func (s *Source) ScanSegment(ctx context.Context, seg source.Segment, from int64, complete bool, fn source.LineAtFunc) (source.SegmentScan, error) {
-	var out source.SegmentScan
+func (s *Source) ScanSegment(ctx context.Context, seg source.Segment, from int64, complete bool, fn source.LineAtFunc) (out source.SegmentScan, err error) {
 	f, ok := seg.Ref.(*FileInfo)
 	if !ok {
 		return out, fmt.Errorf("file source: segment %q was not listed by this source", seg.Name)
