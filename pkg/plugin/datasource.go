@@ -18,7 +18,6 @@ import (
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/engine"
-	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/envelope"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/index"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/models"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
@@ -63,7 +62,7 @@ func NewDatasource(_ context.Context, s backend.DataSourceInstanceSettings) (ins
 				ds.cache = engine.NewCache(f.CacheBytes())
 			}
 			if f.IndexEnabled() {
-				ds.index, ds.indexErr = openIndex(f, ds.settings.Envelope, s)
+				ds.index, ds.indexErr = openIndex(f, s)
 			}
 		}
 	}
@@ -75,9 +74,8 @@ func NewDatasource(_ context.Context, s backend.DataSourceInstanceSettings) (ins
 
 // openIndex opens the datasource's column index directory: the configured one, else one per
 // datasource under the user's cache directory, else under the system temporary directory.
-func openIndex(f *models.FileSettings, env envelope.Format, s backend.DataSourceInstanceSettings) (*index.Store, error) {
+func openIndex(f *models.FileSettings, s backend.DataSourceInstanceSettings) (*index.Store, error) {
 	salt := fmt.Sprintf("maxLineBytes=%d", f.MaxLineBytes)
-	salt += ",envelope=" + env.String() // which lines are events
 	if f.MaxGzipRatio != 0 && f.MaxGzipRatio != file.DefaultMaxGzipRatio {
 		salt += fmt.Sprintf(",maxGzipRatio=%d", f.MaxGzipRatio) // what a .gz bounded by it holds
 	}
