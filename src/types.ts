@@ -96,12 +96,16 @@ export interface AuditFilter {
   /** Default (backend): ResponseComplete and Panic, so each request counts once. */
   stages?: string[];
   levels?: string[];
-  /** Substring of the raw line. */
+  /** Text the raw line or the decoded request URI contains (see searchMode). */
   search?: string;
+  /** How `search` matches: text (default, as typed), caseInsensitive, or regex (RE2). */
+  searchMode?: SearchMode;
 }
 
-/** The list-valued keys of {@link AuditFilter} (everything but `search`). */
-export type AuditFilterListKey = Exclude<keyof AuditFilter, 'search'>;
+export type SearchMode = 'text' | 'caseInsensitive' | 'regex';
+
+/** The list-valued keys of {@link AuditFilter} (everything but `search` and `searchMode`). */
+export type AuditFilterListKey = Exclude<keyof AuditFilter, 'search' | 'searchMode'>;
 
 export const FILTER_LIST_KEYS: readonly AuditFilterListKey[] = [
   'verbs',

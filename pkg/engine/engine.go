@@ -177,6 +177,11 @@ func Run(ctx context.Context, src source.Source, req Request) (*Result, error) {
 		return nil, err
 	}
 	agg.finish(res)
+	if stats.Matched == 0 { // a search that looks encoded: say what would find the events
+		if hint := q.Filter.SearchHint(); hint != "" {
+			res.Notices = append(res.Notices, Notice{Info, hint})
+		}
+	}
 	res.Notices = append(append(sourceNotices(stats), preNotices...), res.Notices...)
 	if pd != nil {
 		res.Notices = append(pd.Notices, res.Notices...)

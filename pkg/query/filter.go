@@ -68,7 +68,7 @@ func parseNetwork(s string) (netip.Prefix, bool) {
 
 // Matcher is a compiled filter.
 type Matcher struct {
-	search []byte
+	search *searcher
 	needs  audit.Fields
 	checks []func(r *audit.Record) bool
 }
@@ -147,12 +147,6 @@ func IsRequestFinal(r *audit.Record) bool { return RequestFinal.Match(r.Stage(),
 
 // Needs is the set of fields the matcher reads.
 func (m *Matcher) Needs() audit.Fields { return m.needs }
-
-// MatchLine is a cheap test on the raw line, before decoding: false means the event cannot
-// match.
-func (m *Matcher) MatchLine(line []byte) bool {
-	return m.search == nil || bytes.Contains(line, m.search)
-}
 
 // Match tests a decoded record (scanned with at least Needs()).
 func (m *Matcher) Match(r *audit.Record) bool {
@@ -336,7 +330,3 @@ func (cm *codeMatcher) match(code int) bool {
 	}
 	return false
 }
-
-// NeedsLine reports whether matching needs the raw line (a text search), not only decoded
-// fields: such a filter cannot be answered from a column index.
-func (m *Matcher) NeedsLine() bool { return m.search != nil }

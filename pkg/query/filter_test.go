@@ -195,11 +195,11 @@ func TestFilterMatching(t *testing.T) {
 	check(`{"levels":["Request"]}`, "oops")             // level filter
 	check(`{"levels":["!Metadata"]}`, "oops")           // level exclusion
 	check(`{"apiGroups":["apps"],"resources":["deployments"]}`, "eks")
-	// Search: a substring of the raw line (after JSON escaping).
+	// Search: a substring of the raw line, or of the line as shown (JSON escapes undone).
 	check(`{"search":"contractors"}`, "forbidden")
 	check(`{"search":"kubelet/v1.30"}`, "node")
 	check(`{"search":"limit=500\\u0026resourceVersion"}`, final...)
-	check(`{"search":"limit=500&resourceVersion"}`) // the raw line has \u0026
+	check(`{"search":"limit=500&resourceVersion"}`, final...) // the raw line has \u0026: & finds it
 	check(`{"search":"nothing has this"}`)
 	check(`{"search":"alice","verbs":["create"],"stages":["ResponseStarted"]}`, "exec")
 }

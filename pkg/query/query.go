@@ -105,6 +105,8 @@ type Filter struct {
 	Stages       StringList `json:"stages,omitempty"`
 	Levels       StringList `json:"levels,omitempty"`
 	Search       string     `json:"search,omitempty"`
+	// SearchMode is how Search matches: text (default), caseInsensitive or regex (RE2).
+	SearchMode string `json:"searchMode,omitempty"`
 }
 
 // Allow lists what detections must not report: users, groups, namespaces and images (globs)

@@ -37,10 +37,7 @@ func lineValues(ff *query.FilterField, f *query.Filter) []string {
 // of an event matching f. compact says the lines are the apiserver's compact JSON.
 func LineFilters(f query.Filter, compact bool) string {
 	var b strings.Builder
-	if f.Search != "" {
-		b.WriteString(" |= ")
-		b.WriteString(strconv.Quote(f.Search))
-	}
+	b.WriteString(searchFilters(f))
 	if !compact {
 		return b.String()
 	}
@@ -66,6 +63,27 @@ func LineFilters(f query.Filter, compact bool) string {
 		}
 		b.WriteString(" |~ ")
 		b.WriteString(strconv.Quote(re))
+	}
+	return b.String()
+}
+
+// searchFilters renders the filter's search as line filters. A literal search (see
+// query.Filter.SearchIsLiteral) is one exact `|= "text"` (`|~ "(?i)text"` in any case); any
+// other text search keeps the lines holding each of its words (query.Filter.SearchTokens),
+// a superset the plugin narrows; a regex search is matched in the plugin only, since it may
+// match the decoded request URI.
+func searchFilters(f query.Filter) string {
+	tokens, fold := f.SearchTokens()
+	if f.SearchIsLiteral() {
+		tokens = []string{f.Search}
+	}
+	var b strings.Builder
+	for _, t := range tokens {
+		if fold {
+			b.WriteString(" |~ " + strconv.Quote("(?i)"+regexp.QuoteMeta(t)))
+		} else {
+			b.WriteString(" |= " + strconv.Quote(t))
+		}
 	}
 	return b.String()
 }
@@ -149,6 +167,9 @@ func canPush(f query.Filter, groupBy []string) (bool, string) {
 		if _, ok := pushFields[g]; !ok {
 			return false, "grouping by " + g + " cannot be computed exactly in LogQL (only fields extracted with | json: verb, user, resource, namespace, name, code, stage...)"
 		}
+	}
+	if f.Search != "" && !f.SearchIsLiteral() {
+		return false, "the search is matched in the plugin: a regex, or text with characters that request URIs percent-encode, may match the decoded request URI, which LogQL cannot see"
 	}
 	for _, ff := range query.FilterFields {
 		if !ff.Pushable(ff.Push.LokiMetric, ff.Values(&f)) {

@@ -125,11 +125,16 @@ var allQueries = []string{
 	`{"queryType":"latencyBreakdown"}`,
 	`{"queryType":"deprecatedApis"}`,
 	`{"queryType":"detections"}`,
+	// Search modes: the decoded exec command line, any letter case, RE2.
+	`{"queryType":"events","format":"table","limit":500,"filter":{"stages":["*"],"search":"ls -la /var/run/secrets"}}`,
+	`{"queryType":"timeseries","groupBy":["verb"],"filter":{"search":"KUBE-SYSTEM","searchMode":"caseInsensitive"}}`,
+	`{"queryType":"topn","groupBy":["verb"],"filter":{"search":"namespaces/kube-[a-z]+/(pods|secrets)","searchMode":"regex"}}`,
 	// Pushdown: counted by Loki with LogQL metric queries, equal to the file's raw count.
 	`{"queryType":"timeseries","sourceMode":"pushdown"}`,
 	`{"queryType":"timeseries","sourceMode":"pushdown","metric":"rate","groupBy":["verb","responseStatus.code"],"limit":100}`,
 	`{"queryType":"timeseries","sourceMode":"pushdown","groupBy":["objectRef.namespace"],"limit":100,"filter":{"verbs":["get","list","watch"],"users":["!system:*"],"codes":["2xx","!204"],"resources":["pods","config*"]}}`,
 	`{"queryType":"timeseries","sourceMode":"pushdown","groupBy":["stage"],"filter":{"stages":["RequestReceived","ResponseStarted"],"search":"kube-system"}}`,
+	`{"queryType":"timeseries","sourceMode":"pushdown","groupBy":["verb"],"filter":{"search":"KUBE-SYSTEM","searchMode":"caseInsensitive"}}`,
 	`{"queryType":"timeseries","sourceMode":"pushdown","groupBy":["user.username","userAgent"],"limit":500,"filter":{"levels":["Metadata","Request"],"namespaces":["!kube-*"]}}`,
 }
 

@@ -51,7 +51,7 @@ func TestRBACLookbackOverLoki(t *testing.T) {
 		t.Errorf("Loki result differs from the file result (-file +loki):\n%.3000s", d)
 	}
 	queries := srv.Queries()[before:]
-	if !slices.ContainsFunc(queries, func(q string) bool { return strings.Contains(q, `roles\"`) && strings.Contains(q, "clusterroles") }) {
+	if !slices.ContainsFunc(queries, func(q string) bool { return strings.Contains(q, `|= "roles"`) && strings.Contains(q, "clusterroles") }) {
 		t.Errorf("no look-back query asked only for role lines: %q", queries)
 	}
 }

@@ -1,12 +1,18 @@
 import React, { useCallback, useState } from 'react';
-import { Button, InlineField, InlineFieldRow, Input } from '@grafana/ui';
+import { Button, InlineField, InlineFieldRow, Input, Select } from '@grafana/ui';
 
-import { AuditFilter, DimensionValue, QueryType } from '../../types';
+import { AuditFilter, DimensionValue, QueryType, SearchMode } from '../../types';
 import { FILTER_FIELDS, FilterField } from './model';
 import { ValuesLoader } from './resources';
 import { ValuesPicker } from './ValuesPicker';
 
 const LABEL_WIDTH = 14;
+
+const SEARCH_MODES: Array<{ label: string; value: SearchMode; description: string }> = [
+  { label: 'Text', value: 'text', description: 'Substring, letter case as typed' },
+  { label: 'Any case', value: 'caseInsensitive', description: 'Substring, any letter case' },
+  { label: 'Regex', value: 'regex', description: 'RE2 regular expression' },
+];
 
 const HELP = ' Pick values or type your own: * is a glob, a leading ! excludes (!system:node:*).';
 
@@ -61,14 +67,27 @@ export function FilterEditor({ filter, queryType, onChange, onRunQuery, loadValu
       {FILTER_FIELDS.filter(isShown).map((f) => (
         <FilterPicker key={f.key} field={f} filter={filter} onChange={onChange} loadValues={loadValues} />
       ))}
-      <InlineField label="Search" labelWidth={LABEL_WIDTH} tooltip="Substring of the raw audit log line.">
+      <InlineField
+        label="Search"
+        labelWidth={LABEL_WIDTH}
+        tooltip="Text of the raw audit log line, or of its decoded request URI (an exec's command line: cat /var/run)."
+      >
         <Input
           id="audit-filter-search"
           width={32}
-          placeholder="text in the raw line"
+          placeholder="text in the line"
           value={filter?.search ?? ''}
           onChange={(e) => onChange({ search: e.currentTarget.value || undefined })}
           onBlur={onRunQuery}
+        />
+      </InlineField>
+      <InlineField label="Match" tooltip="How the search matches: as typed, in any letter case, or as an RE2 regex.">
+        <Select<SearchMode>
+          inputId="audit-filter-search-mode"
+          width={14}
+          options={SEARCH_MODES}
+          value={filter?.searchMode ?? 'text'}
+          onChange={(v) => onChange({ searchMode: v.value === 'text' ? undefined : v.value }, !!filter?.search)}
         />
       </InlineField>
       {(hidden > 0 || showAll) && (

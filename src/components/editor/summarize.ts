@@ -96,7 +96,8 @@ function clausesOf(filter: AuditFilter, used: Set<AuditFilterListKey>): string[]
     }
   }
   if (filter.search) {
-    out.push(`the line contains "${filter.search}"`);
+    const how = filter.searchMode === 'regex' ? 'matches /' + filter.search + '/' : `contains "${filter.search}"`;
+    out.push(`the line ${how}${filter.searchMode === 'caseInsensitive' ? ' (any case)' : ''}`);
   }
   return out;
 }
