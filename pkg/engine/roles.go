@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
@@ -40,8 +41,16 @@ var roleFilter = query.Filter{
 	Search:    `roles"`,
 }
 
-// roleHistory returns the role writes before from, reading at least [from-lookback, from).
-func roleHistory(ctx context.Context, src source.Source, ix *RoleIndex, from time.Time, lookback time.Duration) ([]detect.RoleWrite, Stats, error) {
+// roleHistory returns the role writes before req.From, reading at least [req.From-lookback,
+// req.From). A segmented source with a cache answers it segment by segment like any query, so
+// each segment's role writes are read once and kept with the other partials (and found from
+// its column index); other sources keep what they read in req.Roles.
+func roleHistory(ctx context.Context, src source.Source, req Request, lookback time.Duration) ([]detect.RoleWrite, Stats, error) {
+	from := req.From
+	if ss, ok := src.(source.SegmentScanner); ok && req.Cache != nil {
+		return segmentRoleHistory(ctx, ss, req, from.Add(-lookback), from)
+	}
+	ix := req.Roles
 	if ix == nil {
 		ix = &RoleIndex{}
 	}
@@ -97,6 +106,59 @@ func roleHistory(ctx context.Context, src source.Source, ix *RoleIndex, from tim
 		return 1
 	})
 	return slices.Clone(ix.writes[:n]), st, nil
+}
+
+// roleLookbackQuery is the look-back as a query, for its segment partials' fingerprint. Its
+// filter has no search: a text search cannot be answered from a column index, and the filter's
+// fields can (the partials' rows are then read back from the file).
+var roleLookbackQuery = &query.Query{QueryType: "rbacLookback", Filter: query.Filter{Resources: roleFilter.Resources, Verbs: roleFilter.Verbs}}
+
+// segmentRoleHistory reads the role writes in [from, to) through the segment cache.
+func segmentRoleHistory(ctx context.Context, ss source.SegmentScanner, req Request, from, to time.Time) ([]detect.RoleWrite, Stats, error) {
+	if !to.After(from) {
+		return nil, Stats{}, nil
+	}
+	// The engine's ranges are inclusive; the look-back ends just before the range.
+	r := Request{Query: roleLookbackQuery, From: from, To: to.Add(-time.Nanosecond), Cache: req.Cache, Index: req.Index}
+	agg, st, err := runSegments(ctx, ss, r, func() aggregator { return &roleWrites{} })
+	var out Stats // as for a plain look-back read: its problems, not its malformed lines
+	out.Source.Problems = st.Source.Problems
+	if err != nil {
+		return nil, out, err
+	}
+	ws := slices.Clone(agg.(*roleWrites).writes)
+	slices.SortStableFunc(ws, func(a, b detect.RoleWrite) int { return a.Time.Compare(b.Time) })
+	return ws, out, nil
+}
+
+// roleWrites collects the role writes of a range: the look-back's aggregator, kept per segment.
+type roleWrites struct{ writes []detect.RoleWrite }
+
+func (w *roleWrites) needs() audit.Fields { return detect.RoleNeeds }
+
+func (w *roleWrites) add(r *audit.Record) {
+	if rw, ok := detect.RoleWriteOf(r); ok {
+		w.writes = append(w.writes, rw)
+	}
+}
+
+func (w *roleWrites) merge(other aggregator) { w.absorb(other) }
+func (w *roleWrites) absorb(other aggregator) {
+	w.writes = append(w.writes, other.(*roleWrites).writes...)
+}
+func (w *roleWrites) finish(*Result) {}
+func (w *roleWrites) cost() int {
+	c := cap(w.writes) * int(unsafe.Sizeof(detect.RoleWrite{}))
+	for _, rw := range w.writes {
+		c += len(rw.Key)
+	}
+	return c
+}
+
+// wants: the index finds the role writes by resource and verb, and only their lines are read.
+func (w *roleWrites) wants(r *audit.Record) bool {
+	return slices.Contains(roleFilter.Resources, string(r.Str(audit.FieldResource))) &&
+		slices.Contains(roleFilter.Verbs, string(r.Str(audit.FieldVerb)))
 }
 
 // scanRoles reads the role writes in [from, to).

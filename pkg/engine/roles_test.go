@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/auditgen"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/index"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/file"
 )
@@ -209,5 +211,103 @@ func TestRoleIndexConcurrentPanels(t *testing.T) {
 	}
 	if ix.reads != 1 {
 		t.Errorf("look-back read %d times for %d panels", ix.reads, panels)
+	}
+}
+
+// segmentCounter counts the segment reads of a file source.
+type segmentCounter struct {
+	*file.Source
+	scans, readBacks int
+}
+
+func (c *segmentCounter) ScanSegment(ctx context.Context, seg source.Segment, from int64, complete bool, fn source.LineAtFunc) (source.SegmentScan, error) {
+	c.scans++
+	return c.Source.ScanSegment(ctx, seg, from, complete, fn)
+}
+
+func (c *segmentCounter) ReadLines(ctx context.Context, seg source.Segment, offsets []int64, fn source.LineFunc) error {
+	c.readBacks++
+	return c.Source.ReadLines(ctx, seg, offsets, fn)
+}
+
+// TestRBACLookbackFromSegments: over files with a cache, the look-back is one more query of
+// the segment cache: the same findings as the role index gives, found from the column index
+// (only the role writes' lines are read back), and a refresh ten minutes later reads nothing.
+func TestRBACLookbackFromSegments(t *testing.T) {
+	yesterday := []string{
+		rbacLine(0, "create", "clusterroles", "", "ops-wide", clusterRole("ops-wide", "*")),
+		rbacLine(time.Hour, "create", "clusterroles", "", "was-wide", clusterRole("was-wide", "*")),
+		rbacLine(2*time.Hour, "update", "clusterroles", "", "was-wide", clusterRole("was-wide", "get")),
+		rbacLine(3*time.Hour, "create", "clusterroles", "", "gone", clusterRole("gone", "*")),
+		rbacLine(4*time.Hour, "delete", "clusterroles", "", "gone", nil),
+	}
+	for i := range 200 { // other traffic, which the index lets the look-back skip
+		yesterday = append(yesterday, rbacLine(5*time.Hour+time.Duration(i)*time.Second, "get", "clusterroles", "", "view", nil))
+	}
+	today := []string{
+		rbacLine(20*time.Hour, "create", "clusterrolebindings", "", "b1", bindingTo("b1", "ops-wide")),
+		rbacLine(20*time.Hour+time.Minute, "create", "clusterrolebindings", "", "b2", bindingTo("b2", "was-wide")),
+		rbacLine(20*time.Hour+2*time.Minute, "create", "clusterrolebindings", "", "b3", bindingTo("b3", "gone")),
+	}
+	dir := t.TempDir()
+	for name, lines := range map[string][]string{"audit.log.1": yesterday, "audit.log": today} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fs, err := file.New(file.Config{Paths: []string{dir}}, file.Options{TimeOf: audit.LineTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &segmentCounter{Source: fs}
+	store, err := index.Open(t.TempDir(), 1<<30, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := parseQuery(`{"queryType":"detections","rules":["binding-to-wildcard-role"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := NewCache(0)
+	from, to := r0.Add(19*time.Hour), r0.Add(21*time.Hour)
+	run := func(s source.Source, from, to time.Time, c *Cache) []string {
+		t.Helper()
+		res, err := Run(context.Background(), s, Request{Query: q, From: from, To: to, Detect: detect.Config{RoleLookback: 24 * time.Hour}, Roles: &RoleIndex{}, Cache: c, Index: store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, f := range res.Detections.Findings {
+			out = append(out, f.Name+": "+f.Detail)
+		}
+		return out
+	}
+	want := run(struct{ source.Source }{fs}, from, to, nil) // no segments: the role index
+	if len(want) != 1 || !strings.HasPrefix(want[0], "b1: grants ClusterRole ops-wide") {
+		t.Fatalf("role index: %v", want)
+	}
+	// Cold: each segment is read whole once (for the look-back or the range), building its index.
+	if got := run(src, from, to, cache); !slices.Equal(got, want) {
+		t.Errorf("through segments: %v, want %v", got, want)
+	}
+	if src.scans != 2 {
+		t.Errorf("cold: %d segment scans, want 2 (one per file)", src.scans)
+	}
+	// Another range of the same day, with an empty cache: the look-back is answered from the
+	// rotation's index, reading back only its five role writes.
+	src.scans, src.readBacks = 0, 0
+	if got := run(src, from.Add(-time.Hour), to, NewCache(0)); !slices.Equal(got, want) {
+		t.Errorf("from the index: %v, want %v", got, want)
+	}
+	if src.readBacks == 0 {
+		t.Errorf("from the index: no lines read back (%d scans)", src.scans)
+	}
+	// A refresh ten minutes later: everything from the cache.
+	src.scans, src.readBacks = 0, 0
+	if got := run(src, from.Add(10*time.Minute), to.Add(10*time.Minute), cache); !slices.Equal(got, want) {
+		t.Errorf("refresh: %v, want %v", got, want)
+	}
+	if src.scans != 0 || src.readBacks != 0 {
+		t.Errorf("refresh: %d segment scans, %d read-backs, want none", src.scans, src.readBacks)
 	}
 }

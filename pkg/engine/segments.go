@@ -135,7 +135,7 @@ func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Seg
 		if plan.index == indexColumns {
 			p, read, err = aggregateIndex(ix, req, newAgg)
 		} else {
-			p, read, err = readBack(ctx, ss, seg, ix, req, newAgg, st)
+			p, read, err = readBack(ctx, ss, seg, ix, req, plan.index, newAgg, st)
 		}
 		switch {
 		case errors.Is(err, errNotSelective):
@@ -274,13 +274,18 @@ const (
 	// indexReadBack: a table whose filter reads only indexed fields says from them which
 	// events it wants; the index finds them and their lines are read back (readBack).
 	indexReadBack
+	// indexRange: for everything else (detections, a text search, fields the index does not
+	// hold) the index finds the segment's events in the range by their time alone, and only
+	// their lines are read back; the filter and aggregator then run on them as on a scan. A
+	// segment the range leaves out, or barely touches, costs next to nothing.
+	indexRange
 )
 
 func planIndex(newAgg func() aggregator, req Request) indexUse {
 	agg := newAgg()
 	m := req.Query.Filter.Compile()
 	if m.NeedsLine() || m.Needs()&^audit.IndexedFields != 0 {
-		return indexUnused
+		return indexRange
 	}
 	if _, ok := agg.(interface{ columnar() }); ok && agg.needs()&^audit.IndexedFields == 0 {
 		return indexColumns
@@ -288,7 +293,7 @@ func planIndex(newAgg func() aggregator, req Request) indexUse {
 	if _, ok := agg.(locator); ok {
 		return indexReadBack
 	}
-	return indexUnused
+	return indexRange
 }
 
 // errNotSelective: so many rows match that reading them back would cost more than a read.
@@ -300,9 +305,12 @@ const maxReadBack = 0.25
 // eachIndexed calls fn, from nw workers, with every event of ix in req's range that matches
 // req's filter, filled with the fields of needs (plus what the filter needs). It returns the
 // matching events per worker and the index bytes decoded.
-func eachIndexed(ix *index.Index, req Request, needs audit.Fields, nw int, fn func(w int, r *audit.Record, b *index.Block, i int)) ([]int64, int64, error) {
-	m := req.Query.Filter.Compile()
-	needs = (needs | m.Needs() | audit.Fields(0).With(audit.FieldStage, audit.FieldStageTimestamp)) & audit.IndexedFields
+// With a nil filter every event in the range is passed.
+func eachIndexed(ix *index.Index, req Request, m *query.Matcher, needs audit.Fields, nw int, fn func(w int, r *audit.Record, b *index.Block, i int)) ([]int64, int64, error) {
+	if m != nil {
+		needs |= m.Needs()
+	}
+	needs = (needs | audit.Fields(0).With(audit.FieldStage, audit.FieldStageTimestamp)) & audit.IndexedFields
 	matched := make([]int64, nw)
 	from, to := req.From.UnixNano(), req.To.UnixNano()
 	read, err := ix.Each(req.From, req.To, nw, func(w int, b *index.Block) {
@@ -312,7 +320,7 @@ func eachIndexed(ix *index.Index, req Request, needs audit.Fields, nw int, fn fu
 				continue
 			}
 			b.Fill(i, &rec, needs)
-			if !m.Match(&rec) {
+			if m != nil && !m.Match(&rec) {
 				continue
 			}
 			matched[w]++
@@ -334,16 +342,22 @@ func indexPartial(ix *index.Index, req Request, agg aggregator, matched []int64)
 	return p
 }
 
-// readBack answers a table query over seg with its index: the index finds the events that
-// match the filter and that the table wants, and only their lines are read back from the
-// file and decoded, into a new partial. read is the index bytes decoded.
-func readBack(ctx context.Context, ss source.SegmentScanner, seg source.Segment, ix *index.Index, req Request, newAgg func() aggregator, st *Stats) (*partial, int64, error) {
+// readBack answers a query over seg with its index: the index finds the events that match
+// the filter and that the table wants (indexReadBack), or the events in the range
+// (indexRange), and only their lines are read back from the file and decoded, into a new
+// partial. read is the index bytes decoded.
+func readBack(ctx context.Context, ss source.SegmentScanner, seg source.Segment, ix *index.Index, req Request, use indexUse, newAgg func() aggregator, st *Stats) (*partial, int64, error) {
 	probe := newAgg()
-	loc := probe.(locator)
 	nw := workers(req.Workers)
 	offs := make([][]int64, nw)
-	matched, read, err := eachIndexed(ix, req, probe.needs(), nw, func(w int, r *audit.Record, b *index.Block, i int) {
-		if loc.wants(r) {
+	var m *query.Matcher
+	var needs audit.Fields
+	wants := func(*audit.Record) bool { return true }
+	if use == indexReadBack {
+		m, needs, wants = req.Query.Filter.Compile(), probe.needs(), probe.(locator).wants
+	}
+	matched, read, err := eachIndexed(ix, req, m, needs, nw, func(w int, r *audit.Record, b *index.Block, i int) {
+		if wants(r) {
 			offs[w] = append(offs[w], b.Offset(i))
 		}
 	})
@@ -356,7 +370,7 @@ func readBack(ctx context.Context, ss source.SegmentScanner, seg source.Segment,
 	}
 	slices.Sort(all)
 	var lines, bytes int64
-	agg, _, _, err := scanAllIndexing(ctx, req, newAgg, func(ctx context.Context, fn source.LineAtFunc) (source.Stats, error) {
+	agg, scanned, _, err := scanAllIndexing(ctx, req, newAgg, func(ctx context.Context, fn source.LineAtFunc) (source.Stats, error) {
 		err := ss.ReadLines(ctx, seg, all, func(line []byte) error {
 			lines++
 			bytes += int64(len(line)) + 1
@@ -370,6 +384,9 @@ func readBack(ctx context.Context, ss source.SegmentScanner, seg source.Segment,
 	if err != nil {
 		return nil, read, err
 	}
+	if use == indexRange { // the filter ran on the lines
+		matched = []int64{scanned.Matched}
+	}
 	return indexPartial(ix, req, agg, matched), read, nil
 }
 
@@ -380,7 +397,7 @@ func aggregateIndex(ix *index.Index, req Request, newAgg func() aggregator) (*pa
 	for i := range aggs {
 		aggs[i] = newAgg()
 	}
-	matched, read, err := eachIndexed(ix, req, aggs[0].needs(), len(aggs), func(w int, r *audit.Record, _ *index.Block, _ int) {
+	matched, read, err := eachIndexed(ix, req, req.Query.Filter.Compile(), aggs[0].needs(), len(aggs), func(w int, r *audit.Record, _ *index.Block, _ int) {
 		aggs[w].add(r)
 	})
 	if err != nil {

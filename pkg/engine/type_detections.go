@@ -30,7 +30,7 @@ func planDetections(ctx context.Context, src source.Source, req Request) (func()
 	var preNotices []Notice
 	cfg := detectConfig(q, req.Detect)
 	if cfg.RoleLookback > 0 && slices.ContainsFunc(rules, func(r *detect.Rule) bool { return r.ID == detect.RoleRule }) {
-		hist, st, err := roleHistory(ctx, src, req.Roles, req.From, cfg.RoleLookback)
+		hist, st, err := roleHistory(ctx, src, req, cfg.RoleLookback)
 		switch {
 		case ctx.Err() != nil:
 			return nil, nil, ctx.Err()
