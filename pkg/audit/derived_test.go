@@ -1,7 +1,9 @@
 package audit_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -104,7 +106,7 @@ func TestLatencyOnlyOnTerminalStages(t *testing.T) {
 	const done = "2024-05-01T10:00:00.250000Z"
 	check := func(name, line string, want time.Duration, wantOK bool) {
 		t.Helper()
-		ev, err := audit.Decode([]byte(line))
+		ev, err := decodeOracle([]byte(line))
 		if err != nil {
 			t.Fatalf("%s: Decode: %v", name, err)
 		}
@@ -187,7 +189,7 @@ func TestEventExecFromEscapedLine(t *testing.T) {
 		`"requestURI":"/api/v1/namespaces/prod/pods/db-0/exec?command=psql\u0026command=-c\u0026command=select%201\u0026container=postgres\u0026stdin=true",` +
 		`"objectRef":{"resource":"pods","namespace":"prod","name":"db-0","subresource":"exec"},"stageTimestamp":"2024-05-01T10:00:00Z"}`
 	want := []string{"psql", "-c", "select 1"}
-	ev, err := audit.Decode([]byte(line))
+	ev, err := decodeOracle([]byte(line))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +211,7 @@ func TestEventExecFromEscapedLine(t *testing.T) {
 }
 
 func TestLatencyBreakdown(t *testing.T) {
-	ev := &audit.Event{Annotations: map[string]string{
+	ann := map[string]string{
 		"apiserver.latency.k8s.io/total":                     "1m0.003963671s",
 		"apiserver.latency.k8s.io/etcd":                      "28.677µs", // U+00B5 MICRO SIGN
 		"apiserver.latency.k8s.io/mutating-webhook":          "28.677μs", // U+03BC GREEK SMALL LETTER MU
@@ -221,8 +223,24 @@ func TestLatencyBreakdown(t *testing.T) {
 		"apiserver.latency.k8s.io/decode-response-object":    "",
 		"authorization.k8s.io/decision":                      "allow",
 		"apiserver.latency.k8s.io.fake/total":                "1s",
-	}}
-	got := ev.LatencyBreakdown()
+	}
+	breakdown := func(line []byte) map[string]time.Duration {
+		t.Helper()
+		r, err := audit.Decode(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out map[string]time.Duration
+		r.EachLatency(func(name []byte, d time.Duration) {
+			if out == nil {
+				out = map[string]time.Duration{}
+			}
+			out[string(name)] = d
+		})
+		return out
+	}
+	annJSON, _ := json.Marshal(ann)
+	got := breakdown([]byte(`{"auditID":"a","stage":"ResponseComplete","annotations":` + string(annJSON) + `}`))
 	want := map[string]time.Duration{
 		"total":                     time.Minute + 3963671*time.Nanosecond,
 		"etcd":                      28677 * time.Nanosecond,
@@ -232,30 +250,21 @@ func TestLatencyBreakdown(t *testing.T) {
 		"response-write":            812 * time.Nanosecond,
 		"apf-queue-wait":            2*time.Hour + 3*time.Minute + 4500*time.Millisecond,
 	}
-	if len(got) != len(want) {
-		t.Errorf("LatencyBreakdown() = %v, want %v", got, want)
+	if !maps.Equal(got, want) {
+		t.Errorf("EachLatency = %v, want %v", got, want)
 	}
-	for k, w := range want {
-		if g, ok := got[k]; !ok || g != w {
-			t.Errorf("LatencyBreakdown()[%q] = %v, %v; want %v", k, g, ok, w)
-		}
+	if got := breakdown([]byte(`{"auditID":"a","annotations":{"a":"b"}}`)); got != nil {
+		t.Errorf("EachLatency without latency annotations = %v, want none", got)
 	}
-	if got := (&audit.Event{Annotations: map[string]string{"a": "b"}}).LatencyBreakdown(); got != nil {
-		t.Errorf("LatencyBreakdown() without latency annotations = %v, want nil", got)
-	}
-	if got := (&audit.Event{}).LatencyBreakdown(); got != nil {
-		t.Errorf("LatencyBreakdown() without annotations = %v, want nil", got)
+	if got := breakdown([]byte(`{"auditID":"a"}`)); got != nil {
+		t.Errorf("EachLatency without annotations = %v, want none", got)
 	}
 
-	// Through Decode, with the µ as raw UTF-8 and as a JSON escape.
+	// The µ as raw UTF-8 and as a JSON escape.
 	line := `{"auditID":"a","stage":"ResponseComplete","stageTimestamp":"2024-05-01T10:00:00Z","annotations":{"apiserver.latency.k8s.io/etcd":"28.677µs","apiserver.latency.k8s.io/total":"1.5\u00b5s"}}`
-	dev, err := audit.Decode([]byte(line))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bd := dev.LatencyBreakdown()
+	bd := breakdown([]byte(line))
 	if bd["etcd"] != 28677*time.Nanosecond || bd["total"] != 1500*time.Nanosecond {
-		t.Errorf("decoded LatencyBreakdown() = %v", bd)
+		t.Errorf("decoded EachLatency = %v", bd)
 	}
 	var r audit.Record
 	if err := audit.NewScanner(audit.Fields(0).With(audit.FieldAnnotations)).Scan([]byte(line), &r); err != nil {
@@ -266,39 +275,35 @@ func TestLatencyBreakdown(t *testing.T) {
 	}
 }
 
-func TestDeprecated(t *testing.T) {
-	check := func(ann map[string]string, wantRel string, wantOK bool) {
+// TestRecordAccessorsOnEmptyRecord: a record without the fields answers empty, and Reason
+// prefers the authorization reason, then the status message, then the status reason.
+func TestRecordAccessorsOnEmptyRecord(t *testing.T) {
+	r, err := audit.Decode([]byte(`{"auditID":"a"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Code != 0 || len(r.Resource()) != 0 || len(r.SourceIP()) != 0 || len(r.Reason()) != 0 || len(r.Decision()) != 0 ||
+		!r.Time.IsZero() || r.UserKind() != audit.UserAnonymous || r.LongRunning() || r.Groups() != nil ||
+		r.AnnotationMap() != nil || len(r.ImpersonatedUsername()) != 0 {
+		t.Errorf("empty record accessors are not empty: %+v", r)
+	}
+	if _, ok := r.Exec(); ok {
+		t.Errorf("empty record has exec info")
+	}
+	check := func(line, want string) {
 		t.Helper()
-		rel, ok := (&audit.Event{Annotations: ann}).Deprecated()
-		if rel != wantRel || ok != wantOK {
-			t.Errorf("Deprecated(%v) = %q, %v; want %q, %v", ann, rel, ok, wantRel, wantOK)
+		r, err := audit.Decode([]byte(line))
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	check(map[string]string{"k8s.io/deprecated": "true", "k8s.io/removed-release": "1.25"}, "1.25", true)
-	check(map[string]string{"k8s.io/deprecated": "true"}, "", true)
-	check(map[string]string{"k8s.io/deprecated": "false", "k8s.io/removed-release": "1.25"}, "", false)
-	check(nil, "", false)
-}
-
-func TestEventAccessorsOnEmptyEvent(t *testing.T) {
-	var ev audit.Event
-	if ev.Code() != 0 || ev.Ref() != (audit.ObjectReference{}) || ev.SourceIP() != "" || ev.Reason() != "" ||
-		ev.Decision() != "" || !ev.Time().IsZero() || ev.UserKind() != audit.UserAnonymous || ev.LongRunning() {
-		t.Errorf("zero Event accessors are not empty: %+v", ev)
-	}
-	if _, ok := ev.Exec(); ok {
-		t.Errorf("zero Event has exec info")
-	}
-	check := func(ev audit.Event, want string) {
-		t.Helper()
-		if got := ev.Reason(); got != want {
+		if got := string(r.Reason()); got != want {
 			t.Errorf("Reason() = %q, want %q", got, want)
 		}
 	}
-	st := &audit.Status{Code: 403, Reason: "Forbidden", Message: "pods is forbidden"}
-	check(audit.Event{ResponseStatus: st, Annotations: map[string]string{audit.AnnotationReason: "RBAC: allowed"}}, "RBAC: allowed")
-	check(audit.Event{ResponseStatus: st, Annotations: map[string]string{audit.AnnotationReason: ""}}, "pods is forbidden")
-	check(audit.Event{ResponseStatus: &audit.Status{Reason: "Forbidden"}}, "Forbidden")
+	st := `"responseStatus":{"code":403,"reason":"Forbidden","message":"pods is forbidden"}`
+	check(`{"auditID":"a",`+st+`,"annotations":{"authorization.k8s.io/reason":"RBAC: allowed"}}`, "RBAC: allowed")
+	check(`{"auditID":"a",`+st+`,"annotations":{"authorization.k8s.io/reason":""}}`, "pods is forbidden")
+	check(`{"auditID":"a","responseStatus":{"reason":"Forbidden"}}`, "Forbidden")
 }
 
 func TestParseTime(t *testing.T) {
@@ -401,34 +406,6 @@ func TestParseTimeAgreesWithStdlib(t *testing.T) {
 				}
 			}
 		}
-	}
-}
-
-func TestTimeJSON(t *testing.T) {
-	check := func(in string, want time.Time, wantErr bool) {
-		t.Helper()
-		var tm audit.Time
-		err := tm.UnmarshalJSON([]byte(in))
-		if (err != nil) != wantErr {
-			t.Fatalf("UnmarshalJSON(%s) error = %v, want error %v", in, err, wantErr)
-		}
-		if err == nil && !tm.Equal(want) {
-			t.Errorf("UnmarshalJSON(%s) = %v, want %v", in, tm.Time, want)
-		}
-	}
-	check(`"2024-05-01T10:20:30.123456Z"`, time.Date(2024, 5, 1, 10, 20, 30, 123456000, time.UTC), false)
-	check(`"2022-11-29 00:09:04.38"`, time.Date(2022, 11, 29, 0, 9, 4, 380000000, time.UTC), false)
-	check(`null`, time.Time{}, false)
-	check(`"garbage"`, time.Time{}, true)
-	check(`12345`, time.Time{}, true)
-	check(`"`, time.Time{}, true)
-
-	b, err := audit.Time{Time: time.Date(2024, 5, 1, 12, 20, 30, 123456789, time.FixedZone("", 7200))}.MarshalJSON()
-	if err != nil || string(b) != `"2024-05-01T10:20:30.123456Z"` {
-		t.Errorf("MarshalJSON = %s, %v", b, err)
-	}
-	if b, _ := (audit.Time{}).MarshalJSON(); string(b) != "null" {
-		t.Errorf("MarshalJSON(zero) = %s, want null", b)
 	}
 }
 

@@ -207,7 +207,7 @@ func TestFixturesAgreeWithEncodingJSON(t *testing.T) {
 				t.Fatalf("encoding/json: %v", err)
 			}
 			versions[want.APIVersion]++
-			ev, err := audit.Decode(fl.line)
+			ev, err := decodeOracle(fl.line)
 			if err != nil {
 				t.Fatalf("Decode: %v", err)
 			}

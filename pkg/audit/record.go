@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"time"
-
-	"github.com/buger/jsonparser"
 )
 
 // Field names a value a Record can hold. Aggregations ask a Scanner for the fields they need;
@@ -326,8 +324,8 @@ func (r *Record) unescape(v []byte) []byte {
 		r.buf = make([]byte, 0, max(2*cap(r.buf), len(v)+1024))
 	}
 	start := len(r.buf)
-	out, err := jsonparser.Unescape(v, r.buf[start:start+len(v)])
-	if err != nil {
+	out, ok := unescapeInto(r.buf[start:start+len(v)], v)
+	if !ok {
 		return v
 	}
 	r.buf = r.buf[:start+len(out)]
@@ -358,6 +356,34 @@ func (r *Record) Stage() []byte       { return r.str[FieldStage] }
 func (r *Record) Username() []byte    { return r.str[FieldUsername] }
 func (r *Record) Resource() []byte    { return r.str[FieldResource] }
 func (r *Record) Subresource() []byte { return r.str[FieldSubresource] }
+
+// ImpersonatedUsername is the user the request impersonates, empty when none (needs
+// FieldImpersonatedUsername).
+func (r *Record) ImpersonatedUsername() []byte { return r.str[FieldImpersonatedUsername] }
+
+// Groups returns the user's groups (needs FieldGroups).
+func (r *Record) Groups() []string {
+	var out []string
+	r.EachGroup(func(g []byte) { out = append(out, string(g)) })
+	return out
+}
+
+// AnnotationMap returns the string annotations as a map (needs FieldAnnotations): nil when the
+// event has no annotations object, empty when it is {}. A repeated key keeps its last value.
+func (r *Record) AnnotationMap() map[string]string {
+	if len(r.annotations) == 0 {
+		return nil
+	}
+	m := map[string]string{}
+	r.EachAnnotation(func(k, v []byte) { m[string(r.unescape(k))] = string(v) })
+	return m
+}
+
+// Exec parses the exec/attach command and container from requestURI (needs FieldSubresource,
+// FieldRequestURI).
+func (r *Record) Exec() (ExecInfo, bool) {
+	return ParseExec(string(r.str[FieldSubresource]), string(r.str[FieldRequestURI]))
+}
 
 // IsTerminal reports whether the event is a ResponseComplete or Panic stage.
 func (r *Record) IsTerminal() bool {

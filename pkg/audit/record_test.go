@@ -87,7 +87,7 @@ func TestScannerUnescapesStrings(t *testing.T) {
 		t.Errorf("code %d decision %q", r.Code, r.Decision())
 	}
 	// Escaped and unescaped values agree with Decode too.
-	ev, err := audit.Decode([]byte(line))
+	ev, err := decodeOracle([]byte(line))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +249,7 @@ func TestTimeFallbacks(t *testing.T) {
 		if !r.Time.Equal(want) {
 			t.Errorf("%s: Record.Time = %v, want %v", name, r.Time, want)
 		}
-		ev, err := audit.Decode([]byte(line))
+		ev, err := decodeOracle([]byte(line))
 		if err != nil {
 			t.Fatalf("%s: Decode: %v", name, err)
 		}

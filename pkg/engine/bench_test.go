@@ -108,6 +108,12 @@ func BenchmarkDeniedTable(b *testing.B) {
 	benchQuery(b, `{"queryType":"denied"}`)
 }
 
+// BenchmarkEventsTable keeps the newest 5000 events and decodes them for the table: the scan
+// plus the decode of the kept lines.
+func BenchmarkEventsTable(b *testing.B) {
+	benchQuery(b, `{"queryType":"events","format":"table","limit":5000}`)
+}
+
 func BenchmarkDetections(b *testing.B) {
 	benchQuery(b, `{"queryType":"detections"}`)
 }

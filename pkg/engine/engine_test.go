@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 )
@@ -304,7 +305,7 @@ func TestEventsNewestFirst(t *testing.T) {
 		ev{at: 2 * time.Second, verb: "get", user: "c", code: 200, id: "2"}.line(),
 	}
 	res := run(t, src, `{"queryType":"events","limit":2}`, 0)
-	if len(res.Events.Events) != 2 || res.Events.Events[0].AuditID != "3" || res.Events.Events[1].AuditID != "2" || res.Events.Total != 3 {
+	if len(res.Events.Events) != 2 || string(res.Events.Events[0].Str(audit.FieldAuditID)) != "3" || string(res.Events.Events[1].Str(audit.FieldAuditID)) != "2" || res.Events.Total != 3 {
 		t.Errorf("events %+v", res.Events)
 	}
 }

@@ -112,10 +112,8 @@ func (d *denied) add(r *audit.Record) {
 	if !d.keep.wants(r.Time.UnixNano(), id) {
 		return
 	}
-	var groups []string
-	r.EachGroup(func(g []byte) { groups = append(groups, string(g)) })
 	d.keep.push(r.Time.UnixNano(), string(id), DeniedRow{
-		Time: r.Time, User: string(r.Username()), Groups: strings.Join(groups, ","), Verb: string(r.Verb()),
+		Time: r.Time, User: string(r.Username()), Groups: strings.Join(r.Groups(), ","), Verb: string(r.Verb()),
 		Resource: string(r.Resource()), Namespace: string(r.Str(audit.FieldNamespace)), Name: string(r.Str(audit.FieldName)),
 		Subresource: string(r.Subresource()), Code: r.Code, Reason: string(r.Reason()),
 		SourceIP: string(r.SourceIP()), UserAgent: string(r.Str(audit.FieldUserAgent)), AuditID: string(id),
@@ -303,9 +301,10 @@ func (k *keyer) dimNames() []string {
 	return out
 }
 
-// EventsResult holds the newest matching events, fully decoded.
+// EventsResult holds the newest matching events, each decoded with every field (its Line is
+// the whole event).
 type EventsResult struct {
-	Events []*audit.Event
+	Events []*audit.Record
 	Total  int
 }
 
@@ -333,7 +332,7 @@ func (e *events) finish(res *Result) {
 	for _, l := range lines {
 		ev, err := audit.Decode(l)
 		if err != nil {
-			continue // the fast scanner accepted it; a full decode failing is counted below
+			continue // the aggregation's scan accepted it; a full scan failing is counted below
 		}
 		out.Events = append(out.Events, ev)
 	}

@@ -192,45 +192,48 @@ func severity(code int) string {
 }
 
 // body is the readable line shown in Explore: "403 get pods default/web-1 by alice (forbid)".
-func body(e *audit.Event) string {
+func body(e *audit.Record) string {
 	var b strings.Builder
-	if c := e.Code(); c != 0 {
-		fmt.Fprintf(&b, "%d ", c)
+	if e.Code != 0 {
+		fmt.Fprintf(&b, "%d ", e.Code)
 	}
-	ref := e.Ref()
-	b.WriteString(e.Verb)
-	if ref.Resource != "" {
-		b.WriteString(" " + ref.Resource)
-		if ref.Subresource != "" {
-			b.WriteString("/" + ref.Subresource)
+	b.Write(e.Verb())
+	resource, sub := e.Resource(), e.Subresource()
+	ns, name := e.Str(audit.FieldNamespace), e.Str(audit.FieldName)
+	if len(resource) > 0 {
+		b.WriteString(" ")
+		b.Write(resource)
+		if len(sub) > 0 {
+			b.WriteString("/")
+			b.Write(sub)
 		}
 		switch {
-		case ref.Namespace != "" && ref.Name != "":
-			b.WriteString(" " + ref.Namespace + "/" + ref.Name)
-		case ref.Namespace != "":
-			b.WriteString(" in " + ref.Namespace)
-		case ref.Name != "":
-			b.WriteString(" " + ref.Name)
+		case len(ns) > 0 && len(name) > 0:
+			b.WriteString(" " + string(ns) + "/" + string(name))
+		case len(ns) > 0:
+			b.WriteString(" in " + string(ns))
+		case len(name) > 0:
+			b.WriteString(" " + string(name))
 		}
-	} else if e.RequestURI != "" {
-		b.WriteString(" " + e.RequestURI)
+	} else if uri := e.Str(audit.FieldRequestURI); len(uri) > 0 {
+		b.WriteString(" " + string(uri))
 	}
-	user := e.User.Username
+	user := string(e.Username())
 	if user == "" {
 		user = "(unauthenticated)"
 	}
 	b.WriteString(" by " + user)
-	if e.ImpersonatedUser != nil && e.ImpersonatedUser.Username != "" {
-		b.WriteString(" as " + e.ImpersonatedUser.Username)
+	if imp := e.ImpersonatedUsername(); len(imp) > 0 {
+		b.WriteString(" as " + string(imp))
 	}
 	if x, ok := e.Exec(); ok && len(x.Command) > 0 {
 		b.WriteString(": " + x.CommandLine())
 	}
-	if d := e.Decision(); d != "" {
-		b.WriteString(" (" + d + ")")
+	if d := e.Decision(); len(d) > 0 {
+		b.WriteString(" (" + string(d) + ")")
 	}
-	if e.Stage != audit.StageResponseComplete && e.Stage != "" {
-		b.WriteString(" [" + e.Stage + "]")
+	if st := string(e.Stage()); st != audit.StageResponseComplete && st != "" {
+		b.WriteString(" [" + st + "]")
 	}
 	return b.String()
 }
@@ -244,12 +247,13 @@ func logsFrame(ev *engine.EventsResult) *data.Frame {
 	labels := make([]json.RawMessage, n)
 	seen := make(map[string]int, n)
 	for i, e := range ev.Events {
-		ts[i] = e.Time()
+		ts[i] = e.Time
 		bodies[i] = body(e)
-		sev[i] = severity(e.Code())
+		sev[i] = severity(e.Code)
+		auditID, stage := string(e.Str(audit.FieldAuditID)), string(e.Stage())
 		// Grafana tells log rows apart by id: the same event can occur twice (copied logs,
 		// replayed pipelines), so repeats get a suffix.
-		id := e.AuditID + "/" + e.Stage
+		id := auditID + "/" + stage
 		if k := seen[id]; k > 0 {
 			seen[id] = k + 1
 			id += "#" + strconv.Itoa(k+1)
@@ -258,18 +262,18 @@ func logsFrame(ev *engine.EventsResult) *data.Frame {
 		}
 		ids[i] = id
 		lb := map[string]string{
-			"verb": e.Verb, "user": e.User.Username, "userKind": string(e.UserKind()),
-			"stage": e.Stage, "level": e.Level, "auditID": e.AuditID,
+			"verb": string(e.Verb()), "user": string(e.Username()), "userKind": string(e.UserKind()),
+			"stage": stage, "level": string(e.Str(audit.FieldLevel)), "auditID": auditID,
 		}
-		ref := e.Ref()
-		for k, v := range map[string]string{"namespace": ref.Namespace, "resource": ref.Resource, "subresource": ref.Subresource,
-			"name": ref.Name, "apiGroup": ref.APIGroup, "decision": e.Decision(), "sourceIP": e.SourceIP(), "userAgent": e.UserAgent} {
-			if v != "" {
-				lb[k] = v
+		for k, v := range map[string][]byte{"namespace": e.Str(audit.FieldNamespace), "resource": e.Resource(), "subresource": e.Subresource(),
+			"name": e.Str(audit.FieldName), "apiGroup": e.Str(audit.FieldAPIGroup), "decision": e.Decision(), "sourceIP": e.SourceIP(),
+			"userAgent": e.Str(audit.FieldUserAgent)} {
+			if len(v) > 0 {
+				lb[k] = string(v)
 			}
 		}
-		if c := e.Code(); c != 0 {
-			lb["code"] = strconv.Itoa(c)
+		if e.Code != 0 {
+			lb["code"] = strconv.Itoa(e.Code)
 		}
 		if d, ok := e.Latency(); ok {
 			lb["latency"] = d.String()
@@ -301,25 +305,22 @@ func eventsTableFrame(ev *engine.EventsResult) *data.Frame {
 	lat := make([]*float64, n)
 	ann := make([]json.RawMessage, n)
 	for i, e := range ev.Events {
-		ts[i] = e.Time()
-		ref := e.Ref()
-		imp := ""
-		if e.ImpersonatedUser != nil {
-			imp = e.ImpersonatedUser.Username
+		ts[i] = e.Time
+		for j, v := range [][]byte{e.Stage(), e.Str(audit.FieldLevel), e.Verb(), e.Username(), []byte(e.UserKind()),
+			[]byte(strings.Join(e.Groups(), ",")), e.ImpersonatedUsername(), e.SourceIP(), e.Str(audit.FieldUserAgent),
+			e.Str(audit.FieldAPIGroup), e.Resource(), e.Subresource(), e.Str(audit.FieldNamespace), e.Str(audit.FieldName),
+			e.Decision(), e.Reason(), e.Str(audit.FieldRequestURI), e.Str(audit.FieldAuditID)} {
+			cols[j][i] = string(v)
 		}
-		for j, v := range []string{e.Stage, e.Level, e.Verb, e.User.Username, string(e.UserKind()), strings.Join(e.User.Groups, ","), imp,
-			e.SourceIP(), e.UserAgent, ref.APIGroup, ref.Resource, ref.Subresource, ref.Namespace, ref.Name, e.Decision(), e.Reason(), e.RequestURI, e.AuditID} {
-			cols[j][i] = v
-		}
-		if c := e.Code(); c != 0 {
-			v := int64(c)
+		if e.Code != 0 {
+			v := int64(e.Code)
 			codes[i] = &v
 		}
 		if d, ok := e.Latency(); ok {
 			v := d.Seconds()
 			lat[i] = &v
 		}
-		ann[i], _ = json.Marshal(e.Annotations)
+		ann[i], _ = json.Marshal(e.AnnotationMap())
 	}
 	f := data.NewFrame("events", data.NewField("time", nil, ts))
 	for j, name := range names[:15] {

@@ -9,7 +9,7 @@ import (
 
 func TestLogIDsAreUnique(t *testing.T) {
 	line := []byte(`{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a1","stage":"ResponseComplete","verb":"get","user":{"username":"alice"},"objectRef":{"resource":"pods","namespace":"default","name":"web"},"responseStatus":{"code":403},"stageTimestamp":"2026-11-25T10:00:00.000000Z","annotations":{"authorization.k8s.io/decision":"forbid"}}`)
-	var evs []*audit.Event
+	var evs []*audit.Record
 	for range 3 {
 		e, err := audit.Decode(line)
 		if err != nil {
