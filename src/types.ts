@@ -220,6 +220,8 @@ export interface FileSourceOptions {
   paths: string[];
   /** Lines longer than this are skipped (with a notice). */
   maxLineBytes?: number;
+  /** A .gz is read up to this many times its compressed size (default 64): a gzip bomb stops with a notice. */
+  maxGzipRatio?: number;
   /** Keep each file's partial results in memory between queries (default true). */
   cache?: boolean;
   /** Bound of that cache in MB (default 512). */
@@ -242,6 +244,8 @@ export interface AuditDataSourceOptions extends DataSourceJsonData {
   loki?: LokiSourceOptions;
   cloudwatch?: CloudWatchSourceOptions;
   detections?: DetectionSettings;
+  /** How long one query may run, a duration such as 90s or 5m (default 60s, at most 24h). */
+  queryTimeout?: string;
 }
 
 /**

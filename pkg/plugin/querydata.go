@@ -6,11 +6,16 @@ import (
 	"fmt"
 	"io/fs"
 	"sync"
+	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/log"
+	"github.com/grafana/grafana-plugin-sdk-go/backend/tracing"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/engine"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/models"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/file"
@@ -52,22 +57,81 @@ func (d *Datasource) QueryData(ctx context.Context, req *backend.QueryDataReques
 	return resp, nil
 }
 
+// query answers one query within the datasource's queryTimeout, in a tracing span, with a
+// debug log line of its refId, type, duration and bytes read.
 func (d *Datasource) query(ctx context.Context, dq backend.DataQuery) (res backend.DataResponse) {
+	start := time.Now()
+	ctx, span := tracing.DefaultTracer().Start(ctx, "auditlogs.query", trace.WithAttributes(
+		attribute.String("refId", dq.RefID), attribute.String("source", d.sourceKind())))
+	defer span.End()
+	qtype := dq.QueryType // the parsed query's once parsed
+	var stats *engine.Stats
 	defer func() {
+		logger := log.DefaultLogger.FromContext(ctx)
 		if r := recover(); r != nil {
-			log.DefaultLogger.FromContext(ctx).Error("query panicked", "refId", dq.RefID, "panic", r)
+			logger.Error("query panicked", "refId", dq.RefID, "panic", r)
 			res = backend.ErrDataResponseWithSource(backend.StatusInternal, backend.ErrorSourcePlugin, "internal error while running the query; see the plugin log")
 		}
+		span.SetAttributes(attribute.String("queryType", qtype))
+		args := []any{"refId", dq.RefID, "queryType", qtype, "source", d.sourceKind(), "duration", time.Since(start)}
+		if stats != nil {
+			span.SetAttributes(attribute.Int64("bytesRead", stats.Source.BytesRead), attribute.Int64("linesRead", stats.Source.LinesRead),
+				attribute.Int64("matched", stats.Matched))
+			args = append(args, "bytesRead", stats.Source.BytesRead, "linesRead", stats.Source.LinesRead, "matched", stats.Matched)
+		}
+		if res.Error != nil {
+			tracing.Error(span, res.Error)
+			args = append(args, "status", int(res.Status), "errorSource", string(res.ErrorSource), "error", res.Error.Error())
+		}
+		logger.Debug("query done", args...)
 	}()
+	ctx, cancel := context.WithTimeoutCause(ctx, d.queryTimeout(), errQueryTimeout)
+	defer cancel()
+	q, result, res := d.run(ctx, dq)
+	if q != nil {
+		qtype = string(q.QueryType)
+	}
+	if result != nil {
+		stats = &result.Stats
+	}
+	if res.Error != nil && errors.Is(context.Cause(ctx), errQueryTimeout) {
+		return downstream(backend.StatusTimeout, res.Error, fmt.Sprintf(
+			"query timed out after %s (the datasource's queryTimeout setting): narrow the time range or the filter, or raise queryTimeout", d.queryTimeout()))
+	}
+	return res
+}
+
+// errQueryTimeout is the cause of a query's context when queryTimeout expires.
+var errQueryTimeout = errors.New("queryTimeout expired")
+
+// queryTimeout is the datasource's queryTimeout, or its default when the settings are invalid.
+func (d *Datasource) queryTimeout() time.Duration {
+	if d.settings == nil || d.settings.Timeout <= 0 {
+		return models.DefaultQueryTimeout
+	}
+	return d.settings.Timeout
+}
+
+// sourceKind is file, loki or cloudwatch; empty when the settings are invalid.
+func (d *Datasource) sourceKind() string {
+	if d.settings == nil {
+		return ""
+	}
+	return d.settings.Source
+}
+
+// run parses and runs one query; the query is nil unless it parsed, the result unless the
+// engine ran.
+func (d *Datasource) run(ctx context.Context, dq backend.DataQuery) (*query.Query, *engine.Result, backend.DataResponse) {
 	if d.configErr != nil {
-		return backend.ErrDataResponseWithSource(backend.StatusBadRequest, backend.ErrorSourceDownstream, d.configErr.Error())
+		return nil, nil, backend.ErrDataResponseWithSource(backend.StatusBadRequest, backend.ErrorSourceDownstream, d.configErr.Error())
 	}
 	q, err := query.Parse(dq.JSON, dq.QueryType)
 	if err != nil {
-		return backend.ErrDataResponseWithSource(backend.StatusBadRequest, backend.ErrorSourceDownstream, err.Error())
+		return nil, nil, backend.ErrDataResponseWithSource(backend.StatusBadRequest, backend.ErrorSourceDownstream, err.Error())
 	}
 	if q.QueryType == query.TypeDetections && d.detectErr != nil {
-		return backend.ErrDataResponseWithSource(backend.StatusBadRequest, backend.ErrorSourceDownstream,
+		return q, nil, backend.ErrDataResponseWithSource(backend.StatusBadRequest, backend.ErrorSourceDownstream,
 			"the datasource's detections settings are invalid: "+d.detectErr.Error())
 	}
 	result, err := engine.Run(ctx, d.src, engine.Request{
@@ -76,9 +140,9 @@ func (d *Datasource) query(ctx context.Context, dq backend.DataQuery) (res backe
 		Cache: d.cache, Index: d.index,
 	})
 	if err != nil {
-		return errorResponse(err)
+		return q, result, errorResponse(err)
 	}
-	return backend.DataResponse{Frames: toFrames(q, result)}
+	return q, result, backend.DataResponse{Frames: toFrames(q, result)}
 }
 
 // errorResponse says whose fault err is. Downstream (the user's or the environment's): the

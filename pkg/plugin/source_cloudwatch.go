@@ -3,6 +3,8 @@ package plugin
 import (
 	"context"
 
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/models"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/cloudwatch"
@@ -28,5 +30,5 @@ func newCloudWatchSource(s *models.Settings) (source.Source, error) {
 		RequestsPerSecond:     cw.RequestsPerSecond,
 		MaxConcurrentInsights: cw.MaxConcurrentInsights,
 		InsightsAfter:         cw.InsightsThreshold,
-	}, cloudwatch.Options{})
+	}, cloudwatch.Options{ClientOptions: []func(*cloudwatchlogs.Options){traceCloudWatch}}) // tracing.go
 }

@@ -38,6 +38,15 @@ describe('ConfigEditor', () => {
     expect(last().file).toEqual({ paths: ['/a'], maxLineBytes: undefined });
   });
 
+  it('sets the query timeout for every source and the max gzip ratio of files', async () => {
+    const { user, last } = setup({ source: 'file', file: { paths: ['/a'] } });
+    await user.type(screen.getByLabelText(/^Query timeout/), '90s');
+    await user.type(screen.getByLabelText(/^Max gzip ratio/), '200');
+    expect(last()).toEqual({ source: 'file', queryTimeout: '90s', file: { paths: ['/a'], maxGzipRatio: 200 } });
+    await user.clear(screen.getByLabelText(/^Query timeout/));
+    expect(last().queryTimeout).toBeUndefined();
+  });
+
   it('turns the cache and the column index off and on, and sets their bounds and directory', async () => {
     const { user, last } = setup({ source: 'file', file: { paths: ['/a'] } });
     expect(screen.getByLabelText('Result cache')).toBeChecked();

@@ -64,6 +64,23 @@ export function ConfigEditor({ options, onOptionsChange }: Props) {
             onChange={(next) => onOptionsChange({ ...options, jsonData: { ...jsonData, source: next } })}
           />
         </Field>
+        <Field
+          label="Query timeout"
+          description="How long one query may run, for every source: a duration such as 90s or 5m (at most 24h). Default 60s."
+        >
+          <Input
+            id="audit-query-timeout"
+            width={20}
+            placeholder="60s"
+            value={jsonData.queryTimeout ?? ''}
+            onChange={(e) =>
+              onOptionsChange({
+                ...options,
+                jsonData: { ...jsonData, queryTimeout: e.currentTarget.value.trim() || undefined },
+              })
+            }
+          />
+        </Field>
       </FieldSet>
 
       {source === 'file' && (
@@ -113,6 +130,20 @@ export function ConfigEditor({ options, onOptionsChange }: Props) {
                 const n = parseInt(e.currentTarget.value, 10);
                 updateFile({ maxLineBytes: Number.isFinite(n) && n > 0 ? n : undefined });
               }}
+            />
+          </Field>
+          <Field
+            label="Max gzip ratio"
+            description="A .gz file is read up to this many times its compressed size (audit logs compress about 10×); past it, reading stops with a notice (a gzip bomb). Default 64."
+          >
+            <Input
+              id="audit-max-gzip-ratio"
+              type="number"
+              min={1}
+              width={20}
+              placeholder="64"
+              value={file.maxGzipRatio ?? ''}
+              onChange={(e) => updateFile({ maxGzipRatio: positive(e.currentTarget.value) })}
             />
           </Field>
           <Field

@@ -28,6 +28,8 @@ func (s *Source) ScanOrigins(ctx context.Context, req source.Request, fn source.
 
 // scan reads the files, with the LineFunc lineFn gives for each file.
 func (s *Source) scan(ctx context.Context, req source.Request, lineFn func(*FileInfo) source.LineFunc) (st source.Stats, err error) {
+	ctx, span := startSpan(ctx, "file.scan")
+	defer func() { endSpan(span, st, err) }() // after Problems are set
 	files, probs, err := s.discover(ctx)
 	if err != nil {
 		return st, err

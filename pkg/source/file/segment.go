@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 )
 
@@ -111,6 +113,8 @@ func identity(fh *os.File, info os.FileInfo) string {
 
 // ScanSegment reads one listed file from offset from (implements source.SegmentScanner).
 func (s *Source) ScanSegment(ctx context.Context, seg source.Segment, from int64, complete bool, fn source.LineAtFunc) (out source.SegmentScan, err error) {
+	ctx, span := startSpan(ctx, "file.scanSegment", attribute.String("file", seg.Name), attribute.Int64("from", from))
+	defer func() { endSpan(span, out.Stats, err) }() // after Problems are set
 	f, ok := seg.Ref.(*FileInfo)
 	if !ok {
 		return out, fmt.Errorf("file source: segment %q was not listed by this source", seg.Name)
@@ -162,7 +166,9 @@ func (s *Source) LongLinesProblem(seg source.Segment, n int64) string {
 // source.SegmentScanner): plain files by position, gzip files by decompressing up to the last
 // one. A line that is no longer there (the file changed) is an error: the caller's index no
 // longer describes the file.
-func (s *Source) ReadLines(ctx context.Context, seg source.Segment, offsets []int64, fn source.LineFunc) error {
+func (s *Source) ReadLines(ctx context.Context, seg source.Segment, offsets []int64, fn source.LineFunc) (err error) {
+	ctx, span := startSpan(ctx, "file.readLines", attribute.String("file", seg.Name), attribute.Int("lines", len(offsets)))
+	defer func() { endSpan(span, source.Stats{}, err) }()
 	f, ok := seg.Ref.(*FileInfo)
 	if !ok {
 		return fmt.Errorf("file source: segment %q was not listed by this source", seg.Name)
