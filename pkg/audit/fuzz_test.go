@@ -138,8 +138,8 @@ func FuzzScan(f *testing.F) {
 			_, _ = r.Latency()
 			_ = r.UserKind()
 			_, _ = audit.ParseExec(string(r.Subresource()), string(r.Str(audit.FieldRequestURI)))
-			if valid && string(ra.Verb()) != string(r.Verb()) || ra.Code != r.Code || string(ra.Decision()) != string(r.Decision()) ||
-				!ra.Time.Equal(r.Time) {
+			if valid && (string(ra.Verb()) != string(r.Verb()) || ra.Code != r.Code || string(ra.Decision()) != string(r.Decision()) ||
+				!ra.Time.Equal(r.Time)) {
 				t.Fatalf("field set changes values: %q/%d/%q vs %q/%d/%q", ra.Verb(), ra.Code, ra.Decision(), r.Verb(), r.Code, r.Decision())
 			}
 		}

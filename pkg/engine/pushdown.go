@@ -4,55 +4,139 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 )
 
-// pushdown answers a timeseries query with the source's own counting (source.Counter) when
-// the query's sourceMode and the source allow it. done is false when the query must run over
-// raw lines instead; notice then says why, if the user should know.
+// pushPlan is how one query type is counted by a source (source.Counter): what to count, and
+// how the counts become the type's result.
+type pushPlan struct {
+	req source.CountRequest
+	// build makes the result from the source's counts (validated: one count per bucket and
+	// one value per groupBy dimension).
+	build func(cr *source.CountResult) *Result
+}
+
+// pushPlans are the query types a source that counts can answer exactly. Each plan counts
+// requests (default stages, or the filter's) per groupBy combination, as the plugin does over
+// raw lines.
+var pushPlans = map[query.Type]func(req Request) pushPlan{
+	query.TypeTimeSeries: planTimeSeriesPush,
+	query.TypeMatrix:     planMatrixPush,
+}
+
+// planTimeSeriesPush counts per interval bucket by the query's groupBy.
+func planTimeSeriesPush(req Request) pushPlan {
+	q := req.Query
+	b := newBuckets(req)
+	return pushPlan{
+		req: source.CountRequest{From: req.From, To: req.To, Start: b.start, Step: b.step, N: b.n, Filter: q.Filter, GroupBy: q.GroupBy},
+		build: func(cr *source.CountResult) *Result {
+			ts := newTimeSeries(q, b)
+			for _, s := range cr.Series {
+				key := strings.Join(s.Values, string(keySep))
+				if vals, ok := ts.series[key]; ok {
+					addFloats(vals, s.Counts)
+				} else {
+					ts.series[key] = append([]float64(nil), s.Counts...)
+				}
+			}
+			res := &Result{}
+			ts.finish(res)
+			return res
+		},
+	}
+}
+
+// wholeRangeStep is the bucket step of counts over the whole range (matrix): a day, which
+// every source can bucket by (Logs Insights by the date of stageTimestamp); the buckets are
+// added up.
+const wholeRangeStep = 24 * time.Hour
+
+// planMatrixPush counts rows × columns over the whole range.
+func planMatrixPush(req Request) pushPlan {
+	q := req.Query
+	groupBy := []string{q.Rows, q.Columns} // different dimensions (validated)
+	start := req.From.Truncate(wholeRangeStep)
+	n := int(req.To.Sub(start)/wholeRangeStep) + 1
+	return pushPlan{
+		req: source.CountRequest{From: req.From, To: req.To, Start: start, Step: wholeRangeStep, N: n, Filter: q.Filter, GroupBy: groupBy},
+		build: func(cr *source.CountResult) *Result {
+			m := newMatrix(q)
+			for _, s := range cr.Series {
+				var total float64
+				for _, c := range s.Counts {
+					total += c
+				}
+				if total == 0 {
+					continue
+				}
+				row, col := s.Values[0], s.Values[1]
+				cells, ok := m.counts[row]
+				if !ok {
+					cells = map[string]int64{}
+					m.counts[row] = cells
+				}
+				cells[col] += int64(total)
+			}
+			res := &Result{}
+			m.finish(res)
+			return res
+		},
+	}
+}
+
+// narrowForSource adds to the query's filter what its type implies, so that a remote source
+// (Loki line filters, CloudWatch filter patterns) sends only the lines that can count: denied
+// reads only 401 and 403 responses. The result is the same; only fewer lines are pulled (and
+// "events matched" counts those lines). Files are left alone: they are read whole anyway.
+func narrowForSource(q *query.Query) {
+	if q.QueryType == query.TypeDenied && len(q.Filter.Codes) == 0 {
+		q.Filter.Codes = query.StringList{"401", "403"}
+	}
+}
+
+// pushdown answers a query with the source's own counting (source.Counter) when the query's
+// type has a push plan and its sourceMode and the source allow it. done is false when the
+// query must run over raw lines instead; notice then says why, if the user should know.
 func pushdown(ctx context.Context, src source.Source, req Request) (res *Result, done bool, err error) {
 	q := req.Query
 	c, ok := src.(source.Counter)
-	if !ok || q.QueryType != query.TypeTimeSeries {
+	if ok {
+		narrowForSource(q)
+	}
+	plan, planned := pushPlans[q.QueryType]
+	if !ok || !planned {
 		return nil, false, nil
 	}
 	if q.SourceMode == query.ModeRaw {
 		return &Result{Notices: []Notice{{Info, "counted in the plugin from raw lines (sourceMode raw)"}}}, false, nil
 	}
-	b := newBuckets(req)
-	creq := source.CountRequest{From: req.From, To: req.To, Start: b.start, Step: b.step, N: b.n, Filter: q.Filter, GroupBy: q.GroupBy}
-	can, reason := c.CanCount(q.Filter, q.GroupBy)
+	p := plan(req)
+	can, reason := c.CanCount(p.req.Filter, p.req.GroupBy)
 	switch {
 	case q.SourceMode == query.ModePushdown && !can:
 		return nil, false, &query.Error{Msg: "this query cannot be counted by the source (sourceMode pushdown): " + reason}
 	case !can:
 		return &Result{Notices: []Notice{{Info, "counted in the plugin from raw lines: " + reason}}}, false, nil
-	case q.SourceMode == query.ModeAuto && !c.PreferCount(ctx, creq):
+	case q.SourceMode == query.ModeAuto && !c.PreferCount(ctx, p.req):
 		return &Result{Notices: []Notice{{Info, "counted in the plugin from raw lines (small enough to pull)"}}}, false, nil
 	}
-	cr, err := c.Count(ctx, creq)
+	cr, err := c.Count(ctx, p.req)
 	if err != nil {
 		return nil, false, err
 	}
-	ts := newTimeSeries(q, b)
 	for _, s := range cr.Series {
-		if len(s.Counts) != b.n || len(s.Values) != len(q.GroupBy) {
-			return nil, false, fmt.Errorf("source returned a series with %d buckets and %d labels, want %d and %d", len(s.Counts), len(s.Values), b.n, len(q.GroupBy))
-		}
-		key := strings.Join(s.Values, string(keySep))
-		if vals, ok := ts.series[key]; ok {
-			addFloats(vals, s.Counts)
-		} else {
-			ts.series[key] = append([]float64(nil), s.Counts...)
+		if len(s.Counts) != p.req.N || len(s.Values) != len(p.req.GroupBy) {
+			return nil, false, fmt.Errorf("source returned a series with %d buckets and %d labels, want %d and %d", len(s.Counts), len(s.Values), p.req.N, len(p.req.GroupBy))
 		}
 	}
-	res = &Result{}
-	ts.finish(res)
+	res = p.build(cr)
 	res.Notices = append([]Notice{{Info, "counted by the source (pushdown)"}}, res.Notices...)
-	for _, p := range cr.Problems {
-		res.Notices = append(res.Notices, Notice{Warning, p})
+	for _, pr := range cr.Problems {
+		res.Notices = append(res.Notices, Notice{Warning, pr})
 	}
 	return res, true, nil
 }

@@ -47,6 +47,7 @@ type Datasource struct {
 	configErr error         // settings that cannot work: reported by health checks and queries
 	detectErr error         // detections settings that cannot work: reported by health checks and detections queries
 	resources backend.CallResourceHandler
+	tails     tailCursors // where each live tail channel stopped (stream.go)
 }
 
 // NewDatasource builds a datasource instance from its settings. Invalid settings do not fail

@@ -43,6 +43,9 @@ type FollowOptions struct {
 	// Idle, when set, is called after a round of checks that found no new line: tests use it
 	// to know that everything written so far was delivered.
 	Idle func()
+	// Started, when set, is called once, after the first round: every line appended to the
+	// files from then on is delivered. It gets the active files followed.
+	Started func(paths []string)
 }
 
 // FollowFunc receives each new complete line and the position just after it. The line is
@@ -105,6 +108,14 @@ func (s *Source) Follow(ctx context.Context, opts FollowOptions, fn FollowFunc) 
 		}
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if opts.Started != nil {
+			var paths []string
+			for _, f := range fl.list {
+				paths = append(paths, f.path)
+			}
+			opts.Started(paths)
+			opts.Started = nil
 		}
 		if got {
 			continue
@@ -429,13 +440,17 @@ func (fl *followers) rotatedSince(ctx context.Context, f *follower, anchor func(
 		return 0, nil
 	}
 	n, found := 0, false
+	var since time.Time
 	for _, fi := range files {
 		if fi.Family != f.family || fi.Resolved == f.resolved || filepath.Dir(fi.Resolved) != filepath.Dir(f.resolved) {
 			continue
 		}
 		if !found {
-			found = anchor(fi)
+			found, since = anchor(fi), fi.ModTime
 			continue
+		}
+		if fi.ModTime.Before(since) {
+			continue // written to before the anchor was: an older rotation sorted after it
 		}
 		var probs []problem
 		in, _ := fl.s.openStream(&fi, 0, &probs)

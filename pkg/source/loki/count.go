@@ -77,6 +77,9 @@ func (s *Source) Count(ctx context.Context, req source.CountRequest) (*source.Co
 	for i1 > i0 && bucketStart(i1).Add(-time.Nanosecond).After(req.To) {
 		i1--
 	}
+	if req.Step > s.cfg.MaxQueryLength {
+		i0, i1 = 0, 0 // a bucket longer than max_query_length: every bucket in instant pieces
+	}
 	q := CountQuery(s.cfg.Selector, req.Filter, req.GroupBy, s.cfg.CompactJSON, logqlDuration(req.Step))
 	// Chunks of whole steps within max_query_length and the points limit.
 	per := min(s.cfg.MaxPoints-1, int(s.cfg.MaxQueryLength/req.Step))
@@ -123,28 +126,12 @@ func (s *Source) Count(ctx context.Context, req source.CountRequest) (*source.Co
 		if hi.After(req.To) {
 			hi = req.To
 		}
-		if hi.Before(lo) {
-			return nil
-		}
-		qi := CountQuery(s.cfg.Selector, req.Filter, req.GroupBy, s.cfg.CompactJSON, logqlDuration(hi.Sub(lo)+time.Nanosecond))
-		var resp queryResponse
-		if err := s.c.get(ctx, "/loki/api/v1/query", url.Values{"query": {qi}, "time": {nanos(hi)}}, &resp); err != nil {
-			return err
-		}
-		res.Problems = appendWarnings(res.Problems, resp.Warnings)
-		if resp.Data.ResultType != "vector" {
-			return remoteErr(nil, "loki answered a %q result to an instant metric query", resp.Data.ResultType)
-		}
-		var vec []vectorSample
-		if err := json.Unmarshal(resp.Data.Result, &vec); err != nil {
-			return remoteErr(err, "cannot decode Loki's vector")
-		}
-		for _, v := range distinctSeries(vec, func(v vectorSample) map[string]string { return v.Metric }) {
-			_, n, err := parseSample(v.Value)
-			if err != nil {
+		// Pieces no longer than max_query_length, newest first: (hi-d, hi], then on.
+		for ; !hi.Before(lo); hi = hi.Add(-s.cfg.MaxQueryLength) {
+			d := min(hi.Sub(lo)+time.Nanosecond, s.cfg.MaxQueryLength)
+			if err := s.instantCount(ctx, req, acc, res, i, hi, d); err != nil {
 				return err
 			}
-			acc.add(v.Metric, i, n)
 		}
 		return nil
 	}
@@ -160,6 +147,31 @@ func (s *Source) Count(ctx context.Context, req source.CountRequest) (*source.Co
 	}
 	res.Series = acc.series
 	return res, nil
+}
+
+// instantCount adds to bucket i the requests of (at-d, at], counted by one instant query.
+func (s *Source) instantCount(ctx context.Context, req source.CountRequest, acc *counts, res *source.CountResult, i int, at time.Time, d time.Duration) error {
+	qi := CountQuery(s.cfg.Selector, req.Filter, req.GroupBy, s.cfg.CompactJSON, logqlDuration(d))
+	var resp queryResponse
+	if err := s.c.get(ctx, "/loki/api/v1/query", url.Values{"query": {qi}, "time": {nanos(at)}}, &resp); err != nil {
+		return err
+	}
+	res.Problems = appendWarnings(res.Problems, resp.Warnings)
+	if resp.Data.ResultType != "vector" {
+		return remoteErr(nil, "loki answered a %q result to an instant metric query", resp.Data.ResultType)
+	}
+	var vec []vectorSample
+	if err := json.Unmarshal(resp.Data.Result, &vec); err != nil {
+		return remoteErr(err, "cannot decode Loki's vector")
+	}
+	for _, v := range distinctSeries(vec, func(v vectorSample) map[string]string { return v.Metric }) {
+		_, n, err := parseSample(v.Value)
+		if err != nil {
+			return err
+		}
+		acc.add(v.Metric, i, n)
+	}
+	return nil
 }
 
 // counts accumulates series by their groupBy values.

@@ -135,6 +135,8 @@ var allQueries = []string{
 	`{"queryType":"timeseries","sourceMode":"pushdown","groupBy":["objectRef.namespace"],"limit":100,"filter":{"verbs":["get","list","watch"],"users":["!system:*"],"codes":["2xx","!204"],"resources":["pods","config*"]}}`,
 	`{"queryType":"timeseries","sourceMode":"pushdown","groupBy":["stage"],"filter":{"stages":["RequestReceived","ResponseStarted"],"search":"kube-system"}}`,
 	`{"queryType":"timeseries","sourceMode":"pushdown","groupBy":["verb"],"filter":{"search":"KUBE-SYSTEM","searchMode":"caseInsensitive"}}`,
+	`{"queryType":"matrix","sourceMode":"pushdown","rows":"user.username","columns":"verb","limit":5}`,
+	`{"queryType":"matrix","sourceMode":"pushdown","rows":"objectRef.namespace","columns":"responseStatus.code","limit":50,"filter":{"verbs":["!watch"],"codes":["4xx","5xx"]}}`,
 	`{"queryType":"timeseries","sourceMode":"pushdown","groupBy":["user.username","userAgent"],"limit":500,"filter":{"levels":["Metadata","Request"],"namespaces":["!kube-*"]}}`,
 }
 
@@ -174,7 +176,9 @@ func TestEveryQueryTypeEqualsFile(t *testing.T) {
 			} else {
 				// Loki's line filters (the query's exact lists, the default stages) drop lines
 				// before they reach the plugin — malformed ones too — but never a matching event.
-				if got.Stats.Matched != want.Stats.Matched || got.Stats.Malformed > want.Stats.Malformed {
+				// denied pulls only the 401/403 lines (engine.narrowForSource), so it matches fewer.
+				denied := strings.Contains(js, `"denied"`)
+				if (got.Stats.Matched != want.Stats.Matched && !denied) || got.Stats.Matched > want.Stats.Matched || got.Stats.Malformed > want.Stats.Malformed {
 					t.Errorf("matched %d malformed %d, file: matched %d malformed %d", got.Stats.Matched, got.Stats.Malformed, want.Stats.Matched, want.Stats.Malformed)
 				}
 				skipped := func(n engine.Notice) bool { return strings.HasPrefix(n.Text, "skipped") }

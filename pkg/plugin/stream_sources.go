@@ -1,0 +1,71 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/file"
+)
+
+// tailSource follows a source: it calls sink.emit for every new line until ctx is done,
+// keeping cur up to date so that a later run resumes where this one stopped, says once what
+// it follows (sink.ready) and reports what it could not read (sink.problem); both become frame
+// notices. It returns ctx.Err() or a failure that ends the tail.
+type tailSource interface {
+	tail(ctx context.Context, cur *tailCursor, sink tailSink) error
+}
+
+// tailSink receives what a tailSource reads.
+type tailSink interface {
+	emit(line []byte)
+	problem(msg string)
+	ready(msg string)
+}
+
+// tailCursor is where a channel's tail stands, per source.
+type tailCursor struct {
+	mu        sync.Mutex
+	stoppedAt time.Time
+	files     map[string]file.Position // file: by active file path
+}
+
+// tailSource is the datasource's source as a tailSource.
+func (d *Datasource) tailSource() (tailSource, error) {
+	switch s := d.src.(type) {
+	case *file.Source:
+		return fileTail{s}, nil
+	}
+	return nil, fmt.Errorf("live tail is not available for this source (%T)", d.src)
+}
+
+// fileTail follows the active audit files (file.Source.Follow).
+type fileTail struct{ s *file.Source }
+
+func (t fileTail) tail(ctx context.Context, cur *tailCursor, sink tailSink) error {
+	cur.mu.Lock()
+	from := make(map[string]file.Position, len(cur.files))
+	for p, pos := range cur.files {
+		from[p] = pos
+	}
+	if cur.files == nil {
+		cur.files = map[string]file.Position{}
+	}
+	cur.mu.Unlock()
+	opts := file.FollowOptions{From: from, Problem: sink.problem, Started: func(paths []string) {
+		if len(paths) == 0 {
+			sink.ready("live tail: no active audit file (audit.log) yet; following the configured paths for one")
+			return
+		}
+		sink.ready("live tail: following " + strings.Join(paths, ", "))
+	}}
+	return t.s.Follow(ctx, opts, func(pos file.Position, line []byte) error {
+		sink.emit(line)
+		cur.mu.Lock()
+		cur.files[pos.Path] = pos
+		cur.mu.Unlock()
+		return nil
+	})
+}
