@@ -597,7 +597,8 @@ func TestDetectionsVariables(t *testing.T) {
 }
 
 // findingCounts runs a detections target over the sample window and counts its findings by
-// rule/severity: rows of the table format, the sum of the series of the timeseries format.
+// rule/severity: the counts of the table format's rows (each folds repeats), the sum of the
+// series of the timeseries format.
 func findingCounts(t *testing.T, ds *plugin.Datasource, raw []byte) map[string]float64 {
 	t.Helper()
 	dr := runQuery(t, ds, raw, "detections", window, panelInterval, panelMaxDataPoints)
@@ -608,9 +609,11 @@ func findingCounts(t *testing.T, ds *plugin.Datasource, raw []byte) map[string]f
 	for _, f := range dr.Frames {
 		rule, _ := f.FieldByName("rule")
 		severity, _ := f.FieldByName("severity")
-		if rule != nil && severity != nil {
+		count, _ := f.FieldByName("count")
+		if rule != nil && severity != nil && count != nil {
 			for i := 0; i < f.Rows(); i++ {
-				out[fmt.Sprintf("%v/%v", rule.At(i), severity.At(i))]++
+				n, _ := count.FloatAt(i)
+				out[fmt.Sprintf("%v/%v", rule.At(i), severity.At(i))] += n
 			}
 			continue
 		}

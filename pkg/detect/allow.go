@@ -76,7 +76,7 @@ func (a *allowList) drops(f Finding) bool {
 	if a.allows(f) || a.allowsGroups(f.groups) {
 		return true
 	}
-	for _, img := range f.images {
+	for _, img := range f.Images {
 		if a.allowsImage(img) {
 			return true
 		}

@@ -1,6 +1,8 @@
 package detect
 
 import (
+	"slices"
+
 	gojson "github.com/goccy/go-json"
 )
 
@@ -8,8 +10,9 @@ import (
 // about (pod and workload creations, RBAC changes, services, config maps).
 
 type objectMeta struct {
-	Name      string `json:"name"`
-	Namespace string `json:"namespace"`
+	Name         string `json:"name"`
+	GenerateName string `json:"generateName"`
+	Namespace    string `json:"namespace"`
 }
 
 type container struct {
@@ -68,6 +71,20 @@ func (w *workload) pod() *podSpec {
 		return &w.Spec.JobTemplate.Spec.Template.Spec
 	}
 	return &w.Spec.podSpec
+}
+
+// images lists the images of the pod spec's containers (init, then app, then ephemeral), each
+// once.
+func (p *podSpec) images() []string {
+	var out []string
+	for _, group := range [][]container{p.InitContainers, p.Containers, p.EphemeralContainers} {
+		for _, c := range group {
+			if c.Image != "" && !slices.Contains(out, c.Image) {
+				out = append(out, c.Image)
+			}
+		}
+	}
+	return out
 }
 
 type policyRule struct {

@@ -81,9 +81,16 @@ type Finding struct {
 	Name      string
 	Detail    string
 	AuditID   string
+	// Images are the container images of a workload finding, from the request body when the
+	// audit level records it (each once, in the order of the pod spec).
+	Images []string
+	// Count is how many occurrences the finding stands for (requests, or repeats once Group
+	// has folded them); FirstSeen and LastSeen are the first and the last of them.
+	Count               int
+	FirstSeen, LastSeen time.Time
 
-	groups []string // for the groups allow-list
-	images []string // for the images allow-list
+	groups       []string // for the groups allow-list
+	generateName string   // metadata.generateName of a workload created without a name, for the profile
 }
 
 // Config holds tunables and allow-lists applied per rule.
@@ -108,6 +115,13 @@ type Config struct {
 	AllowUsers, AllowGroups, AllowNamespaces, AllowImages, AllowNetworks []string
 	// RuleAllow adds allow-lists for single rules, by rule id.
 	RuleAllow map[string]Allow
+	// Profile names a shipped set of exceptions (Profiles) whose findings are left out and
+	// counted in a notice; "" for none.
+	Profile string
+	// ClusterNetworks are the cluster's own networks (CIDRs or IPs: nodes, pods, control plane):
+	// a service-account or node credential, or an anonymous request, from outside them is a
+	// finding. Empty: those rules judge nothing and a notice says what they could not judge.
+	ClusterNetworks []string
 }
 
 // Allow is one set of allow-lists.
@@ -188,6 +202,9 @@ type Detector struct {
 	rules     []*Rule
 	allow     *allowList
 	ruleAllow map[string]*allowList
+	profile   []Exception
+	// profiled counts, per rule, the findings the profile left out.
+	profiled map[string]int
 
 	findings []Finding
 	cands    map[string][]candidate // by rule id
@@ -237,7 +254,8 @@ func (h heldFinding) better(o heldFinding) bool {
 func New(rules []*Rule, cfg Config) *Detector {
 	cfg = cfg.withDefaults()
 	d := &Detector{cfg: cfg, rules: rules, allow: newAllowList(cfg), cands: map[string][]candidate{},
-		bodiless: map[string]int{}, bodied: map[string]int{}, bodyRules: map[string][]string{}, held: map[heldKey]heldFinding{}}
+		bodiless: map[string]int{}, bodied: map[string]int{}, bodyRules: map[string][]string{}, held: map[heldKey]heldFinding{},
+		profile: Profiles[cfg.Profile], profiled: map[string]int{}}
 	for _, r := range rules {
 		for _, res := range r.NeedsBody {
 			d.bodyRules[res] = append(d.bodyRules[res], r.ID)
@@ -323,7 +341,20 @@ func (d *Detector) emit(rule *Rule, f Finding) {
 	if a, ok := d.ruleAllow[rule.ID]; ok && a.drops(f) {
 		return
 	}
+	if excepted(d.profile, rule.ID, &f) {
+		d.profiled[rule.ID]++
+		return
+	}
 	f.RuleID, f.Title, f.Severity = rule.ID, rule.Title, rule.Severity
+	if f.Count == 0 {
+		f.Count = 1
+	}
+	if f.FirstSeen.IsZero() {
+		f.FirstSeen = f.Time
+	}
+	if f.LastSeen.IsZero() {
+		f.LastSeen = f.Time
+	}
 	d.findings = append(d.findings, f)
 }
 
@@ -346,6 +377,9 @@ func (d *Detector) Merge(other *Detector) {
 	}
 	for res, n := range other.bodied {
 		d.bodied[res] += n
+	}
+	for id, n := range other.profiled {
+		d.profiled[id] += n
 	}
 	for _, h := range other.held {
 		d.hold(h)
@@ -390,18 +424,15 @@ func (d *Detector) Finish() ([]Finding, []string) {
 			d.notes = append(d.notes, rule.notes(cands, d.cfg)...)
 		}
 	}
-	sort.Slice(d.findings, func(i, j int) bool {
-		a, b := d.findings[i], d.findings[j]
-		if !a.Time.Equal(b.Time) {
-			return a.Time.After(b.Time)
-		}
-		if a.RuleID != b.RuleID {
-			return a.RuleID < b.RuleID
-		}
-		return a.AuditID < b.AuditID
-	})
+	sortNewestFirst(d.findings)
 	notices := d.notes
 	if n := d.startedNotice(); n != "" {
+		notices = append(notices, n)
+	}
+	if n := d.profileNotice(); n != "" {
+		notices = append(notices, n)
+	}
+	if n := d.outsideNotice(); n != "" {
 		notices = append(notices, n)
 	}
 	for _, res := range sortedKeys(d.bodiless) {
@@ -414,6 +445,20 @@ func (d *Detector) Finish() ([]Finding, []string) {
 			" were audited at Metadata level (no request body), so "+andList(d.bodyRules[res])+" could not judge them")
 	}
 	return d.findings, notices
+}
+
+// sortNewestFirst orders findings newest first, then by rule and auditID.
+func sortNewestFirst(fs []Finding) {
+	sort.Slice(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
+		if !a.Time.Equal(b.Time) {
+			return a.Time.After(b.Time)
+		}
+		if a.RuleID != b.RuleID {
+			return a.RuleID < b.RuleID
+		}
+		return a.AuditID < b.AuditID
+	})
 }
 
 // startedNotice says which rules miss what when the data holds completed long-running requests

@@ -224,6 +224,7 @@ var sensitiveHostPaths = []string{"/", "/etc", "/root", "/home", "/proc", "/sys"
 
 // podRisks lists what makes a pod spec dangerous, and its images.
 func podRisks(p *podSpec) (why, images []string) {
+	images = p.images()
 	if p.HostNetwork {
 		why = append(why, "hostNetwork")
 	}
@@ -235,7 +236,6 @@ func podRisks(p *podSpec) (why, images []string) {
 	}
 	for _, group := range [][]container{p.InitContainers, p.Containers, p.EphemeralContainers} {
 		for _, c := range group {
-			images = append(images, c.Image)
 			sc := c.SecurityContext
 			if sc == nil {
 				continue
@@ -362,4 +362,19 @@ func singleObject(uri []byte) bool {
 	}
 	fs := v.Get("fieldSelector")
 	return strings.HasPrefix(fs, "metadata.name=") && !strings.Contains(fs, ",")
+}
+
+// withBody adds what the request body says of a workload (when the audit level recorded it)
+// to its finding: the images, and the name or generateName the object is created with.
+func withBody(f Finding, e *event) Finding {
+	w, ok := decodeBody[workload](e.r.RequestObject())
+	if !ok {
+		return f
+	}
+	f.Images = w.pod().images()
+	if f.Name == "" {
+		f.Name = w.Metadata.Name
+	}
+	f.generateName = w.Metadata.GenerateName
+	return f
 }

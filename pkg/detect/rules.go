@@ -61,7 +61,7 @@ var catalogue = []*Rule{
 		Fields:      []string{"user", "namespace", "name"},
 		eval: func(e *event, emit func(Finding)) {
 			if e.is("pods") && string(e.sub) == "ephemeralcontainers" && e.final && e.succeeded() && (e.writes()) {
-				emit(e.finding("ephemeral container added"))
+				emit(withBody(e.finding("ephemeral container added"), e))
 			}
 		},
 	},
@@ -326,7 +326,7 @@ var catalogue = []*Rule{
 			case e.is("clusterroles", "roles", "clusterrolebindings", "rolebindings"):
 				return candidate{key: string(e.user), item: "rbac", f: e.finding(string(e.verb) + " " + string(e.resource) + " " + string(e.name))}, true
 			case e.is(workloadResources...) && len(e.sub) == 0 && string(e.verb) != "delete":
-				return candidate{key: string(e.user), item: "workload", f: e.finding("")}, true
+				return candidate{key: string(e.user), item: "workload", f: withBody(e.finding(""), e)}, true
 			}
 			return candidate{}, false
 		},
@@ -369,7 +369,7 @@ var catalogue = []*Rule{
 			if f.Name == "" {
 				f.Name = w.Metadata.Name
 			}
-			f.images = images
+			f.Images, f.generateName = images, w.Metadata.GenerateName
 			emit(f)
 		},
 	},
@@ -387,8 +387,11 @@ var catalogue = []*Rule{
 			if ns == "kube-system" && (isSystemUser(e.kind) || strings.HasPrefix(string(e.user), "system:serviceaccount:kube-system:") || e.kind == audit.UserNode) {
 				return
 			}
-			if e.is(append([]string{"serviceaccounts"}, workloadResources...)...) {
+			switch {
+			case e.is("serviceaccounts"):
 				emit(e.finding(string(e.resource) + " created in " + ns))
+			case e.is(workloadResources...):
+				emit(withBody(e.finding(string(e.resource)+" created in "+ns), e))
 			}
 		},
 	},

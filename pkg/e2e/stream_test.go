@@ -16,6 +16,8 @@ import (
 
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/loki/lokitest"
 )
 
 // tailLine is a complete kube-apiserver audit event whose auditID is id.
@@ -352,5 +354,66 @@ func TestLiveTailRejectsOtherQueries(t *testing.T) {
 	sub, err := h.stream.SubscribeStream(callCtx(t), &pluginv2.SubscribeStreamRequest{PluginContext: ds.pluginContext(t), Path: "other/x"})
 	if err != nil || sub.GetStatus() != pluginv2.SubscribeStreamResponse_NOT_FOUND {
 		t.Fatalf("subscribe to an unknown path: %v, %v; want NOT_FOUND", sub.GetStatus(), err)
+	}
+}
+
+// TestLiveTailLokiReconnect tails a Loki datasource through the plugin while lokitest drops
+// the tail WebSocket, with entries pushed while it reconnects: every event arrives once, in
+// order, and the reconnect is a notice.
+func TestLiveTailLokiReconnect(t *testing.T) {
+	srv := lokitest.New()
+	t.Cleanup(srv.Close)
+	srv.Tenant = "audit"
+	labels := map[string]string{"job": "kubernetes-audit", "host": "master-1"}
+	h := startPlugin(t)
+	ds := lokiDatasource(804, "tail-loki", srv.URL)
+	lt := h.runStream(t, ds, "tail/e2e-loki", map[string]any{"refId": "A", "queryType": "events"})
+	lt.waitReady(t)
+
+	n := 0
+	pushN := func(k int) []string {
+		var ids []string
+		for range k {
+			id := fmt.Sprintf("loki-%05d", n)
+			n++
+			srv.Push(labels, time.Now(), tailLine(id, time.Now()))
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	var got, want []string
+	want = append(want, pushN(200)...)
+	receiveLoki(t, lt, &got, want)
+	srv.DropTails()
+	want = append(want, pushN(200)...) // pushed while the plugin reconnects
+	receiveLoki(t, lt, &got, want)
+	want = append(want, pushN(10)...)
+	receiveLoki(t, lt, &got, want)
+	if srv.TailsOpened() != 2 {
+		t.Errorf("%d tail connections, want 2", srv.TailsOpened())
+	}
+}
+
+// receiveLoki is receive that allows the reconnect's warning notice.
+func receiveLoki(t *testing.T, lt *liveTail, got *[]string, want []string) {
+	t.Helper()
+	for len(*got) < len(want) {
+		f := lt.next(t)
+		if f.Meta != nil {
+			kept := f.Meta.Notices[:0]
+			for _, n := range f.Meta.Notices {
+				if !strings.HasPrefix(n.Text, "the Loki tail connection was lost") {
+					kept = append(kept, n)
+				}
+			}
+			f.Meta.Notices = kept
+		}
+		for _, id := range auditIDs(t, f) {
+			i := len(*got)
+			if i >= len(want) || id != want[i] {
+				t.Fatalf("event %d is %s, want %s (lost, repeated or out of order)", i, id, want[min(i, len(want)-1)])
+			}
+			*got = append(*got, id)
+		}
 	}
 }

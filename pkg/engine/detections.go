@@ -11,7 +11,8 @@ import (
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 )
 
-// DetectionsResult holds findings, newest first, or their counts per rule and interval.
+// DetectionsResult holds findings, newest first, repeats folded into one (detect.Group).
+// Total counts them before the limit.
 type DetectionsResult struct {
 	Findings []detect.Finding
 	Total    int
@@ -73,7 +74,8 @@ func (d *detections) finish(res *Result) {
 		res.Notices = append(res.Notices, Notice{Warning, p})
 	}
 	if d.b != nil {
-		// Counts per rule and severity per interval, for alert rules.
+		// Counts per rule, severity and the query's groupBy per interval, for alert rules: each
+		// finding once, at its time (repeats are not folded).
 		series := map[string][]float64{}
 		for _, f := range findings {
 			i := d.b.index(f.Time)
@@ -81,6 +83,9 @@ func (d *detections) finish(res *Result) {
 				continue
 			}
 			key := f.RuleID + string(keySep) + string(f.Severity)
+			for _, dim := range d.q.GroupBy {
+				key += string(keySep) + query.FindingValue(dim, f)
+			}
 			if series[key] == nil {
 				series[key] = make([]float64, d.b.n)
 			}
@@ -89,8 +94,16 @@ func (d *detections) finish(res *Result) {
 		out := &SeriesResult{Times: d.b.times(), Step: d.b.step}
 		keys, _ := topKeys(series, sum, 0)
 		for _, k := range keys {
-			rule, sev, _ := strings.Cut(k, string(keySep))
-			out.Series = append(out.Series, Series{Name: "findings", Labels: []Label{{"rule", rule}, {"severity", sev}}, Values: series[k]})
+			parts := strings.Split(k, string(keySep))
+			labels := []Label{{"rule", parts[0]}, {"severity", parts[1]}}
+			for i, dim := range d.q.GroupBy {
+				v := parts[2+i]
+				if v == "" {
+					v = None
+				}
+				labels = append(labels, Label{dim, v})
+			}
+			out.Series = append(out.Series, Series{Name: "findings", Labels: labels, Values: series[k]})
 		}
 		if len(out.Series) == 0 {
 			out.Series = []Series{{Name: "findings", Values: make([]float64, d.b.n)}}
@@ -98,6 +111,7 @@ func (d *detections) finish(res *Result) {
 		res.Series = out
 		return
 	}
+	findings = detect.Group(findings)
 	out := &DetectionsResult{Total: len(findings)}
 	if len(findings) > d.q.Limit {
 		res.Notices = append(res.Notices, truncNotice("findings", d.q.Limit, len(findings)))

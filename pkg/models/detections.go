@@ -22,6 +22,14 @@ type DetectionSettings struct {
 	// bindings to roles written earlier (binding-to-wildcard-role): a duration such as 24h or
 	// 7d; "0" turns it off. Default 24h.
 	RBACLookback string `json:"rbacLookback,omitempty"`
+	// Profile names a shipped set of exceptions for what clusters do by design ("knownGood":
+	// kube-state-metrics listing secrets, kube-proxy and aws-node being privileged, EKS's eks:*
+	// users); "" (the default) for none.
+	Profile string `json:"profile,omitempty"`
+	// ClusterNetworks are the cluster's own networks (nodes, pods, control plane; CIDRs or IPs):
+	// service-account and node credentials, and anonymous requests, from outside them are
+	// findings.
+	ClusterNetworks []string `json:"clusterNetworks,omitempty"`
 }
 
 // DefaultRBACLookback is the RBAC look-back when the settings name none.
@@ -62,8 +70,11 @@ type AllowList struct {
 	SourceNetworks []string `json:"sourceNetworks,omitempty"`
 }
 
-func (a AllowList) validate(where string) error {
-	for _, n := range a.SourceNetworks {
+func (a AllowList) validate(where string) error { return validateNetworks(where, a.SourceNetworks) }
+
+// validateNetworks checks that each of ns is a CIDR or an IP address.
+func validateNetworks(where string, ns []string) error {
+	for _, n := range ns {
 		n = strings.TrimSpace(n)
 		if _, err := netip.ParsePrefix(n); err != nil {
 			if _, err := netip.ParseAddr(n); err != nil {
@@ -94,6 +105,16 @@ func (d *DetectionSettings) DetectConfig() (detect.Config, error) {
 	if err := d.Allow.validate("detections.allow"); err != nil {
 		return cfg, err
 	}
+	if d.Profile != "" {
+		if _, ok := detect.Profiles[d.Profile]; !ok {
+			return cfg, fmt.Errorf("detections.profile: unknown profile %q: use %q, or leave it empty for none", d.Profile, detect.ProfileKnownGood)
+		}
+		cfg.Profile = d.Profile
+	}
+	if err := validateNetworks("detections.clusterNetworks", d.ClusterNetworks); err != nil {
+		return cfg, err
+	}
+	cfg.ClusterNetworks = d.ClusterNetworks
 	a := d.Allow.detect()
 	cfg.AllowUsers, cfg.AllowGroups, cfg.AllowNamespaces, cfg.AllowImages, cfg.AllowNetworks = a.Users, a.Groups, a.Namespaces, a.Images, a.Networks
 	for id, r := range d.Rules {

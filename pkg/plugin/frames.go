@@ -394,21 +394,30 @@ func deprecatedFrame(d *engine.DeprecatedResult) *data.Frame {
 
 func findingsFrame(d *engine.DetectionsResult) *data.Frame {
 	n := len(d.Findings)
-	times := make([]time.Time, n)
-	names := []string{"rule", "title", "severity", "user", "sourceIP", "userAgent", "verb", "resource", "namespace", "name", "detail", "auditID"}
+	times, first, last := make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
+	counts := make([]int64, n)
+	names := []string{"rule", "title", "severity", "user", "sourceIP", "userAgent", "verb", "resource", "namespace", "name", "image", "detail", "auditID"}
 	cols := make([][]string, len(names))
 	for i := range cols {
 		cols[i] = make([]string, n)
 	}
 	for i, f := range d.Findings {
-		times[i] = f.Time
-		for j, v := range []string{f.RuleID, f.Title, string(f.Severity), f.User, f.SourceIP, f.UserAgent, f.Verb, f.Resource, f.Namespace, f.Name, f.Detail, f.AuditID} {
+		times[i], first[i], last[i], counts[i] = f.Time, f.FirstSeen, f.LastSeen, int64(f.Count)
+		for j, v := range []string{f.RuleID, f.Title, string(f.Severity), f.User, f.SourceIP, f.UserAgent, f.Verb, f.Resource, f.Namespace, f.Name,
+			strings.Join(f.Images, ", "), f.Detail, f.AuditID} {
 			cols[j][i] = v
 		}
 	}
+	// time is the last occurrence (a row folds repeats: detect.Group), so annotations and
+	// "last finding" columns read it as before; count, firstSeen and lastSeen say how often and
+	// since when.
 	fr := data.NewFrame("findings", data.NewField("time", nil, times))
 	for j, name := range names {
 		fr.Fields = append(fr.Fields, data.NewField(name, nil, cols[j]))
+		if name == "severity" {
+			fr.Fields = append(fr.Fields, data.NewField("count", nil, counts).SetConfig(&data.FieldConfig{Unit: "short"}),
+				data.NewField("firstSeen", nil, first), data.NewField("lastSeen", nil, last))
+		}
 	}
 	return withMeta(fr, data.FrameTypeTable, data.FrameTypeVersion{0, 0})
 }

@@ -80,7 +80,7 @@ func (d *Datasource) RunStream(ctx context.Context, req *backend.RunStreamReques
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- ts.tail(tctx, cur, queue) }()
+	go func() { done <- ts.tail(tctx, cur, q, queue) }()
 
 	ticker := time.NewTicker(tailFlushEvery)
 	defer ticker.Stop()

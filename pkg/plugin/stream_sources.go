@@ -7,7 +7,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/file"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/loki"
 )
 
 // tailSource follows a source: it calls sink.emit for every new line until ctx is done,
@@ -15,7 +17,7 @@ import (
 // it follows (sink.ready) and reports what it could not read (sink.problem); both become frame
 // notices. It returns ctx.Err() or a failure that ends the tail.
 type tailSource interface {
-	tail(ctx context.Context, cur *tailCursor, sink tailSink) error
+	tail(ctx context.Context, cur *tailCursor, q *query.Query, sink tailSink) error
 }
 
 // tailSink receives what a tailSource reads.
@@ -30,6 +32,7 @@ type tailCursor struct {
 	mu        sync.Mutex
 	stoppedAt time.Time
 	files     map[string]file.Position // file: by active file path
+	loki      loki.TailCursor
 }
 
 // tailSource is the datasource's source as a tailSource.
@@ -37,6 +40,8 @@ func (d *Datasource) tailSource() (tailSource, error) {
 	switch s := d.src.(type) {
 	case *file.Source:
 		return fileTail{s}, nil
+	case *loki.Source:
+		return lokiTail{s}, nil
 	}
 	return nil, fmt.Errorf("live tail is not available for this source (%T)", d.src)
 }
@@ -44,7 +49,7 @@ func (d *Datasource) tailSource() (tailSource, error) {
 // fileTail follows the active audit files (file.Source.Follow).
 type fileTail struct{ s *file.Source }
 
-func (t fileTail) tail(ctx context.Context, cur *tailCursor, sink tailSink) error {
+func (t fileTail) tail(ctx context.Context, cur *tailCursor, _ *query.Query, sink tailSink) error {
 	cur.mu.Lock()
 	from := make(map[string]file.Position, len(cur.files))
 	for p, pos := range cur.files {
@@ -66,6 +71,23 @@ func (t fileTail) tail(ctx context.Context, cur *tailCursor, sink tailSink) erro
 		cur.mu.Lock()
 		cur.files[pos.Path] = pos
 		cur.mu.Unlock()
+		return nil
+	})
+}
+
+// lokiTail follows the stream selector over Loki's tail WebSocket (loki.Source.Tail), with
+// the query filter's exact line filters. The cursor is only used by one run at a time.
+type lokiTail struct{ s *loki.Source }
+
+func (t lokiTail) tail(ctx context.Context, cur *tailCursor, q *query.Query, sink tailSink) error {
+	announced := false
+	return t.s.Tail(ctx, loki.TailOptions{Filter: &q.Filter, Cursor: &cur.loki, Problem: sink.problem, Connected: func() {
+		if !announced {
+			announced = true
+			sink.ready("live tail: following Loki's tail of the audit stream selector")
+		}
+	}}, func(_ map[string]string, _ time.Time, line []byte) error {
+		sink.emit(line)
 		return nil
 	})
 }

@@ -1,10 +1,13 @@
 package query
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
 )
 
 // detectionSeverities are the severities of detection rules (pkg/detect), and "*", a
@@ -27,7 +30,35 @@ func init() {
 	})
 }
 
+// findingDimensions are the groupBy dimensions of detections in their timeseries format:
+// the finding's own fields, which label each series beside rule and severity.
+var findingDimensions = map[string]func(f detect.Finding) string{
+	"user.username":       func(f detect.Finding) string { return f.User },
+	"objectRef.namespace": func(f detect.Finding) string { return f.Namespace },
+	"objectRef.resource":  func(f detect.Finding) string { return f.Resource },
+	"objectRef.name":      func(f detect.Finding) string { return f.Name },
+	"verb":                func(f detect.Finding) string { return f.Verb },
+	"sourceIPs":           func(f detect.Finding) string { return f.SourceIP },
+	"userAgent":           func(f detect.Finding) string { return f.UserAgent },
+}
+
+// FindingValue is a finding's value of a groupBy dimension of detections (validated by Parse).
+func FindingValue(dim string, f detect.Finding) string {
+	if v, ok := findingDimensions[dim]; ok {
+		return v(f)
+	}
+	return ""
+}
+
 func validateDetections(q *Query) error {
+	if q.Format == FormatTimeSeries {
+		for _, g := range q.GroupBy {
+			if _, ok := findingDimensions[g]; !ok {
+				names := slices.Sorted(maps.Keys(findingDimensions))
+				return errorf("detections cannot be grouped by %s: use %s (findings are grouped by rule and severity already)", g, strings.Join(names, ", "))
+			}
+		}
+	}
 	for _, sev := range q.Severities {
 		if !slices.Contains(detectionSeverities, sev) {
 			return errorf("unknown severity %q: use low, medium, high or critical", sev)

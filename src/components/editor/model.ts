@@ -45,6 +45,8 @@ export const DETECTION_RULES: ReadonlyArray<{ id: string; severity: Severity }> 
   { id: 'nodeport-service', severity: 'low' },
   { id: 'configmap-credentials', severity: 'medium' },
   { id: 'system-identity-public-ip', severity: 'high' },
+  { id: 'token-outside-cluster', severity: 'high' },
+  { id: 'anonymous-outside-cluster', severity: 'medium' },
 ];
 
 /** Short dimension names the backend accepts (pkg/query dimensionByName). */

@@ -65,6 +65,7 @@ type Server struct {
 	delay    time.Duration
 	requests map[string]int
 	queries  []string
+	tails    tailConns // open /loki/api/v1/tail WebSockets (tail.go)
 }
 
 type lstream struct {
@@ -169,6 +170,7 @@ func New() *Server {
 	mux.HandleFunc("GET /loki/api/v1/label/{name}/values", s.wrap(s.labelValues))
 	mux.HandleFunc("GET /loki/api/v1/series", s.wrap(s.series))
 	mux.HandleFunc("GET /loki/api/v1/index/stats", s.wrap(s.indexStats))
+	mux.HandleFunc("GET /loki/api/v1/tail", s.wrap(s.tail))
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ready\n")) })
 	s.Server = httptest.NewServer(mux)
 	return s

@@ -1,0 +1,251 @@
+package detect
+
+import (
+	"net/netip"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
+)
+
+// Rules on where a request came from, judged against Config.ClusterNetworks.
+const (
+	TokenOutsideRule     = "token-outside-cluster"
+	AnonymousOutsideRule = "anonymous-outside-cluster"
+)
+
+// outsideState is the state of a rule about requests from outside the cluster's networks
+// (a stolen service-account token used from a laptop, anonymous probes from the internet): per
+// principal, source IP and burst-window bucket, the first request and how many there were, so
+// that one use that goes on for hours is one finding and memory grows with principals × IPs ×
+// buckets, not with requests. Without cluster networks nothing is judged; unjudged counts the
+// requests from outside the private ranges, for the notice.
+type outsideState struct {
+	nets     []netip.Prefix
+	window   time.Duration
+	about    func(e *event) bool // the requests the rule is about
+	detail   func(ip string) string
+	cells    map[outsideKey]map[int64]*outsideCell
+	unjudged int
+	// inside caches whether a source IP is inside the networks (or, without them, private):
+	// a cluster has a few thousand addresses, and a map lookup is cheaper than parsing.
+	inside map[string]bool
+}
+
+type outsideKey struct{ user, ip string }
+
+type outsideCell struct {
+	first    Finding
+	last     time.Time
+	n        int
+	allowedN int // requests that succeeded
+}
+
+// maxCachedIPs bounds the address cache against logs with a new address per request.
+const maxCachedIPs = 8192
+
+func newOutsideState(about func(e *event) bool, detail func(ip string) string) func(cfg Config) ruleState {
+	return func(cfg Config) ruleState {
+		return &outsideState{nets: parseNetworks(cfg.ClusterNetworks), window: cfg.BurstWindow, about: about,
+			detail: detail, cells: map[outsideKey]map[int64]*outsideCell{}, inside: map[string]bool{}}
+	}
+}
+
+// parseNetworks reads CIDRs and single IPs; what is neither is left out (the settings are
+// validated before).
+func parseNetworks(ns []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, n := range ns {
+		n = strings.TrimSpace(n)
+		if p, err := netip.ParsePrefix(n); err == nil {
+			out = append(out, p.Masked())
+		} else if ip, err := netip.ParseAddr(n); err == nil {
+			out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
+		}
+	}
+	return out
+}
+
+// private reports the addresses no client outside a private network can have: RFC 1918,
+// unique-local, loopback, link-local and carrier-grade NAT.
+func private(a netip.Addr) bool {
+	return a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() || nonPublic[0].Contains(a)
+}
+
+// isInside reports whether ip is inside the cluster networks (without them: private).
+// Loopback is always inside (the API server's own host), and so is an address that does not
+// parse: nothing can be said of it.
+func (s *outsideState) isInside(ip []byte) bool {
+	if in, ok := s.inside[string(ip)]; ok {
+		return in
+	}
+	in := true
+	if a, err := netip.ParseAddr(string(ip)); err == nil {
+		a = a.Unmap()
+		if a.IsLoopback() {
+			in = true
+		} else if len(s.nets) == 0 {
+			in = private(a)
+		} else {
+			in = slices.ContainsFunc(s.nets, func(p netip.Prefix) bool { return p.Contains(a) })
+		}
+	}
+	if len(s.inside) < maxCachedIPs {
+		s.inside[string(ip)] = in
+	}
+	return in
+}
+
+func (s *outsideState) observe(e *event) {
+	if !e.final || !s.about(e) {
+		return
+	}
+	ip := e.r.SourceIP()
+	if len(ip) == 0 || s.isInside(ip) {
+		return
+	}
+	if len(s.nets) == 0 {
+		s.unjudged++
+		return
+	}
+	k := outsideKey{string(e.user), string(ip)}
+	buckets := s.cells[k]
+	if buckets == nil {
+		buckets = map[int64]*outsideCell{}
+		s.cells[k] = buckets
+	}
+	b := e.r.Time.UnixNano() / int64(s.window)
+	c := buckets[b]
+	if c == nil {
+		c = &outsideCell{first: s.finding(e, k.ip), last: e.r.Time}
+		buckets[b] = c
+	} else if e.r.Time.Before(c.first.Time) || e.r.Time.Equal(c.first.Time) && string(e.r.Str(audit.FieldAuditID)) < c.first.AuditID {
+		c.first = s.finding(e, k.ip)
+	}
+	if e.r.Time.After(c.last) {
+		c.last = e.r.Time
+	}
+	c.n++
+	if e.succeeded() {
+		c.allowedN++
+	}
+}
+
+// finding is the first request of a run: who, from where, with which client. The object is
+// left out (a run touches many), so that the runs of one principal and address group into one
+// finding.
+func (s *outsideState) finding(e *event, ip string) Finding {
+	f := e.finding(s.detail(ip))
+	f.Verb, f.Resource, f.Namespace, f.Name = "", "", "", ""
+	return f
+}
+
+func (s *outsideState) merge(other ruleState) {
+	o := other.(*outsideState)
+	s.unjudged += o.unjudged
+	for k, obuckets := range o.cells { // copied, never shared: o may be a cached partial's
+		buckets := s.cells[k]
+		if buckets == nil {
+			buckets = make(map[int64]*outsideCell, len(obuckets))
+			s.cells[k] = buckets
+		}
+		for b, oc := range obuckets {
+			c := buckets[b]
+			if c == nil {
+				cp := *oc
+				buckets[b] = &cp
+				continue
+			}
+			if oc.first.Time.Before(c.first.Time) || oc.first.Time.Equal(c.first.Time) && oc.first.AuditID < c.first.AuditID {
+				c.first = oc.first
+			}
+			if oc.last.After(c.last) {
+				c.last = oc.last
+			}
+			c.n += oc.n
+			c.allowedN += oc.allowedN
+		}
+	}
+}
+
+// decide makes one finding per principal, address and run of adjacent buckets: the run's first
+// request, with how many requests it held and over how long.
+func (s *outsideState) decide(emit func(Finding)) {
+	keys := make([]outsideKey, 0, len(s.cells))
+	for k := range s.cells {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i].user < keys[j].user || keys[i].user == keys[j].user && keys[i].ip < keys[j].ip
+	})
+	for _, k := range keys {
+		buckets := s.cells[k]
+		ids := make([]int64, 0, len(buckets))
+		for b := range buckets {
+			ids = append(ids, b)
+		}
+		slices.Sort(ids)
+		for i := 0; i < len(ids); {
+			run := *buckets[ids[i]]
+			j := i + 1
+			for ; j < len(ids) && ids[j] == ids[j-1]+1; j++ {
+				c := buckets[ids[j]]
+				run.n += c.n
+				run.allowedN += c.allowedN
+				run.last = c.last
+			}
+			f := run.first
+			f.Count, f.FirstSeen, f.LastSeen = run.n, f.Time, run.last
+			if run.allowedN == 0 {
+				f.Detail += " (every request denied or failed)"
+			}
+			emit(f)
+			i = j
+		}
+	}
+}
+
+// outsideNotice says what the rules about requests from outside could not judge for want of
+// cluster networks.
+func (d *Detector) outsideNotice() string {
+	var ids []string
+	n := 0
+	for i, r := range d.rules {
+		if s, ok := d.states[i].(*outsideState); ok && s.unjudged > 0 {
+			ids = append(ids, r.ID)
+			n += s.unjudged
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	verb := " needs"
+	if len(ids) > 1 {
+		verb = " need"
+	}
+	return andList(ids) + verb + " the cluster's networks (detections.clusterNetworks: node, pod and control-plane CIDRs): " +
+		strconv.Itoa(n) + " requests by service accounts, nodes or anonymous users came from addresses outside the private ranges and were not judged"
+}
+
+var outsideRules = []*Rule{
+	{
+		ID: TokenOutsideRule, Title: "Service-account or node credential used from outside the cluster", Severity: High,
+		Description: "A service-account token or a node's credentials, which live inside the cluster, were used from an address outside the cluster's networks (detections.clusterNetworks): a stolen credential. One finding per principal, address and run of use.",
+		Fields:      []string{"user", "source IP", "user agent", "detail"},
+		state: newOutsideState(func(e *event) bool {
+			return e.kind == audit.UserServiceAccount || e.kind == audit.UserNode
+		}, func(ip string) string { return "credential used from " + ip + ", outside the cluster networks" }),
+	},
+	{
+		ID: AnonymousOutsideRule, Title: "Anonymous request from outside the cluster", Severity: Medium,
+		Description: "An anonymous request (system:anonymous, or one that failed authentication) reached the API server from an address outside the cluster's networks (detections.clusterNetworks): the endpoint is reachable from there, and someone is probing it. One finding per address and run of requests.",
+		Fields:      []string{"source IP", "user agent", "detail"},
+		state: newOutsideState(func(e *event) bool { return e.kind == audit.UserAnonymous },
+			func(ip string) string { return "anonymous requests from " + ip + ", outside the cluster networks" }),
+	},
+}
+
+func init() { catalogue = append(catalogue, outsideRules...) }
