@@ -366,7 +366,9 @@ func (d *Detector) Release() {
 	d.cur = nil
 }
 
-// Merge adds other's state (another worker's) to d.
+// Merge adds other's state (another worker's, or a kept partial's) to d. other is not
+// changed, and d shares nothing of it that either may change, so one detector can be merged
+// into many, concurrently.
 func (d *Detector) Merge(other *Detector) {
 	d.findings = append(d.findings, other.findings...)
 	for id, cs := range other.cands {

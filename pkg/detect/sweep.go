@@ -16,7 +16,7 @@ import (
 // as candidates would hold one finding per request.
 type ruleState interface {
 	observe(e *event)
-	merge(other ruleState) // other is of the same type and is not used afterwards
+	merge(other ruleState) // other is of the same type; it is not changed, nor shared with the result
 	decide(emit func(Finding))
 }
 
@@ -225,16 +225,18 @@ func (s *sweepState) observe(e *event) {
 
 func (s *sweepState) merge(other ruleState) {
 	o := other.(*sweepState)
+	// Nothing of o is shared with s: a cached partial is merged into many queries' states.
 	for k, obuckets := range o.uses {
 		buckets := s.uses[k]
 		if buckets == nil {
-			s.uses[k] = obuckets
-			continue
+			buckets = make(map[int64]*useCell, len(obuckets))
+			s.uses[k] = buckets
 		}
 		for b, oc := range obuckets {
 			c := buckets[b]
 			if c == nil {
-				buckets[b] = oc
+				cp := *oc
+				buckets[b] = &cp
 				continue
 			}
 			c.n += oc.n
@@ -249,14 +251,14 @@ func (s *sweepState) merge(other ruleState) {
 	for user, obuckets := range o.users {
 		buckets := s.users[user]
 		if buckets == nil {
-			s.users[user] = obuckets
-			continue
+			buckets = make(map[int64]*sweepCell, len(obuckets))
+			s.users[user] = buckets
 		}
 		for b, oc := range obuckets {
 			c := buckets[b]
 			if c == nil {
-				buckets[b] = oc
-				continue
+				c = &sweepCell{allowed: make(map[string]struct{}, len(oc.allowed)), forbidden: make(map[string]Finding, len(oc.forbidden))}
+				buckets[b] = c
 			}
 			c.saw(oc.first)
 			c.saw(oc.last)

@@ -5,10 +5,7 @@ import (
 	"reflect"
 	"unsafe"
 
-	clone "github.com/huandu/go-clone"
-
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
-	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
 )
 
 // Partial aggregates: what an aggregator computed over one segment, kept in the Cache and added
@@ -242,14 +239,11 @@ func (t *topn) columnar()            {}
 func (s *breakdownSeries) columnar() {}
 func (d *deprecated) columnar()      {}
 
-// Detections keep their state in a detect.Detector whose Merge may take over the other's
-// slices; a kept one is merged as a deep copy (go-clone copies unexported fields too). Its
-// buckets (timeseries format) are only used by finish, so there is nothing to move. The RBAC
-// look-back history is read by Finish from the receiver's configuration, which is the current
-// query's: a kept partial does not depend on it.
-func (d *detections) absorb(p aggregator) {
-	d.det.Merge(clone.Slowly(p.(*detections).det).(*detect.Detector))
-}
+// Detections keep their state in a detect.Detector, whose Merge copies what it takes and
+// leaves the other unchanged. Its buckets (timeseries format) are only used by finish, so
+// there is nothing to move. The RBAC look-back history is read by Finish from the receiver's
+// configuration, which is the current query's: a kept partial does not depend on it.
+func (d *detections) absorb(p aggregator) { d.det.Merge(p.(*detections).det) }
 
 func (d *detections) cost() int { return deepSize(reflect.ValueOf(d.det), map[uintptr]bool{}) }
 
