@@ -2,7 +2,6 @@ package cloudwatch_test
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -111,26 +110,6 @@ func TestCountAccountQuota(t *testing.T) {
 	}
 	if n := srv.Calls("StartQuery"); n != 3 {
 		t.Errorf("%d StartQuery calls, want 3", n)
-	}
-}
-
-func TestCountCancelStopsQuery(t *testing.T) {
-	srv := newServer(t, loadFixtures(t)[:50])
-	srv.RunningPolls = 1 << 30
-	src := newSource(t, srv, nil, cloudwatch.Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		for srv.Calls("GetQueryResults") < 3 {
-			time.Sleep(time.Millisecond)
-		}
-		cancel()
-	}()
-	_, err := src.Count(ctx, countReq(query.Filter{}))
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("err %v, want context.Canceled", err)
-	}
-	if st := srv.Stopped(); len(st) != 1 {
-		t.Errorf("StopQuery calls: %v, want one", st)
 	}
 }
 

@@ -107,7 +107,10 @@ func (s *Source) scanEntries(ctx context.Context, q string, lo, hi time.Time, fn
 			}
 			st.FilesScanned++ // one request
 			newAt := 0
-			for _, e := range page {
+			for k, e := range page {
+				if k%256 == 255 && ctx.Err() != nil {
+					return st, ctx.Err() // cancelled: stop within the page too
+				}
 				if e.ts < start || e.ts >= end {
 					continue // Loki occasionally returns entries outside the range
 				}
