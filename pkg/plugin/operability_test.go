@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/auditgen"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/cloudwatch/cwtest"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/loki/lokitest"
 )
@@ -322,5 +324,51 @@ func TestDebugLogOfEachQuery(t *testing.T) {
 		if !strings.Contains(bad, want) {
 			t.Errorf("the bad query's line lacks %q: %q", want, bad)
 		}
+	}
+}
+
+// A tiny interval over a long range, or a huge maxDataPoints, never makes more than
+// query.QueryLimits.MaxBuckets intervals: the interval is widened (alert rules send 1s
+// intervals with maxDataPoints 43200). A range too long to measure is an error naming it.
+func TestBucketsBounded(t *testing.T) {
+	ds := newTestDatasource(t, `{"source":"file","file":{"paths":["`+fixtureDir(t)+`"],"index":false}}`)
+	run := func(tr backend.TimeRange, interval time.Duration, maxDataPoints int64) backend.DataResponse {
+		t.Helper()
+		resp, err := ds.QueryData(context.Background(), &backend.QueryDataRequest{Queries: []backend.DataQuery{{
+			RefID: "A", JSON: []byte(`{"queryType":"timeseries"}`), TimeRange: tr, Interval: interval, MaxDataPoints: maxDataPoints,
+		}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Responses["A"]
+	}
+	for _, tc := range []struct {
+		name          string
+		interval      time.Duration
+		maxDataPoints int64
+	}{{"1ms interval", time.Millisecond, 1000}, {"maxDataPoints 1e12", time.Second, 1e12}, {"negative maxDataPoints", 0, -5}} {
+		r := run(allTime, tc.interval, tc.maxDataPoints)
+		if r.Error != nil || len(r.Frames) == 0 {
+			t.Fatalf("%s: %v", tc.name, r.Error)
+		}
+		if n := r.Frames[0].Rows(); n == 0 || n > query.QueryLimits.MaxBuckets+2 {
+			t.Errorf("%s: %d intervals over 8 years", tc.name, n)
+		}
+	}
+	r := run(backend.TimeRange{From: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}, time.Second, 100)
+	if r.Error == nil || r.ErrorSource != backend.ErrorSourceDownstream || !strings.Contains(r.Error.Error(), "is too long") ||
+		!strings.Contains(r.Error.Error(), "0001-01-01T00:00:00Z") {
+		t.Errorf("a 9998-year range: %v", r.Error)
+	}
+}
+
+// GET /schema serves the limits of every query beside the per-type ones.
+func TestSchemaServesQueryLimits(t *testing.T) {
+	status, body := callResource(t, newTestDatasource(t, `{}`), "schema")
+	var got struct {
+		Limits query.ModelLimits `json:"limits"`
+	}
+	if err := json.Unmarshal(body, &got); status != 200 || err != nil || got.Limits != query.QueryLimits {
+		t.Errorf("status %d, limits %+v (%v), want %+v", status, got.Limits, err, query.QueryLimits)
 	}
 }

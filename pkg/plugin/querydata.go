@@ -101,6 +101,28 @@ func (d *Datasource) query(ctx context.Context, dq backend.DataQuery) (res backe
 	return res
 }
 
+// checkBuckets rejects, before anything is allocated, a query whose series could not be held
+// in query.QueryLimits.MaxBuckets intervals. The interval is widened for a long range, as
+// Grafana widens it to maxDataPoints (alert rules send 1s intervals over hours), so this fails
+// only for a range too long to measure (about 292 years).
+func checkBuckets(dq backend.DataQuery) error {
+	from, to := dq.TimeRange.From.UTC(), dq.TimeRange.To.UTC()
+	if !to.After(from) {
+		return nil // the engine names the empty range
+	}
+	span := to.Sub(from)
+	maxB := int64(query.QueryLimits.MaxBuckets)
+	if !from.Add(span).Equal(to) {
+		return &query.Error{Msg: fmt.Sprintf("the time range from %s to %s is too long: at most %d intervals of at most a few years each can be counted",
+			from.Format(time.RFC3339), to.Format(time.RFC3339), maxB)}
+	}
+	step := engine.Step(from, to, dq.Interval, dq.MaxDataPoints)
+	if n := int64(span/step) + 2; n > maxB+2 { // +2: the partial first and last intervals
+		return &query.Error{Msg: fmt.Sprintf("interval %s over %s gives %d intervals, more than the maximum of %d", step, span, n, maxB)}
+	}
+	return nil
+}
+
 // errQueryTimeout is the cause of a query's context when queryTimeout expires.
 var errQueryTimeout = errors.New("queryTimeout expired")
 
@@ -133,6 +155,9 @@ func (d *Datasource) run(ctx context.Context, dq backend.DataQuery) (*query.Quer
 	if q.QueryType == query.TypeDetections && d.detectErr != nil {
 		return q, nil, backend.ErrDataResponseWithSource(backend.StatusBadRequest, backend.ErrorSourceDownstream,
 			"the datasource's detections settings are invalid: "+d.detectErr.Error())
+	}
+	if err := checkBuckets(dq); err != nil {
+		return q, nil, errorResponse(err)
 	}
 	result, err := engine.Run(ctx, d.src, engine.Request{
 		Query: q, From: dq.TimeRange.From.UTC(), To: dq.TimeRange.To.UTC(),

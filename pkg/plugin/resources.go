@@ -49,6 +49,8 @@ type schemaInfo struct {
 	Dimensions    []dimensionInfo `json:"dimensions"`
 	Rules         []ruleInfo      `json:"rules"`
 	Severities    []string        `json:"severities"`
+	// Limits bound every query, whatever its type (the per-type limit is in QueryTypes).
+	Limits query.ModelLimits `json:"limits"`
 }
 
 // queryTypeInfo is one query type of GET /schema, in the editor's order.
@@ -97,7 +99,7 @@ type ruleInfo struct {
 // schema is the body of GET /schema. It depends on nothing but the plugin's code.
 func schema() schemaInfo {
 	out := schemaInfo{SchemaVersion: query.SchemaVersion, QueryTypes: []queryTypeInfo{}, Dimensions: []dimensionInfo{},
-		Rules: []ruleInfo{}, Severities: []string{}}
+		Rules: []ruleInfo{}, Severities: []string{}, Limits: query.QueryLimits}
 	for _, s := range query.Specs() {
 		t := queryTypeInfo{Name: string(s.Type), Label: s.Label, Description: s.Description,
 			Formats: append([]string{}, s.Formats...), DefaultFormat: s.DefaultFormat(), Metrics: s.Metrics}

@@ -173,6 +173,9 @@ type rawQuery struct {
 // Parse parses a query's JSON. fallbackType is the DataQuery's QueryType, used when the JSON
 // has none. The result is migrated to the current schema, defaulted and validated.
 func Parse(raw []byte, fallbackType string) (*Query, error) {
+	if err := checkSize(raw); err != nil { // limits.go
+		return nil, err
+	}
 	var rq rawQuery
 	if len(bytes.TrimSpace(raw)) > 0 {
 		if err := json.Unmarshal(raw, &rq); err != nil {
@@ -197,6 +200,9 @@ func Parse(raw []byte, fallbackType string) (*Query, error) {
 		q.QueryType = Type(fallbackType)
 	}
 	migrate(&q)
+	if err := q.checkLists(); err != nil { // limits.go
+		return nil, err
+	}
 	if err := q.defaultAndValidate(); err != nil {
 		return nil, err
 	}
@@ -228,6 +234,9 @@ func parseQuantiles(raw json.RawMessage) ([]float64, error) {
 	var items []json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil {
 		items = []json.RawMessage{raw}
+	}
+	if len(items) > QueryLimits.MaxQuantiles {
+		return nil, tooMany("quantiles", len(items), QueryLimits.MaxQuantiles)
 	}
 	out := make([]float64, 0, len(items))
 	for _, it := range items {
