@@ -753,6 +753,7 @@ var eventTableColumns = []struct {
 	{"requestURI", []data.FieldType{data.FieldTypeString}},
 	{"auditID", []data.FieldType{data.FieldTypeString}},
 	{"annotations", []data.FieldType{data.FieldTypeJSON, data.FieldTypeNullableJSON, data.FieldTypeString}},
+	{"raw", []data.FieldType{data.FieldTypeJSON}},
 }
 
 func checkEventsTable(f refFilter) func(*testing.T, *model, *pluginv2.DataResponse) {

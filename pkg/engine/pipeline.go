@@ -36,7 +36,7 @@ type PipelineResult struct {
 type originStats struct {
 	row    PipelineRow
 	counts []float64 // events per bucket
-	lags   samples   // seconds from the event to its arrival at the source
+	lags   samples // seconds from the event to its arrival at the source
 }
 
 // runPipeline answers pipelineHealth: it needs each line's origin, so it reads the source

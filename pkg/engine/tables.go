@@ -309,15 +309,28 @@ type EventsResult struct {
 }
 
 type events struct {
-	keep largest[[]byte]
-	id   []byte
+	keep     largest[[]byte]
+	id       []byte
+	auditIDs map[string]bool // the query's auditIDs; nil selects every event
 }
 
-func newEvents(q *query.Query) *events { return &events{keep: largest[[]byte]{limit: q.Limit}} }
+func newEvents(q *query.Query) *events {
+	e := &events{keep: largest[[]byte]{limit: q.Limit}}
+	if len(q.AuditIDs) > 0 {
+		e.auditIDs = make(map[string]bool, len(q.AuditIDs))
+		for _, id := range q.AuditIDs {
+			e.auditIDs[id] = true
+		}
+	}
+	return e
+}
 
 func (e *events) needs() audit.Fields { return 0 }
 
 func (e *events) add(r *audit.Record) {
+	if e.auditIDs != nil && !e.auditIDs[string(r.Str(audit.FieldAuditID))] {
+		return
+	}
 	// Ties on time keep a stable order: auditID then stage.
 	e.id = append(append(append(e.id[:0], r.Str(audit.FieldAuditID)...), '/'), r.Stage()...)
 	if !e.keep.wants(r.Time.UnixNano(), e.id) {

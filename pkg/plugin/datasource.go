@@ -48,12 +48,13 @@ type Datasource struct {
 	detectErr error         // detections settings that cannot work: reported by health checks and detections queries
 	resources backend.CallResourceHandler
 	tails     tailCursors // where each live tail channel stopped (stream.go)
+	uid       string      // the datasource's UID, for the data links of frames (frames_links.go)
 }
 
 // NewDatasource builds a datasource instance from its settings. Invalid settings do not fail
 // here (Grafana would show an opaque error); they are reported by CheckHealth and each query.
 func NewDatasource(_ context.Context, s backend.DataSourceInstanceSettings) (instancemgmt.Instance, error) {
-	ds := &Datasource{roles: &engine.RoleIndex{}}
+	ds := &Datasource{roles: &engine.RoleIndex{}, uid: s.UID}
 	ds.settings, ds.configErr = models.Load(s)
 	if ds.configErr == nil {
 		ds.detect, ds.detectErr = ds.settings.Detections.DetectConfig()

@@ -286,6 +286,7 @@ func logsFrame(ev *engine.EventsResult) *data.Frame {
 		data.NewField("severity", nil, sev),
 		data.NewField("id", nil, ids),
 		data.NewField("labels", nil, labels),
+		data.NewField("raw", nil, rawStrings(ev.Events)),
 	)
 	withMeta(f, data.FrameTypeLogLines, data.FrameTypeVersion{0, 0})
 	f.Meta.PreferredVisualization = data.VisTypeLogs
@@ -331,6 +332,7 @@ func eventsTableFrame(ev *engine.EventsResult) *data.Frame {
 	f.Fields = append(f.Fields, data.NewField("latency", nil, lat).SetConfig(&data.FieldConfig{Unit: "s"}))
 	f.Fields = append(f.Fields, data.NewField(names[16], nil, cols[16]), data.NewField(names[17], nil, cols[17]))
 	f.Fields = append(f.Fields, data.NewField("annotations", nil, ann))
+	f.Fields = append(f.Fields, data.NewField("raw", nil, rawJSON(ev.Events)))
 	return withMeta(f, data.FrameTypeTable, data.FrameTypeVersion{0, 0})
 }
 

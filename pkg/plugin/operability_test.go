@@ -372,22 +372,3 @@ func TestSchemaServesQueryLimits(t *testing.T) {
 		t.Errorf("status %d, limits %+v (%v), want %+v", status, got.Limits, err, query.QueryLimits)
 	}
 }
-
-// The health check is bounded by queryTimeout too, and says so when it was stopped.
-func TestHealthWithinQueryTimeout(t *testing.T) {
-	srv := lokiWith(t, nil)
-	srv.Inject(lokitest.Fault{Kind: lokitest.FaultSlow, Delay: time.Hour, Times: -1})
-	ds := newTestDatasource(t, lokiSettings(srv.URL, `,"queryTimeout":"1s"`))
-	ctx, tid := tracedContext(t)
-	h, err := ds.CheckHealth(ctx, &backend.CheckHealthRequest{})
-	if err != nil || h.Status != backend.HealthStatusError || !strings.Contains(h.Message, "stopped after 1s, the datasource's queryTimeout") {
-		t.Errorf("health %+v, %v", h, err)
-	}
-	found := false
-	for _, s := range spansOf(tid) {
-		found = found || s.Name() == "auditlogs.checkHealth"
-	}
-	if !found {
-		t.Error("no auditlogs.checkHealth span")
-	}
-}

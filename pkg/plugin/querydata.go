@@ -167,7 +167,7 @@ func (d *Datasource) run(ctx context.Context, dq backend.DataQuery) (*query.Quer
 	if err != nil {
 		return q, result, errorResponse(err)
 	}
-	return q, result, backend.DataResponse{Frames: toFrames(q, result)}
+	return q, result, backend.DataResponse{Frames: withLinks(q, toFrames(q, result), d.uid)}
 }
 
 // errorResponse says whose fault err is. Downstream (the user's or the environment's): the

@@ -84,6 +84,9 @@ type Query struct {
 	// queries: auto (by estimated volume), raw (pull lines, count in the plugin) or pushdown
 	// (count at the source). Sources that cannot count ignore it.
 	SourceMode string `json:"sourceMode,omitempty"`
+	// AuditIDs selects the events of these requests (events queries only): the raw-event link
+	// of tables and findings.
+	AuditIDs StringList `json:"auditIDs,omitempty"`
 }
 
 // Filter selects events. Lists match any of their values, fields combine with AND; `*` is a
@@ -314,6 +317,9 @@ func (q *Query) defaultAndValidate() error {
 	case ModeAuto, ModeRaw, ModePushdown:
 	default:
 		return errorf("unknown sourceMode %q: use auto, raw or pushdown", q.SourceMode)
+	}
+	if len(q.AuditIDs) > 0 && q.QueryType != TypeEvents {
+		return errorf("auditIDs selects the events of requests: use it with queryType events, not %s", q.QueryType)
 	}
 	// The rest is the type's own (type_<name>.go).
 	return spec.apply(q)

@@ -1,5 +1,7 @@
 package query
 
+import "strings"
+
 // events: the matching events, newest first, as log lines or a table.
 func init() {
 	register(&TypeSpec{
@@ -9,5 +11,13 @@ func init() {
 		Order:       60,
 		Formats:     []string{FormatLogs, FormatTable},
 		Limits:      Limits{DefaultLimit: 100, MaxLimit: 5000, LimitOf: "events"},
+		validate: func(q *Query) error {
+			for _, id := range q.AuditIDs {
+				if strings.ContainsAny(id, "*!") {
+					return errorf("auditIDs are matched exactly: %q has a glob or a negation, which they do not take", id)
+				}
+			}
+			return nil
+		},
 	})
 }

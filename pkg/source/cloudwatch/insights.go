@@ -61,70 +61,21 @@ func (s *Source) PreferCount(_ context.Context, req source.CountRequest) bool {
 	return req.To.Sub(req.From) > s.cfg.InsightsAfter
 }
 
-// Count counts requests with Logs Insights queries over every configured log group: one
-// query, or, when a query returns Insights' maximum of MaxInsightsRows rows (its answer is cut),
-// one per half of its range, halved again as needed (see countRange).
+// Count counts requests with one Logs Insights query over every configured log group.
 func (s *Source) Count(ctx context.Context, req source.CountRequest) (*source.CountResult, error) {
 	if ok, reason := s.CanCount(req.Filter, req.GroupBy); !ok {
 		return nil, &Error{Kind: KindInvalid, Op: "StartQuery", Msg: reason}
 	}
-	res := &source.CountResult{}
-	acc := &insightsCounts{req: req, res: res, byKey: map[string]int{}}
-	if err := s.countRange(ctx, acc, req.From, req.To, 0); err != nil {
+	q, gran, err := s.InsightsQuery(req)
+	if err != nil {
 		return nil, err
 	}
-	return res, nil
-}
-
-// Splitting a range whose answer hit the row cap: at most maxSplitDepth halvings, never into
-// pieces shorter than minSplit (rows of one instant cannot be split by time).
-const (
-	maxSplitDepth = 12
-	minSplit      = time.Second
-)
-
-// countRange counts [from, to] into acc with one query; a cut answer (MaxInsightsRows rows) is
-// dropped and both halves of the range are counted instead. The halves share no event (the
-// query keeps events by their own time, to the microsecond), so their counts add up.
-func (s *Source) countRange(ctx context.Context, acc *insightsCounts, from, to time.Time, depth int) error {
-	sub := acc.req
-	sub.From, sub.To = from, to
-	q, gran, err := s.InsightsQuery(sub)
+	rows, problems, err := s.runQuery(ctx, req, q)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	rows, problems, err := s.runQuery(ctx, sub, q)
-	if err != nil {
-		return err
-	}
-	if len(rows) >= MaxInsightsRows && depth < maxSplitDepth && to.Sub(from) >= 2*minSplit {
-		mid := from.Add(to.Sub(from) / 2).Truncate(time.Microsecond)
-		acc.splits++
-		if err := s.countRange(ctx, acc, from, mid.Add(-time.Microsecond), depth+1); err != nil {
-			return err
-		}
-		return s.countRange(ctx, acc, mid, to, depth+1)
-	}
-	if len(rows) >= MaxInsightsRows {
-		problems = append(problems, fmt.Sprintf("Logs Insights returned its maximum of %d rows for %s to %s, even after splitting the range %d times: the counts are incomplete; use a longer interval or fewer groupBy dimensions",
-			MaxInsightsRows, from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano), acc.splits))
-	}
-	acc.res.Problems = append(acc.res.Problems, problems...)
-	acc.add(rows, gran)
-	return nil
-}
-
-// insightsCounts adds the rows of Insights answers up into series.
-type insightsCounts struct {
-	req    source.CountRequest
-	res    *source.CountResult
-	byKey  map[string]int
-	splits int
-}
-
-// add adds one answer's rows.
-func (a *insightsCounts) add(rows [][]types.ResultField, gran granule) {
-	req, res, byKey := a.req, a.res, a.byKey
+	res := &source.CountResult{Problems: problems}
+	byKey := map[string]int{}
 	// Insights answers one row per bucket and group: a row seen twice is a repeat of the
 	// answer, and adding it would double its requests.
 	seenRows := make(map[string]struct{}, len(rows))
@@ -169,6 +120,7 @@ func (a *insightsCounts) add(rows [][]types.ResultField, gran granule) {
 		}
 		res.Series[k].Counts[i] += n
 	}
+	return res, nil
 }
 
 // rowKey identifies a result row by its fields and values.
@@ -367,7 +319,11 @@ func (s *Source) runQuery(ctx context.Context, req source.CountRequest, q string
 		}
 		switch out.Status {
 		case types.QueryStatusComplete:
-			return out.Results, nil, nil
+			var problems []string
+			if len(out.Results) >= MaxInsightsRows {
+				problems = append(problems, fmt.Sprintf("Logs Insights returned its maximum of %d rows: the counts are incomplete; use a longer interval, a shorter range or fewer groupBy dimensions", MaxInsightsRows))
+			}
+			return out.Results, problems, nil
 		case types.QueryStatusFailed, types.QueryStatusCancelled, types.QueryStatusTimeout:
 			return nil, nil, &Error{Kind: KindQueryFailed, Op: "GetQueryResults", Code: string(out.Status),
 				Msg: fmt.Sprintf("the Logs Insights query %s ended with status %s: %s", id, out.Status, statusHint(out.Status))}
