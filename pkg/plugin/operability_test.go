@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,8 +22,11 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/auditgen"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/engine"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/cloudwatch/cwtest"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/file"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/loki/lokitest"
 )
 
@@ -370,5 +374,78 @@ func TestSchemaServesQueryLimits(t *testing.T) {
 	}
 	if err := json.Unmarshal(body, &got); status != 200 || err != nil || got.Limits != query.QueryLimits {
 		t.Errorf("status %d, limits %+v (%v), want %+v", status, got.Limits, err, query.QueryLimits)
+	}
+}
+
+// The health check is bounded by queryTimeout too, and says so when it was stopped.
+func TestHealthWithinQueryTimeout(t *testing.T) {
+	srv := lokiWith(t, nil)
+	srv.Inject(lokitest.Fault{Kind: lokitest.FaultSlow, Delay: time.Hour, Times: -1})
+	ds := newTestDatasource(t, lokiSettings(srv.URL, `,"queryTimeout":"1s"`))
+	ctx, tid := tracedContext(t)
+	h, err := ds.CheckHealth(ctx, &backend.CheckHealthRequest{})
+	if err != nil || h.Status != backend.HealthStatusError || !strings.Contains(h.Message, "stopped after 1s, the datasource's queryTimeout") {
+		t.Errorf("health %+v, %v", h, err)
+	}
+	found := false
+	for _, s := range spansOf(tid) {
+		found = found || s.Name() == "auditlogs.checkHealth"
+	}
+	if !found {
+		t.Error("no auditlogs.checkHealth span")
+	}
+}
+
+// signalSource is a file source whose first line hands over to the test and waits for the
+// query's context to end, as when Grafana cancels a query mid-scan; it keeps what the scan read.
+type signalSource struct {
+	*file.Source
+	started chan struct{}
+	once    sync.Once
+	read    atomic.Int64
+}
+
+func (s *signalSource) Scan(ctx context.Context, req source.Request, fn source.LineFunc) (source.Stats, error) {
+	st, err := s.Source.Scan(ctx, req, func(l []byte) error {
+		s.once.Do(func() { close(s.started); <-ctx.Done() })
+		return fn(l)
+	})
+	s.read.Store(st.BytesRead)
+	return st, err
+}
+
+// A query Grafana cancels while its file is being read stops reading: QueryData answers
+// "query cancelled" and the scan has read a small part of the 64 MB file.
+func TestQueryCancelledMidScan(t *testing.T) {
+	dir := t.TempDir()
+	line := generatedLines(t, opsStart)[0] + "\n"
+	n := (64 << 20) / len(line)
+	if err := os.WriteFile(filepath.Join(dir, "audit.log"), []byte(strings.Repeat(line, n)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := file.New(file.Config{Paths: []string{dir}}, file.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &signalSource{Source: fs, started: make(chan struct{})}
+	ds := &Datasource{src: src, roles: &engine.RoleIndex{}} // no cache or index: the engine scans
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan backend.DataResponse, 1)
+	go func() { done <- queryOne(ctx, t, ds, `{"queryType":"timeseries","groupBy":["verb"]}`) }()
+	<-src.started
+	cancelled := time.Now()
+	cancel()
+	select {
+	case r := <-done:
+		if r.Error == nil || !strings.Contains(r.Error.Error(), "query cancelled") || r.ErrorSource != backend.ErrorSourceDownstream {
+			t.Errorf("error %v source %q", r.Error, r.ErrorSource)
+		}
+		t.Logf("answered %v after the cancel, having read %d of %d bytes", time.Since(cancelled), src.read.Load(), n*len(line))
+	case <-time.After(30 * time.Second): // generous: the bytes read are the measure
+		t.Fatal("QueryData did not return after the cancel")
+	}
+	if read := src.read.Load(); read > 4<<20 {
+		t.Errorf("read %d bytes of %d after the cancel", read, n*len(line))
 	}
 }
