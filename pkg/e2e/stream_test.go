@@ -17,6 +17,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/cloudwatch/cwtest"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/loki/lokitest"
 )
 
@@ -37,14 +38,14 @@ type liveTail struct {
 }
 
 // runStream subscribes to path with query and runs the stream until the test ends.
-func (h *host) runStream(t *testing.T, ds datasource, path string, query map[string]any) *liveTail {
+func (h *host) runStream(t *testing.T, pc *pluginv2.PluginContext, path string, query map[string]any) *liveTail {
 	t.Helper()
 	body, err := json.Marshal(query)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sub, err := h.stream.SubscribeStream(callCtx(t), &pluginv2.SubscribeStreamRequest{
-		PluginContext: ds.pluginContext(t), Path: path, Data: body,
+		PluginContext: pc, Path: path, Data: body,
 	})
 	if err != nil {
 		t.Fatalf("SubscribeStream: %v", err)
@@ -54,7 +55,7 @@ func (h *host) runStream(t *testing.T, ds datasource, path string, query map[str
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	rs, err := h.stream.RunStream(ctx, &pluginv2.RunStreamRequest{PluginContext: ds.pluginContext(t), Path: path, Data: body})
+	rs, err := h.stream.RunStream(ctx, &pluginv2.RunStreamRequest{PluginContext: pc, Path: path, Data: body})
 	if err != nil {
 		t.Fatalf("RunStream: %v", err)
 	}
@@ -102,7 +103,7 @@ func (lt *liveTail) waitReady(t *testing.T) {
 		f := lt.next(t)
 		if f.Meta != nil {
 			for _, n := range f.Meta.Notices {
-				if strings.HasPrefix(n.Text, "live tail: following") {
+				if n.Severity == data.NoticeSeverityInfo && strings.HasPrefix(n.Text, "live tail: ") {
 					return
 				}
 				if n.Severity == data.NoticeSeverityError {
@@ -252,7 +253,7 @@ func TestLiveTailFileRotations(t *testing.T) {
 	w.write(5) // before the tail: not streamed
 	h := startPlugin(t)
 	ds := fileDatasource(801, "tail-file", dir)
-	lt := h.runStream(t, ds, "tail/e2e-file", map[string]any{"refId": "A", "queryType": "events", "format": "logs"})
+	lt := h.runStream(t, ds.pluginContext(t), "tail/e2e-file", map[string]any{"refId": "A", "queryType": "events", "format": "logs"})
 	lt.waitReady(t)
 
 	var want, got []string
@@ -299,9 +300,9 @@ func TestLiveTailFilterAndDetections(t *testing.T) {
 	w := newTailWriter(t, dir)
 	h := startPlugin(t)
 	ds := fileDatasource(802, "tail-detect", dir)
-	events := h.runStream(t, ds, "tail/e2e-filter", map[string]any{"refId": "A", "queryType": "events",
+	events := h.runStream(t, ds.pluginContext(t), "tail/e2e-filter", map[string]any{"refId": "A", "queryType": "events",
 		"filter": map[string]any{"verbs": []string{"delete"}}})
-	findings := h.runStream(t, ds, "tail/e2e-detect", map[string]any{"refId": "B", "queryType": "detections",
+	findings := h.runStream(t, ds.pluginContext(t), "tail/e2e-detect", map[string]any{"refId": "B", "queryType": "detections",
 		"rules": []string{"exec-into-pod"}})
 	events.waitReady(t)
 	findings.waitReady(t)
@@ -345,7 +346,7 @@ func TestLiveTailRejectsOtherQueries(t *testing.T) {
 	newTailWriter(t, dir)
 	h := startPlugin(t)
 	ds := fileDatasource(803, "tail-bad", dir)
-	lt := h.runStream(t, ds, "tail/e2e-bad", map[string]any{"refId": "A", "queryType": "timeseries"})
+	lt := h.runStream(t, ds.pluginContext(t), "tail/e2e-bad", map[string]any{"refId": "A", "queryType": "timeseries"})
 	f := lt.next(t)
 	if f.Meta == nil || len(f.Meta.Notices) != 1 || f.Meta.Notices[0].Severity != data.NoticeSeverityError ||
 		!strings.Contains(f.Meta.Notices[0].Text, "events and detections") {
@@ -367,7 +368,7 @@ func TestLiveTailLokiReconnect(t *testing.T) {
 	labels := map[string]string{"job": "kubernetes-audit", "host": "master-1"}
 	h := startPlugin(t)
 	ds := lokiDatasource(804, "tail-loki", srv.URL)
-	lt := h.runStream(t, ds, "tail/e2e-loki", map[string]any{"refId": "A", "queryType": "events"})
+	lt := h.runStream(t, ds.pluginContext(t), "tail/e2e-loki", map[string]any{"refId": "A", "queryType": "events"})
 	lt.waitReady(t)
 
 	n := 0
@@ -416,4 +417,34 @@ func receiveLoki(t *testing.T, lt *liveTail, got *[]string, want []string) {
 			*got = append(*got, id)
 		}
 	}
+}
+
+// TestLiveTailCloudWatchPolling tails a CloudWatch datasource through the plugin (polling
+// FilterLogEvents against cwtest): events sharing a millisecond across streams, and an event
+// delivered late, arrive once each; the fixtures, older than the tail, do not.
+func TestLiveTailCloudWatchPolling(t *testing.T) {
+	srv, ds := newCloudWatch(t, 805, cwCluster)
+	group := "/aws/eks/" + cwCluster + "/cluster"
+	h := startPlugin(t)
+	lt := h.runStream(t, ds.pluginContext(t), "tail/e2e-cw", map[string]any{"refId": "A", "queryType": "events"})
+	lt.waitReady(t)
+	add := func(stream string, ts time.Time, ids ...string) []string {
+		for _, id := range ids {
+			srv.Add(group, stream, cwtest.Event{Timestamp: ts.UnixMilli(), Message: tailLine(id, ts)})
+		}
+		return ids
+	}
+	// After the tail's start (the late event too, which must not be older than the tail).
+	now := time.Now().Add(time.Second)
+	var got, want []string
+	want = append(want, add(cwAuditStreams[0], now, "cw-1", "cw-2")...)
+	receive(t, lt, &got, want)
+	// Same millisecond, another stream, after cw-1 and cw-2 were delivered.
+	want = append(want, add(cwAuditStreams[1], now, "cw-3")...)
+	receive(t, lt, &got, want)
+	// Late: older than the newest event seen.
+	want = append(want, add(cwAuditStreams[0], now.Add(-500*time.Millisecond), "cw-late")...)
+	receive(t, lt, &got, want)
+	want = append(want, add(cwAuditStreams[0], now.Add(time.Millisecond), "cw-end")...)
+	receive(t, lt, &got, want) // nothing repeated before it
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/cloudwatch"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/file"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/loki"
 )
@@ -33,6 +34,7 @@ type tailCursor struct {
 	stoppedAt time.Time
 	files     map[string]file.Position // file: by active file path
 	loki      loki.TailCursor
+	cw        cloudwatch.TailCursor
 }
 
 // tailSource is the datasource's source as a tailSource.
@@ -42,6 +44,8 @@ func (d *Datasource) tailSource() (tailSource, error) {
 		return fileTail{s}, nil
 	case *loki.Source:
 		return lokiTail{s}, nil
+	case *cloudwatch.Source:
+		return cloudWatchTail{s}, nil
 	}
 	return nil, fmt.Errorf("live tail is not available for this source (%T)", d.src)
 }
@@ -87,6 +91,24 @@ func (t lokiTail) tail(ctx context.Context, cur *tailCursor, q *query.Query, sin
 			sink.ready("live tail: following Loki's tail of the audit stream selector")
 		}
 	}}, func(_ map[string]string, _ time.Time, line []byte) error {
+		sink.emit(line)
+		return nil
+	})
+}
+
+// cloudWatchTail polls the log groups with FilterLogEvents (cloudwatch.Source.Tail; see there
+// why not StartLiveTail).
+type cloudWatchTail struct{ s *cloudwatch.Source }
+
+func (t cloudWatchTail) tail(ctx context.Context, cur *tailCursor, q *query.Query, sink tailSink) error {
+	announced := false
+	return t.s.Tail(ctx, cloudwatch.TailOptions{Filter: &q.Filter, Cursor: &cur.cw, Problem: sink.problem, Polled: func() {
+		if !announced {
+			announced = true
+			sink.ready(fmt.Sprintf("live tail: polling the audit log streams every %s (CloudWatch Logs FilterLogEvents; events delivered more than %s late are missed)",
+				cloudwatch.DefaultTailEvery, cloudwatch.DefaultTailLookback))
+		}
+	}}, func(_ string, _ time.Time, line []byte) error {
 		sink.emit(line)
 		return nil
 	})
