@@ -14,7 +14,9 @@ import {
   TimeRange,
 } from '@grafana/data';
 import { DataSourceWithBackend, getTemplateSrv, TemplateSrv } from '@grafana/runtime';
-import { from, map, Observable, of } from 'rxjs';
+import { from, map, merge, Observable, of } from 'rxjs';
+
+import { liveTargets, runLiveQueries } from './live';
 
 import { parseSchema, QuerySchema } from './components/editor/schema';
 import { VariableQueryEditor } from './components/editor/VariableQueryEditor';
@@ -54,6 +56,25 @@ export class DataSource extends DataSourceWithBackend<AuditQuery, AuditDataSourc
 
   filterQuery(query: AuditQuery): boolean {
     return !query.hide;
+  }
+
+  /**
+   * Events and detections queries stream over Grafana Live when Explore's Live mode asks
+   * (request.liveStreaming) or the query sets `stream: true` (live.ts); the others, and every
+   * query otherwise, run in the backend as usual.
+   */
+  query(request: DataQueryRequest<AuditQuery>): Observable<DataQueryResponse> {
+    const live = liveTargets(request);
+    if (live.length === 0) {
+      return super.query(request);
+    }
+    const streams = runLiveQueries(
+      this.uid,
+      request,
+      live.map((q) => this.applyTemplateVariables(q, request.scopedVars))
+    );
+    const rest = request.targets.filter((t) => !live.includes(t));
+    return rest.length > 0 ? merge(super.query({ ...request, targets: rest }), streams) : streams;
   }
 
   /**
