@@ -138,5 +138,34 @@ func pushdown(ctx context.Context, src source.Source, req Request) (res *Result,
 	for _, pr := range cr.Problems {
 		res.Notices = append(res.Notices, Notice{Warning, pr})
 	}
+	if n := costNotice(cr); n != "" {
+		res.Notices = append(res.Notices, Notice{Info, n})
+	}
 	return res, true, nil
+}
+
+// costNotice says what a count at the source cost: requests, bytes the source scanned, and
+// buckets served from its cache of finished buckets.
+func costNotice(cr *source.CountResult) string {
+	if cr.Requests == 0 && cr.CachedBuckets == 0 {
+		return ""
+	}
+	text := fmt.Sprintf("counted by the source in %d %s, %s scanned", cr.Requests, plural(cr.Requests, "request", "requests"), humanBytes(cr.BytesScanned))
+	if cr.Buckets > 0 {
+		text += fmt.Sprintf("; %d of %d buckets from the cache of finished buckets", cr.CachedBuckets, cr.Buckets)
+	}
+	return text
+}
+
+// humanBytes formats n bytes in B, KB, MB or GB (powers of 1000, as AWS bills).
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2f GB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1f KB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%d B", n)
 }

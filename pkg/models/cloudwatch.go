@@ -52,6 +52,9 @@ type CloudWatchSettings struct {
 	// InsightsAfter is the range (Go duration, default "1h") above which automatic mode counts
 	// with Logs Insights instead of pulling raw events.
 	InsightsAfter string `json:"insightsAfter,omitempty"`
+	// CountCache settings: the cache of finished Insights buckets (finishedAfter default
+	// 10m: EKS delivers audit events minutes late).
+	CountCache
 
 	// Resolved by loadCloudWatch.
 	LogGroupNames     []string      `json:"-"` // LogGroups plus the cluster's group, deduplicated
@@ -79,6 +82,9 @@ var (
 	clusterNameRE = regexp.MustCompile(`^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$`)
 	regionRE      = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
 )
+
+// DefaultCloudWatchFinishedAfter is when a bucket of Insights counts is final.
+const DefaultCloudWatchFinishedAfter = 10 * time.Minute
 
 // EKSLogGroup is the log group EKS writes a cluster's control plane logs to.
 func EKSLogGroup(cluster string) string { return "/aws/eks/" + cluster + "/cluster" }
@@ -175,6 +181,9 @@ func loadCloudWatch(set *Settings, secure map[string]string) error {
 		cw.RequestsPerSecond = DefaultCloudWatchRequestsPerSec
 	case cw.RequestsPerSecond < 0:
 		errs = append(errs, fmt.Errorf("requestsPerSecond %v is negative", cw.RequestsPerSecond))
+	}
+	if err := cw.CountCache.load("cloudwatch", DefaultCloudWatchFinishedAfter); err != nil {
+		errs = append(errs, err)
 	}
 	cw.InsightsThreshold = DefaultCloudWatchInsightsAfter
 	if s := strings.TrimSpace(cw.InsightsAfter); s != "" {

@@ -20,6 +20,9 @@ const (
 
 // Loki defaults.
 const (
+	// DefaultLokiFinishedAfter is when a bucket of Loki counts is final: Promtail/Alloy ship
+	// lines within seconds, retries within minutes.
+	DefaultLokiFinishedAfter = 5 * time.Minute
 	// DefaultLokiPageSize is Loki's default max_entries_limit_per_query: one query_range
 	// request never asks for more lines than this.
 	DefaultLokiPageSize = 5000
@@ -80,11 +83,56 @@ type LokiSettings struct {
 	// RawLines says the lines are not the apiserver's compact JSON (Promtail/Alloy rewrote
 	// them), so no `|= "\"verb\":\"get\""` line filters are pushed to Loki.
 	RawLines bool `json:"notCompactJSON,omitempty"`
+	// CountCache settings: the cache of finished metric-query buckets.
+	CountCache
 
 	// Parsed values, filled by loadLoki.
 	Lag         time.Duration      `json:"-"`
 	QueryLength time.Duration      `json:"-"`
 	HTTPOptions httpclient.Options `json:"-"`
+}
+
+// CountCache configures the cache of finished buckets that Loki and CloudWatch counts keep
+// (countcache): a dashboard refresh then asks the source only for what can still change.
+type CountCache struct {
+	// Enabled is countCache (default true).
+	Enabled *bool `json:"countCache,omitempty"`
+	// SizeMB bounds it (default DefaultCountCacheMB).
+	SizeMB int `json:"countCacheMB,omitempty"`
+	// FinishedAfter (Go duration) is how old a bucket's end must be before its count is final
+	// and kept: events reach the source this much late at most.
+	FinishedAfter string `json:"finishedAfter,omitempty"`
+
+	// Resolved by load: the bound in bytes (0: no cache) and the duration.
+	CacheBytes     int64         `json:"-"`
+	FinishedWithin time.Duration `json:"-"`
+}
+
+// DefaultCountCacheMB is the default bound of a datasource's cache of finished buckets.
+const DefaultCountCacheMB = 64
+
+// load validates and resolves the cache settings of the source named src ("loki").
+func (c *CountCache) load(src string, defAfter time.Duration) error {
+	if c.SizeMB < 0 {
+		return fmt.Errorf("%s.countCacheMB must not be negative, got %d: leave it empty for %d MB, or set %s.countCache to false", src, c.SizeMB, DefaultCountCacheMB, src)
+	}
+	mb := c.SizeMB
+	if mb == 0 {
+		mb = DefaultCountCacheMB
+	}
+	c.CacheBytes = int64(mb) << 20
+	if c.Enabled != nil && !*c.Enabled {
+		c.CacheBytes = 0
+	}
+	c.FinishedWithin = defAfter
+	if v := strings.TrimSpace(c.FinishedAfter); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("invalid %s.finishedAfter %q: use a positive duration such as 5m or 15m", src, c.FinishedAfter)
+		}
+		c.FinishedWithin = d
+	}
+	return nil
 }
 
 // LokiHeader is an extra request header; its value is in secure JSON data.
@@ -146,6 +194,9 @@ func loadLoki(set *Settings, secure map[string]string) error {
 		return err
 	}
 	if l.QueryLength, err = parseDuration("maxQueryLength", l.MaxQueryLength, DefaultLokiMaxQueryLength); err != nil {
+		return err
+	}
+	if err := l.CountCache.load("loki", DefaultLokiFinishedAfter); err != nil {
 		return err
 	}
 	if l.QueryLength < time.Minute {

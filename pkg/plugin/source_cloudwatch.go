@@ -30,5 +30,7 @@ func newCloudWatchSource(s *models.Settings) (source.Source, error) {
 		RequestsPerSecond:     cw.RequestsPerSecond,
 		MaxConcurrentInsights: cw.MaxConcurrentInsights,
 		InsightsAfter:         cw.InsightsThreshold,
+		CountCacheBytes:       cw.CacheBytes,
+		FinishedAfter:         cw.FinishedWithin,
 	}, cloudwatch.Options{ClientOptions: []func(*cloudwatchlogs.Options){traceCloudWatch}}) // tracing.go
 }

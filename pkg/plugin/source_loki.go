@@ -19,5 +19,8 @@ func newLokiSource(s *models.Settings) (source.Source, error) {
 		Lag:            l.Lag,
 		MaxQueryLength: l.QueryLength,
 		CompactJSON:    !l.RawLines,
+		// The cache lives with this datasource instance: a settings change builds a new one.
+		CountCacheBytes: l.CacheBytes,
+		FinishedAfter:   l.FinishedWithin,
 	})
 }

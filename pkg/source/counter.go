@@ -42,6 +42,13 @@ type CountResult struct {
 	Series []CountSeries
 	// Problems are sentences for notices: partial results, limits hit.
 	Problems []string
+	// What the count cost, for the frame's notices: requests sent to the source, bytes it
+	// scanned (Logs Insights statistics.bytesScanned, Loki stats.summary.totalBytesProcessed),
+	// and how many of Buckets came from a cache of finished buckets (countcache).
+	Requests      int
+	BytesScanned  int64
+	CachedBuckets int
+	Buckets       int
 }
 
 // CountSeries is one combination of groupBy values (in GroupBy order; "" for a missing value)

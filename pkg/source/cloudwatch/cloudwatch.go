@@ -51,6 +51,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/countcache"
 )
 
 // Authentication types (Grafana's AWS names).
@@ -66,6 +67,7 @@ const (
 	DefaultRequestsPerSecond     = 5
 	DefaultMaxConcurrentInsights = 5
 	DefaultInsightsAfter         = time.Hour
+	DefaultFinishedAfter         = 10 * time.Minute
 	// TimestampSlack widens a scan's range after To (CloudWatch's timestamp is when the line was
 	// shipped, after stageTimestamp) and before From (clock differences).
 	TimestampSlack = 5 * time.Minute
@@ -94,6 +96,11 @@ type Config struct {
 	RequestsPerSecond     float64  // default DefaultRequestsPerSecond
 	MaxConcurrentInsights int      // default DefaultMaxConcurrentInsights
 	InsightsAfter         time.Duration
+	// CountCacheBytes bounds the cache of finished Insights buckets (0: no cache).
+	CountCacheBytes int64
+	// FinishedAfter is how old a bucket's end must be for its count to be final and cached
+	// (EKS delivers audit events minutes late): default DefaultFinishedAfter.
+	FinishedAfter time.Duration
 }
 
 // String hides the secrets from fmt and loggers.
@@ -146,6 +153,7 @@ type Source struct {
 	maxPoll  time.Duration
 	now      func() time.Time
 	endpoint string
+	cache    *countcache.Cache // nil: none
 }
 
 var (
@@ -166,6 +174,9 @@ func New(ctx context.Context, cfg Config, opts Options) (*Source, error) {
 	}
 	if cfg.InsightsAfter <= 0 {
 		cfg.InsightsAfter = DefaultInsightsAfter
+	}
+	if cfg.FinishedAfter <= 0 {
+		cfg.FinishedAfter = DefaultFinishedAfter
 	}
 	if len(cfg.LogGroups) == 0 {
 		return nil, errors.New("no CloudWatch log group configured: set a cluster name or log groups")
@@ -188,6 +199,9 @@ func New(ctx context.Context, cfg Config, opts Options) (*Source, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if cfg.CountCacheBytes > 0 {
+		s.cache = countcache.New(cfg.CountCacheBytes)
 	}
 	s.endpoint = cfg.Endpoint
 	if s.client == nil {

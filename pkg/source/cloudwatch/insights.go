@@ -61,21 +61,81 @@ func (s *Source) PreferCount(_ context.Context, req source.CountRequest) bool {
 	return req.To.Sub(req.From) > s.cfg.InsightsAfter
 }
 
-// Count counts requests with one Logs Insights query over every configured log group.
+// Count counts requests with Logs Insights queries over every configured log group: one
+// query, or, when a query returns Insights' maximum of MaxInsightsRows rows (its answer is cut),
+// one per half of its range, halved again as needed (see countRange).
+//
+// Finished buckets come from the source's cache of them when it has one
+// (Config.CountCacheBytes; see countcache).
 func (s *Source) Count(ctx context.Context, req source.CountRequest) (*source.CountResult, error) {
 	if ok, reason := s.CanCount(req.Filter, req.GroupBy); !ok {
 		return nil, &Error{Kind: KindInvalid, Op: "StartQuery", Msg: reason}
 	}
-	q, gran, err := s.InsightsQuery(req)
-	if err != nil {
+	return s.cache.Count(ctx, req, s.now().Add(-s.cfg.FinishedAfter), s.count)
+}
+
+// count counts req with Insights queries (see Count).
+func (s *Source) count(ctx context.Context, req source.CountRequest) (*source.CountResult, error) {
+	res := &source.CountResult{}
+	acc := &insightsCounts{req: req, res: res, byKey: map[string]int{}}
+	if err := s.countRange(ctx, acc, req.From, req.To, 0); err != nil {
 		return nil, err
 	}
-	rows, problems, err := s.runQuery(ctx, req, q)
+	return res, nil
+}
+
+// Splitting a range whose answer hit the row cap: at most maxSplitDepth halvings, never into
+// pieces shorter than minSplit (rows of one instant cannot be split by time).
+const (
+	maxSplitDepth = 12
+	minSplit      = time.Second
+)
+
+// countRange counts [from, to] into acc with one query; a cut answer (MaxInsightsRows rows) is
+// dropped and both halves of the range are counted instead. The halves share no event (the
+// query keeps events by their own time, to the microsecond), so their counts add up.
+func (s *Source) countRange(ctx context.Context, acc *insightsCounts, from, to time.Time, depth int) error {
+	sub := acc.req
+	sub.From, sub.To = from, to
+	q, gran, err := s.InsightsQuery(sub)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	res := &source.CountResult{Problems: problems}
-	byKey := map[string]int{}
+	rows, scanned, err := s.runQuery(ctx, sub, q)
+	if err != nil {
+		return err
+	}
+	acc.res.Requests++
+	acc.res.BytesScanned += scanned
+	var problems []string
+	if len(rows) >= MaxInsightsRows && depth < maxSplitDepth && to.Sub(from) >= 2*minSplit {
+		mid := from.Add(to.Sub(from) / 2).Truncate(time.Microsecond)
+		acc.splits++
+		if err := s.countRange(ctx, acc, from, mid.Add(-time.Microsecond), depth+1); err != nil {
+			return err
+		}
+		return s.countRange(ctx, acc, mid, to, depth+1)
+	}
+	if len(rows) >= MaxInsightsRows {
+		problems = append(problems, fmt.Sprintf("Logs Insights returned its maximum of %d rows for %s to %s, even after splitting the range %d times: the counts are incomplete; use a longer interval or fewer groupBy dimensions",
+			MaxInsightsRows, from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano), acc.splits))
+	}
+	acc.res.Problems = append(acc.res.Problems, problems...)
+	acc.add(rows, gran)
+	return nil
+}
+
+// insightsCounts adds the rows of Insights answers up into series.
+type insightsCounts struct {
+	req    source.CountRequest
+	res    *source.CountResult
+	byKey  map[string]int
+	splits int
+}
+
+// add adds one answer's rows.
+func (a *insightsCounts) add(rows [][]types.ResultField, gran granule) {
+	req, res, byKey := a.req, a.res, a.byKey
 	// Insights answers one row per bucket and group: a row seen twice is a repeat of the
 	// answer, and adding it would double its requests.
 	seenRows := make(map[string]struct{}, len(rows))
@@ -120,7 +180,6 @@ func (s *Source) Count(ctx context.Context, req source.CountRequest) (*source.Co
 		}
 		res.Series[k].Counts[i] += n
 	}
-	return res, nil
 }
 
 // rowKey identifies a result row by its fields and values.
@@ -268,17 +327,18 @@ func stageRuleInsights(r query.StageRule) string {
 		insightsFields["stage"], r.OrStage, insightsFields["responseStatus.code"], r.OrCode)
 }
 
-// runQuery runs one Insights query, waiting for a slot first, and returns its rows.
-func (s *Source) runQuery(ctx context.Context, req source.CountRequest, q string) ([][]types.ResultField, []string, error) {
+// runQuery runs one Insights query, waiting for a slot first, and returns its rows and the
+// bytes it scanned (statistics.bytesScanned).
+func (s *Source) runQuery(ctx context.Context, req source.CountRequest, q string) ([][]types.ResultField, int64, error) {
 	select {
 	case s.slots <- struct{}{}:
 	case <-ctx.Done():
-		return nil, nil, ctx.Err()
+		return nil, 0, ctx.Err()
 	}
 	defer func() { <-s.slots }()
 
 	if err := s.wait(ctx); err != nil {
-		return nil, nil, err
+		return nil, 0, err
 	}
 	start := req.From.Add(-TimestampSlack).Unix()
 	end := req.To.Add(TimestampSlack).Add(time.Second - 1).Unix()
@@ -291,9 +351,9 @@ func (s *Source) runQuery(ctx context.Context, req source.CountRequest, q string
 	})
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, nil, ctx.Err()
+			return nil, 0, ctx.Err()
 		}
-		return nil, nil, classify(err, "StartQuery", strings.Join(s.cfg.LogGroups, ", "))
+		return nil, 0, classify(err, "StartQuery", strings.Join(s.cfg.LogGroups, ", "))
 	}
 	id := aws.ToString(started.QueryId)
 	delay := s.poll
@@ -301,31 +361,31 @@ func (s *Source) runQuery(ctx context.Context, req source.CountRequest, q string
 		select {
 		case <-ctx.Done():
 			s.stopQuery(ctx, id)
-			return nil, nil, ctx.Err()
+			return nil, 0, ctx.Err()
 		case <-time.After(delay):
 		}
 		delay = min(delay*3/2, s.maxPoll)
 		if err := s.wait(ctx); err != nil {
 			s.stopQuery(ctx, id)
-			return nil, nil, err
+			return nil, 0, err
 		}
 		out, err := s.client.GetQueryResults(ctx, &cloudwatchlogs.GetQueryResultsInput{QueryId: aws.String(id)})
 		if err != nil {
 			s.stopQuery(ctx, id) // no longer polled: stop it, it counts against the account's quota
 			if ctx.Err() != nil {
-				return nil, nil, ctx.Err()
+				return nil, 0, ctx.Err()
 			}
-			return nil, nil, classify(err, "GetQueryResults", "")
+			return nil, 0, classify(err, "GetQueryResults", "")
 		}
 		switch out.Status {
 		case types.QueryStatusComplete:
-			var problems []string
-			if len(out.Results) >= MaxInsightsRows {
-				problems = append(problems, fmt.Sprintf("Logs Insights returned its maximum of %d rows: the counts are incomplete; use a longer interval, a shorter range or fewer groupBy dimensions", MaxInsightsRows))
+			var scanned int64
+			if out.Statistics != nil {
+				scanned = int64(out.Statistics.BytesScanned)
 			}
-			return out.Results, problems, nil
+			return out.Results, scanned, nil
 		case types.QueryStatusFailed, types.QueryStatusCancelled, types.QueryStatusTimeout:
-			return nil, nil, &Error{Kind: KindQueryFailed, Op: "GetQueryResults", Code: string(out.Status),
+			return nil, 0, &Error{Kind: KindQueryFailed, Op: "GetQueryResults", Code: string(out.Status),
 				Msg: fmt.Sprintf("the Logs Insights query %s ended with status %s: %s", id, out.Status, statusHint(out.Status))}
 		}
 		// Scheduled, Running, Unknown: keep polling.

@@ -17,7 +17,6 @@ import (
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/loki/lokitest"
 )
 
-
 // cancelServer holds 3000 lines, paged 100 at a time.
 func cancelServer(t *testing.T) *lokitest.Server {
 	t.Helper()

@@ -254,6 +254,11 @@ type queryResponse struct {
 	Data     struct {
 		ResultType string          `json:"resultType"`
 		Result     json.RawMessage `json:"result"`
+		Stats      struct {
+			Summary struct {
+				TotalBytesProcessed int64 `json:"totalBytesProcessed"`
+			} `json:"summary"`
+		} `json:"stats"`
 	} `json:"data"`
 }
 

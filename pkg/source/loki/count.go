@@ -55,14 +55,20 @@ func (s *Source) estimateLines(ctx context.Context, from, to time.Time) (int64, 
 	return total, nil
 }
 
-// Count counts matching requests per bucket with LogQL metric queries. Loki's range vectors
-// are left-open, right-closed: count_over_time(...[step]) evaluated at t counts entries in
-// (t-step, t]. Evaluating at bucketEnd-1ns gives exactly the bucket [start, end). Buckets cut
-// by From or To are counted with one instant query each over their exact part.
+// Count counts matching requests per bucket with LogQL metric queries, the finished buckets
+// from the source's cache of them when it has one (Config.CountCacheBytes; see countcache).
 func (s *Source) Count(ctx context.Context, req source.CountRequest) (*source.CountResult, error) {
 	if ok, reason := s.CanCount(req.Filter, req.GroupBy); !ok {
 		return nil, fmt.Errorf("cannot count in Loki: %s", reason)
 	}
+	return s.cache.Count(ctx, req, s.cfg.Now().Add(-s.cfg.FinishedAfter), s.count)
+}
+
+// count counts matching requests per bucket with LogQL metric queries. Loki's range vectors
+// are left-open, right-closed: count_over_time(...[step]) evaluated at t counts entries in
+// (t-step, t]. Evaluating at bucketEnd-1ns gives exactly the bucket [start, end). Buckets cut
+// by From or To are counted with one instant query each over their exact part.
+func (s *Source) count(ctx context.Context, req source.CountRequest) (*source.CountResult, error) {
 	if req.N <= 0 || req.Step <= 0 {
 		return &source.CountResult{}, nil
 	}
@@ -94,6 +100,8 @@ func (s *Source) Count(ctx context.Context, req source.CountRequest) (*source.Co
 		if err := s.c.get(ctx, "/loki/api/v1/query_range", p, &resp); err != nil {
 			return nil, err
 		}
+		res.Requests++
+		res.BytesScanned += resp.Data.Stats.Summary.TotalBytesProcessed
 		res.Problems = appendWarnings(res.Problems, resp.Warnings)
 		if resp.Data.ResultType != "matrix" {
 			return nil, remoteErr(nil, "loki answered a %q result to a metric query", resp.Data.ResultType)
@@ -156,6 +164,8 @@ func (s *Source) instantCount(ctx context.Context, req source.CountRequest, acc 
 	if err := s.c.get(ctx, "/loki/api/v1/query", url.Values{"query": {qi}, "time": {nanos(at)}}, &resp); err != nil {
 		return err
 	}
+	res.Requests++
+	res.BytesScanned += resp.Data.Stats.Summary.TotalBytesProcessed
 	res.Problems = appendWarnings(res.Problems, resp.Warnings)
 	if resp.Data.ResultType != "vector" {
 		return remoteErr(nil, "loki answered a %q result to an instant metric query", resp.Data.ResultType)

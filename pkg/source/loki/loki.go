@@ -12,6 +12,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend/httpclient"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/countcache"
 )
 
 var (
@@ -45,14 +46,23 @@ type Config struct {
 	PushdownMinLines int64
 	// MaxPoints is the most evaluation steps of one metric query (Loki: 11000).
 	MaxPoints int
+	// CountCacheBytes bounds the cache of finished metric-query buckets (0: no cache).
+	CountCacheBytes int64
+	// FinishedAfter is how old a bucket's end must be for its count to be final and cached
+	// (lines arrive late): default DefaultFinishedAfter.
+	FinishedAfter time.Duration
 	// Now is the clock (tests).
 	Now func() time.Time
 }
 
+// DefaultFinishedAfter is the default Config.FinishedAfter.
+const DefaultFinishedAfter = 5 * time.Minute
+
 // Source is a Loki audit source. It is safe for concurrent use.
 type Source struct {
-	cfg Config
-	c   *client
+	cfg   Config
+	c     *client
+	cache *countcache.Cache // nil: none
 }
 
 // Defaults.
@@ -112,7 +122,14 @@ func newWithClient(cfg Config, hc *http.Client) *Source {
 	if cfg.HTTP.Timeouts != nil {
 		timeout = cfg.HTTP.Timeouts.Timeout
 	}
-	return &Source{cfg: cfg, c: &client{base: cfg.URL, http: hc, timeout: timeout, retries: cfg.Retries, retryBase: cfg.RetryBase}}
+	if cfg.FinishedAfter <= 0 {
+		cfg.FinishedAfter = DefaultFinishedAfter
+	}
+	src := &Source{cfg: cfg, c: &client{base: cfg.URL, http: hc, timeout: timeout, retries: cfg.Retries, retryBase: cfg.RetryBase}}
+	if cfg.CountCacheBytes > 0 {
+		src.cache = countcache.New(cfg.CountCacheBytes)
+	}
+	return src
 }
 
 // Close releases idle connections.
