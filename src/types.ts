@@ -267,7 +267,22 @@ export interface DetectionSettings {
    * roles: "24h", "7d", "90m"; "0" turns it off. Default 24h.
    */
   rbacLookback?: string;
+  /**
+   * A shipped set of exceptions for what clusters do by design: "knownGood" (kube-state-metrics
+   * listing secrets, kube-proxy, aws-node, ebs-csi-node and node-exporter being privileged, EKS's
+   * eks:* users). Absent: none.
+   */
+  profile?: DetectionProfile;
+  /**
+   * The cluster's own networks (nodes, pods, control plane), CIDRs or IPs: service-account and
+   * node credentials, and anonymous requests, from outside them are findings.
+   */
+  clusterNetworks?: string[];
 }
+
+/** The shipped detection profiles (pkg/detect Profiles). */
+export const DETECTION_PROFILES = ['knownGood'] as const;
+export type DetectionProfile = (typeof DETECTION_PROFILES)[number];
 
 /** jsonData.detections.rules[id]: the allow-lists of one rule. */
 export interface DetectionRuleSettings {

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"path"
 	"slices"
@@ -377,4 +378,18 @@ func withBody(f Finding, e *event) Finding {
 	}
 	f.generateName = w.Metadata.GenerateName
 	return f
+}
+
+// bucketRuns returns the cells of a principal's time buckets in time order, split into runs of
+// adjacent buckets: a use that goes on across buckets is one run.
+func bucketRuns[C any](buckets map[int64]*C) [][]*C {
+	ids := slices.Sorted(maps.Keys(buckets))
+	var runs [][]*C
+	for i, b := range ids {
+		if i == 0 || b != ids[i-1]+1 {
+			runs = append(runs, nil)
+		}
+		runs[len(runs)-1] = append(runs[len(runs)-1], buckets[b])
+	}
+	return runs
 }

@@ -182,17 +182,9 @@ func (s *outsideState) decide(emit func(Finding)) {
 		return keys[i].user < keys[j].user || keys[i].user == keys[j].user && keys[i].ip < keys[j].ip
 	})
 	for _, k := range keys {
-		buckets := s.cells[k]
-		ids := make([]int64, 0, len(buckets))
-		for b := range buckets {
-			ids = append(ids, b)
-		}
-		slices.Sort(ids)
-		for i := 0; i < len(ids); {
-			run := *buckets[ids[i]]
-			j := i + 1
-			for ; j < len(ids) && ids[j] == ids[j-1]+1; j++ {
-				c := buckets[ids[j]]
+		for _, cells := range bucketRuns(s.cells[k]) {
+			run := *cells[0]
+			for _, c := range cells[1:] {
 				run.n += c.n
 				run.allowedN += c.allowedN
 				run.last = c.last
@@ -203,7 +195,6 @@ func (s *outsideState) decide(emit func(Finding)) {
 				f.Detail += " (every request denied or failed)"
 			}
 			emit(f)
-			i = j
 		}
 	}
 }

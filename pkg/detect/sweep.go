@@ -143,17 +143,9 @@ func (s *sweepState) decideUses(emit func(Finding)) {
 		return keys[i].user < keys[j].user || keys[i].user == keys[j].user && keys[i].what < keys[j].what
 	})
 	for _, k := range keys {
-		buckets := s.uses[k]
-		ids := make([]int64, 0, len(buckets))
-		for b := range buckets {
-			ids = append(ids, b)
-		}
-		slices.Sort(ids)
-		for i := 0; i < len(ids); {
-			run := *buckets[ids[i]]
-			j := i + 1
-			for ; j < len(ids) && ids[j] == ids[j-1]+1; j++ {
-				c := buckets[ids[j]]
+		for _, cells := range bucketRuns(s.uses[k]) {
+			run := *cells[0]
+			for _, c := range cells[1:] {
 				run.n += c.n
 				run.last = c.last
 			}
@@ -162,7 +154,6 @@ func (s *sweepState) decideUses(emit func(Finding)) {
 				f.Detail += fmt.Sprintf(": %d requests within %s", run.n, run.last.Sub(f.Time).Round(time.Second))
 			}
 			emit(f)
-			i = j
 		}
 	}
 }

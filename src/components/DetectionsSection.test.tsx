@@ -74,6 +74,20 @@ describe('DetectionsSection', () => {
     expect(last().file).toEqual({ paths: ['/a'] });
   });
 
+  it('stores the known-good profile and the cluster networks, and nothing once they are cleared', async () => {
+    const { user, last } = setup({ source: 'file', file: { paths: ['/a'] } });
+    await user.click(screen.getByLabelText(/^Known-good profile/));
+    await user.type(screen.getByLabelText(/^Cluster networks/), '10.0.0.0/16, 172.16.0.0/12');
+    expect(last().detections).toEqual({ profile: 'knownGood', clusterNetworks: ['10.0.0.0/16', '172.16.0.0/12'] });
+
+    await user.type(screen.getByLabelText(/^Cluster networks/), ', vpc');
+    expect(screen.getByText(/"vpc" is neither a CIDR/)).toBeInTheDocument();
+
+    await user.click(screen.getByLabelText(/^Known-good profile/));
+    await user.clear(screen.getByLabelText(/^Cluster networks/));
+    expect(last().detections).toBeUndefined();
+  });
+
   it('adds, fills and removes allow-lists of single rules', async () => {
     const { user, last } = setup({ source: 'file', file: { paths: ['/a'] } });
     await user.click(screen.getByRole('button', { name: /Add rule allow-list/ }));

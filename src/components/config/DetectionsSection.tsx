@@ -11,6 +11,7 @@ import {
   InlineFieldRow,
   Input,
   Stack,
+  Switch,
   Text,
 } from '@grafana/ui';
 
@@ -91,6 +92,13 @@ export function pruneDetections(d: DetectionSettings): DetectionSettings | undef
   }
   if (d.burstThreshold !== undefined && d.burstThreshold !== null) {
     out.burstThreshold = d.burstThreshold;
+  }
+  if (d.profile) {
+    out.profile = d.profile;
+  }
+  const networks = d.clusterNetworks?.filter((v) => v.trim() !== '');
+  if (networks?.length) {
+    out.clusterNetworks = networks;
   }
   for (const key of ['burstWindow', 'rbacLookback'] as const) {
     // Kept as typed (a controlled input that trimmed would eat the spaces being typed); the
@@ -229,7 +237,32 @@ export function DetectionsSection({ options, onOptionsChange }: Props) {
         </Text>
       </Box>
 
-      <Box marginBottom={1}>
+      <Field
+        label="Known-good profile"
+        description="Leave out what clusters do by design: kube-state-metrics listing every secret; kube-proxy, aws-node (VPC CNI), ebs-csi-node and node-exporter pods being privileged (their namespace, name and every image must match); EKS's own eks:* users. A notice on each query counts what it left out. Off by default."
+      >
+        <Switch
+          id="audit-detections-profile"
+          value={settings.profile === 'knownGood'}
+          onChange={(e) => update({ profile: e.currentTarget.checked ? 'knownGood' : undefined })}
+        />
+      </Field>
+      <Field
+        label="Cluster networks"
+        description="The cluster's own networks (nodes, pods, control plane), CIDRs or IP addresses: a service-account token or node credential used from outside them (token-outside-cluster), and anonymous requests from outside them (anonymous-outside-cluster), are findings. Empty: those two rules judge nothing."
+        invalid={Boolean(sourceNetworksError(settings.clusterNetworks))}
+        error={sourceNetworksError(settings.clusterNetworks)}
+      >
+        <StringListInput
+          id="audit-detections-cluster-networks"
+          width={60}
+          placeholder="10.0.0.0/16, 172.16.0.0/12"
+          value={settings.clusterNetworks}
+          onChange={(clusterNetworks) => update({ clusterNetworks })}
+        />
+      </Field>
+
+      <Box marginTop={1} marginBottom={1}>
         <Text element="h5">Allowed for every rule</Text>
       </Box>
       {DETECTION_ALLOW_KEYS.map((key) => {
