@@ -151,6 +151,9 @@ func costNotice(cr *source.CountResult) string {
 		return ""
 	}
 	text := fmt.Sprintf("counted by the source in %d %s, %s scanned", cr.Requests, plural(cr.Requests, "request", "requests"), humanBytes(cr.BytesScanned))
+	if cr.PricePerGB > 0 {
+		text += fmt.Sprintf(" (about $%.4f at $%g per GB)", float64(cr.BytesScanned)/1e9*cr.PricePerGB, cr.PricePerGB)
+	}
 	if cr.Buckets > 0 {
 		text += fmt.Sprintf("; %d of %d buckets from the cache of finished buckets", cr.CachedBuckets, cr.Buckets)
 	}

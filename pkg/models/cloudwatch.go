@@ -55,6 +55,9 @@ type CloudWatchSettings struct {
 	// CountCache settings: the cache of finished Insights buckets (finishedAfter default
 	// 10m: EKS delivers audit events minutes late).
 	CountCache
+	// PricePerGB is the Logs Insights price per GB scanned (USD) for the cost notice
+	// (default the public list price, 0.005).
+	PricePerGB float64 `json:"pricePerGB,omitempty"`
 
 	// Resolved by loadCloudWatch.
 	LogGroupNames     []string      `json:"-"` // LogGroups plus the cluster's group, deduplicated
@@ -184,6 +187,9 @@ func loadCloudWatch(set *Settings, secure map[string]string) error {
 	}
 	if err := cw.CountCache.load("cloudwatch", DefaultCloudWatchFinishedAfter); err != nil {
 		errs = append(errs, err)
+	}
+	if cw.PricePerGB < 0 {
+		errs = append(errs, fmt.Errorf("pricePerGB %v is negative: leave it empty for the public list price", cw.PricePerGB))
 	}
 	cw.InsightsThreshold = DefaultCloudWatchInsightsAfter
 	if s := strings.TrimSpace(cw.InsightsAfter); s != "" {

@@ -32,5 +32,6 @@ func newCloudWatchSource(s *models.Settings) (source.Source, error) {
 		InsightsAfter:         cw.InsightsThreshold,
 		CountCacheBytes:       cw.CacheBytes,
 		FinishedAfter:         cw.FinishedWithin,
+		PricePerGB:            cw.PricePerGB,
 	}, cloudwatch.Options{ClientOptions: []func(*cloudwatchlogs.Options){traceCloudWatch}}) // tracing.go
 }

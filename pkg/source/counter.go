@@ -49,6 +49,9 @@ type CountResult struct {
 	BytesScanned  int64
 	CachedBuckets int
 	Buckets       int
+	// PricePerGB is what the source bills per GB (10^9 bytes) scanned, for an estimate of the
+	// count's cost (0: not billed by bytes scanned).
+	PricePerGB float64
 }
 
 // CountSeries is one combination of groupBy values (in GroupBy order; "" for a missing value)

@@ -68,6 +68,9 @@ const (
 	DefaultMaxConcurrentInsights = 5
 	DefaultInsightsAfter         = time.Hour
 	DefaultFinishedAfter         = 10 * time.Minute
+	// DefaultPricePerGB is the public list price of Logs Insights per GB of data scanned
+	// (USD, us-east-1, https://aws.amazon.com/cloudwatch/pricing/).
+	DefaultPricePerGB = 0.005
 	// TimestampSlack widens a scan's range after To (CloudWatch's timestamp is when the line was
 	// shipped, after stageTimestamp) and before From (clock differences).
 	TimestampSlack = 5 * time.Minute
@@ -101,6 +104,9 @@ type Config struct {
 	// FinishedAfter is how old a bucket's end must be for its count to be final and cached
 	// (EKS delivers audit events minutes late): default DefaultFinishedAfter.
 	FinishedAfter time.Duration
+	// PricePerGB is the Logs Insights price per GB scanned, for the cost notice (default
+	// DefaultPricePerGB).
+	PricePerGB float64
 }
 
 // String hides the secrets from fmt and loggers.
@@ -177,6 +183,9 @@ func New(ctx context.Context, cfg Config, opts Options) (*Source, error) {
 	}
 	if cfg.FinishedAfter <= 0 {
 		cfg.FinishedAfter = DefaultFinishedAfter
+	}
+	if cfg.PricePerGB <= 0 {
+		cfg.PricePerGB = DefaultPricePerGB
 	}
 	if len(cfg.LogGroups) == 0 {
 		return nil, errors.New("no CloudWatch log group configured: set a cluster name or log groups")

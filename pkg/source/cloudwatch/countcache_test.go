@@ -43,6 +43,9 @@ func TestCountCacheRefreshAsksTail(t *testing.T) {
 	if d := cmp.Diff(bySeries(first), bySeries(second)); d != "" {
 		t.Errorf("refresh differs (-first +refresh):\n%s", d)
 	}
+	if second.PricePerGB != cloudwatch.DefaultPricePerGB {
+		t.Errorf("price per GB %v", second.PricePerGB)
+	}
 	if second.CachedBuckets != req.N-11 || first.BytesScanned == 0 || second.BytesScanned >= first.BytesScanned {
 		t.Errorf("cached %d of %d buckets; scanned %d then %d bytes", second.CachedBuckets, req.N, first.BytesScanned, second.BytesScanned)
 	}

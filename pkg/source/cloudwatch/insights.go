@@ -71,7 +71,11 @@ func (s *Source) Count(ctx context.Context, req source.CountRequest) (*source.Co
 	if ok, reason := s.CanCount(req.Filter, req.GroupBy); !ok {
 		return nil, &Error{Kind: KindInvalid, Op: "StartQuery", Msg: reason}
 	}
-	return s.cache.Count(ctx, req, s.now().Add(-s.cfg.FinishedAfter), s.count)
+	res, err := s.cache.Count(ctx, req, s.now().Add(-s.cfg.FinishedAfter), s.count)
+	if res != nil {
+		res.PricePerGB = s.cfg.PricePerGB
+	}
+	return res, err
 }
 
 // count counts req with Insights queries (see Count).
