@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/data"
@@ -81,7 +82,7 @@ func (l *liveEvents) frame(_ context.Context, b tailBatch) (*data.Frame, error) 
 
 func malformedNotice(n int64) data.Notice {
 	return data.Notice{Severity: data.NoticeSeverityWarning,
-		Text: fmt.Sprintf("skipped %d %s that %s not audit events", n, plural(n, "line", "lines"), plural(n, "is", "are"))}
+		Text: fmt.Sprintf("skipped %d %s", n, plural(n, "line that is not an audit event", "lines that are not audit events"))}
 }
 
 // liveFrame is the query's frame for res, with the notices of the flush.
@@ -93,8 +94,8 @@ func liveFrame(q *query.Query, res *engine.Result, notices []data.Notice) *data.
 
 // Detections live: the rules judge a window of the most recent lines (at most these many),
 // so that window rules (bursts, sweeps, sequences) see the events before the flush too. A
-// finding is sent once, by rule, auditID, time, user and source IP: a burst that grows is
-// sent again with its new count.
+// finding is sent once; a group of repeats or a burst that grows is sent again with its new
+// count.
 const (
 	liveWindowLines = 20_000
 	liveWindowBytes = 64 << 20
@@ -108,7 +109,8 @@ type liveDetections struct {
 	window  [][]byte
 	bytes   int
 	seen    map[string]struct{}
-	order   []string // seen keys, oldest first (to bound seen)
+	order   []string             // seen keys, oldest first (to bound seen)
+	latest  map[string]time.Time // newest occurrence sent, by what a finding is about
 	noticed map[string]struct{}
 	pending tailBatch // lines and notices not judged yet (detections run every tailDetectEvery)
 	last    time.Time
@@ -118,7 +120,7 @@ func newLiveDetections(q *query.Query, d *Datasource) *liveDetections {
 	lq := *q
 	lq.Format = query.FormatTable
 	lq.Limit = liveSeenMax
-	return &liveDetections{q: &lq, d: d, seen: map[string]struct{}{}, noticed: map[string]struct{}{}}
+	return &liveDetections{q: &lq, d: d, seen: map[string]struct{}{}, latest: map[string]time.Time{}, noticed: map[string]struct{}{}}
 }
 
 func (l *liveDetections) frame(ctx context.Context, b tailBatch) (*data.Frame, error) {
@@ -165,11 +167,16 @@ func (l *liveDetections) frame(ctx context.Context, b tailBatch) (*data.Frame, e
 	if res.Detections != nil {
 		for i := len(res.Detections.Findings) - 1; i >= 0; i-- { // oldest first
 			f := res.Detections.Findings[i]
-			key := f.RuleID + "\x00" + f.AuditID + "\x00" + f.Time.Format(time.RFC3339Nano) + "\x00" + f.User + "\x00" + f.SourceIP
-			if _, ok := l.seen[key]; ok {
+			// A finding (or a group of repeats, a burst) is known by what it is about; it
+			// is sent again only when a newer occurrence (another auditID, not older)
+			// extends it, with its new count.
+			what := strings.Join([]string{f.RuleID, f.User, f.SourceIP, f.Verb, f.Resource, f.Namespace, f.Name}, "\x00")
+			key := what + "\x00" + f.AuditID
+			if _, ok := l.seen[key]; ok || f.Time.Before(l.latest[what]) {
 				continue
 			}
 			l.remember(key)
+			l.latest[what] = f.Time
 			out.Findings = append(out.Findings, f)
 		}
 	}
@@ -187,6 +194,9 @@ func (l *liveDetections) remember(key string) {
 		n := len(l.order) - liveSeenMax
 		for _, k := range l.order[:n] {
 			delete(l.seen, k)
+		}
+		if len(l.latest) > liveSeenMax {
+			clear(l.latest) // at worst a finding is sent once more
 		}
 		l.order = append(l.order[:0:0], l.order[n:]...)
 	}
