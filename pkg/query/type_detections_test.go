@@ -1,6 +1,9 @@
 package query
 
 import (
+	"maps"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -19,5 +22,29 @@ func TestDetectionsGroupBy(t *testing.T) {
 	}
 	if _, err := Parse([]byte(`{"queryType":"detections","format":"table","groupBy":["decision"]}`), ""); err != nil {
 		t.Errorf("table format: %v", err)
+	}
+}
+
+// TestEditorKnowsFindingDimensions: the query editor offers detections' groupBy dimensions from
+// FINDING_DIMENSIONS in src/components/editor/model.ts, which must be the backend's.
+func TestEditorKnowsFindingDimensions(t *testing.T) {
+	b, err := os.ReadFile("../../src/components/editor/model.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(b)
+	i := strings.Index(src, "FINDING_DIMENSIONS: readonly string[] = [")
+	if i < 0 {
+		t.Fatal("src/components/editor/model.ts has no FINDING_DIMENSIONS")
+	}
+	list, _, _ := strings.Cut(src[i:], "];")
+	var got []string
+	for _, part := range strings.Split(list, "'")[1:] {
+		if p := strings.TrimSpace(part); p != "" && p != "," {
+			got = append(got, p)
+		}
+	}
+	if want := slices.Sorted(maps.Keys(findingDimensions)); !slices.Equal(got, want) {
+		t.Errorf("the editor's FINDING_DIMENSIONS %v, the backend's %v", got, want)
 	}
 }

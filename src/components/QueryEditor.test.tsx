@@ -1,5 +1,5 @@
 import React, { useState } from 'react';
-import { act, render, screen, waitFor } from '@testing-library/react';
+import { act, cleanup, render, screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { dateTime, TimeRange } from '@grafana/data';
 
@@ -427,6 +427,25 @@ describe('QueryEditor for detections', () => {
       await user.clear(screen.getByLabelText(label));
     }
     expect(last().allow).toBeUndefined();
+  });
+
+  it('groups counts by the finding dimensions only, in the timeseries format', async () => {
+    const datasource = mockDataSource({
+      getDimensions: jest.fn().mockResolvedValue([
+        { name: 'decision', label: 'Decision' },
+        { name: 'user.username', label: 'User' },
+      ]),
+    });
+    setup({ refId: 'A', queryType: 'detections' }, datasource);
+    await waitFor(() => expect(datasource.getDimensions).toHaveBeenCalled());
+    expect(screen.queryByLabelText(/^Group by/)).not.toBeInTheDocument();
+    cleanup();
+
+    const { user, last } = setup({ refId: 'A', queryType: 'detections', format: 'timeseries' }, datasource);
+    await user.click(screen.getByLabelText(/^Group by/));
+    await waitFor(() => expect(screen.getAllByRole('option')).toHaveLength(1));
+    await user.click(screen.getByRole('option', { name: /^User/ }));
+    expect(last().groupBy).toEqual(['user.username']);
   });
 
   it('flags allowed source networks that are not CIDRs or IPs, and does not run', async () => {

@@ -28,6 +28,7 @@ import {
   TimeSeriesMetric,
 } from '../types';
 import { FilterEditor } from './editor/FilterEditor';
+import { FINDING_DIMENSIONS } from './editor/model';
 import { dimensionOptions, useDimensions, useValuesLoader } from './editor/resources';
 import { formatsOf, QuerySchema, QueryTypeSchema, typeSchema, useSchema } from './editor/schema';
 import { summarize } from './editor/summarize';
@@ -421,6 +422,13 @@ function DetectionsOptions(props: OptionsProps) {
         </InlineField>
         <LimitField {...props} tooltip="Maximum findings." />
         <BurstFields {...props} />
+        {query.format === 'timeseries' && (
+          <GroupByField
+            {...props}
+            label="Group by"
+            dimensions={props.dimensions.filter((d) => FINDING_DIMENSIONS.includes(d.value))}
+          />
+        )}
       </InlineFieldRow>
       <AllowListsRow {...props} />
     </>

@@ -49,6 +49,20 @@ export const DETECTION_RULES: ReadonlyArray<{ id: string; severity: Severity }> 
   { id: 'anonymous-outside-cluster', severity: 'medium' },
 ];
 
+/**
+ * The dimensions detections in their timeseries format group by: the finding's own fields, which
+ * label each series beside rule and severity (pkg/query findingDimensions).
+ */
+export const FINDING_DIMENSIONS: readonly string[] = [
+  'objectRef.name',
+  'objectRef.namespace',
+  'objectRef.resource',
+  'sourceIPs',
+  'user.username',
+  'userAgent',
+  'verb',
+];
+
 /** Short dimension names the backend accepts (pkg/query dimensionByName). */
 export const DIMENSION_ALIASES: Readonly<Record<string, string>> = {
   user: 'user.username',

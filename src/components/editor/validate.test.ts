@@ -250,6 +250,11 @@ describe('validate', () => {
 
   it('checks group-by dimensions, formats, metrics and source modes', () => {
     expect(v({ groupBy: ['verb', 'nope', '$dim'] })).toEqual(['Unknown dimension "nope" in group by.']);
+    // Detections count by the finding's own fields (labels beside rule and severity).
+    expect(v({ queryType: 'detections', format: 'timeseries', groupBy: ['user', 'objectRef.namespace'] })).toEqual([]);
+    expect(v({ queryType: 'detections', format: 'timeseries', groupBy: ['decision'] })).toEqual([
+      'Detections cannot be grouped by "decision": use objectRef.name, objectRef.namespace, objectRef.resource, sourceIPs, user.username, userAgent, verb.',
+    ]);
     expect(v({ queryType: 'events', format: 'heatmap' })).toEqual([
       'Format "heatmap" does not fit this query type: use logs or table.',
     ]);

@@ -1,5 +1,15 @@
 import { AuditQuery, QUERY_TYPES, QueryType, SCHEMA_VERSION } from '../../types';
-import { canonicalDimension, DECISIONS, hasVariable, LEVELS, METRICS, SOURCE_MODES, STAGES, USER_KINDS } from './model';
+import {
+  canonicalDimension,
+  DECISIONS,
+  FINDING_DIMENSIONS,
+  hasVariable,
+  LEVELS,
+  METRICS,
+  SOURCE_MODES,
+  STAGES,
+  USER_KINDS,
+} from './model';
 import { FALLBACK_SCHEMA, QuerySchema, typeSchema } from './schema';
 
 /** The query type the backend uses: any letter case, timeseries when absent. */
@@ -201,6 +211,13 @@ export function validate(query: AuditQuery, schema: QuerySchema = FALLBACK_SCHEM
   for (const g of list(query.groupBy)) {
     if (!hasVariable(g) && !canonicalDimension(g)) {
       errors.push(`Unknown dimension ${quote(g)} in group by.`);
+    } else if (
+      type === 'detections' &&
+      query.format === 'timeseries' &&
+      !hasVariable(g) &&
+      !FINDING_DIMENSIONS.includes(canonicalDimension(g)!)
+    ) {
+      errors.push(`Detections cannot be grouped by ${quote(g)}: use ${FINDING_DIMENSIONS.join(', ')}.`);
     }
   }
 
