@@ -246,7 +246,12 @@ export interface AuditDataSourceOptions extends DataSourceJsonData {
   detections?: DetectionSettings;
   /** How long one query may run, a duration such as 90s or 5m (default 60s, at most 24h). */
   queryTimeout?: string;
+  /** Line format of the source (backend package envelope); auto (default) detects it per line. */
+  envelope?: Envelope;
 }
+
+/** How audit events are wrapped in the source's lines. */
+export type Envelope = 'auto' | 'bare' | 'cri' | 'docker' | 'fluentbit' | 'gke' | 'aks';
 
 /**
  * jsonData.detections: datasource-wide allow-lists and tunables of detections queries

@@ -12,6 +12,7 @@ import (
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/envelope"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/index"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
@@ -37,6 +38,9 @@ type Request struct {
 	// Index keeps a column index of each segment on disk (see package index); nil decodes
 	// the JSON of every segment the cache cannot answer.
 	Index *index.Store
+	// Envelope is the line format of the source (package envelope): every line is unwrapped
+	// into its audit event before the line filter and the decoder. Zero is envelope.Auto.
+	Envelope envelope.Format
 }
 
 // Severity of a notice.
@@ -285,17 +289,22 @@ func scanLinesWith(ctx context.Context, scanFn scanFunc, req Request, m *query.M
 	}
 	prefilter := builders == nil
 	from, to := req.From, req.To
+	// Every line of every source enters here: unwrapped once, in the source's goroutine (CRI
+	// partial lines are joined in order); a line that is not an event yet (a partial) is skipped.
+	env := envelope.New(req.Envelope)
 	if len(adds) == 1 {
 		var rec audit.Record
 		var st Stats
 		bld := build(0)
 		srcStats, err := scanFn(ctx, func(off int64, line []byte) error {
-			if !prefilter || m.MatchLine(line) {
+			off, line, ok := env.UnwrapAt(off, line)
+			if ok && (!prefilter || m.MatchLine(line)) {
 				decode(sc, m, from, to, line, off, &rec, &st, adds[0], bld)
 			}
 			return nil
 		})
 		st.Source = srcStats
+		st.Malformed += env.Incomplete()
 		return st, err
 	}
 
@@ -335,7 +344,8 @@ func scanLinesWith(ctx context.Context, scanFn scanFunc, req Request, m *query.M
 	}
 	cur := <-empty
 	srcStats, err := scanFn(ctx, func(off int64, line []byte) error {
-		if prefilter && !m.MatchLine(line) {
+		off, line, ok := env.UnwrapAt(off, line)
+		if !ok || (prefilter && !m.MatchLine(line)) {
 			return nil
 		}
 		if len(cur.ends) > 0 && len(cur.buf)+len(line) > batchBytes {
@@ -363,6 +373,7 @@ func scanLinesWith(ctx context.Context, scanFn scanFunc, req Request, m *query.M
 		st.add(s)
 	}
 	st.Source = srcStats
+	st.Malformed += env.Incomplete()
 	return st, err
 }
 

@@ -1,11 +1,15 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/envelope"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 )
@@ -15,7 +19,10 @@ const AllOrigins = "(all)"
 
 // PipelineRow is the health of one origin (file or stream) of audit lines.
 type PipelineRow struct {
-	Origin                                 string
+	Origin string
+	// Format is the line format detected in the origin (package envelope: "bare", "cri",
+	// "docker", ...), the most frequent first when there are several ("cri, bare").
+	Format                                 string
 	Events, Requests, Malformed, Truncated int64
 	First, Last                            time.Time
 	// LongestGap is the longest stretch without events between First and Last, at the
@@ -36,7 +43,7 @@ type PipelineResult struct {
 type originStats struct {
 	row    PipelineRow
 	counts []float64 // events per bucket
-	lags   samples // seconds from the event to its arrival at the source
+	lags   samples   // seconds from the event to its arrival at the source
 }
 
 // runPipeline answers pipelineHealth: it needs each line's origin, so it reads the source
@@ -60,8 +67,15 @@ func runPipeline(ctx context.Context, src source.Source, req Request) (*Result, 
 		}
 		return o
 	}
+	// One unwrapper per origin: CRI partial lines are joined within their file or stream.
+	envs := map[string]*envelope.Unwrapper{}
 	visit := func(origin string, arrived time.Time, line []byte) error {
-		if !m.MatchLine(line) {
+		env, ok := envs[origin]
+		if !ok {
+			env = envelope.New(req.Envelope)
+			envs[origin] = env
+		}
+		if line, ok = env.Unwrap(line); !ok || !m.MatchLine(line) {
 			return nil
 		}
 		if sc.Scan(line, &rec) != nil {
@@ -105,12 +119,19 @@ func runPipeline(ctx context.Context, src source.Source, req Request) (*Result, 
 	if err != nil {
 		return nil, err
 	}
+	for origin, env := range envs {
+		if n := env.Incomplete(); n > 0 {
+			st.Malformed += n
+			get(origin).row.Malformed += n
+		}
+	}
 	res := &Result{Stats: st}
 	top, rest := topKeys(origins, func(o *originStats) float64 { return float64(o.row.Events) }, q.Limit)
 	out := &PipelineResult{}
 	for _, k := range top {
 		o := origins[k]
 		o.row.LongestGap = longestGap(o.counts, b, o.row.First, o.row.Last)
+		o.row.Format = detectedFormats(envs[k])
 		if p50, ok := o.lags.quantile(0.5); ok {
 			lagMax, _ := o.lags.quantile(1)
 			o.row.HasLag = true
@@ -151,4 +172,23 @@ func longestGap(counts []float64, b *buckets, first, last time.Time) time.Durati
 		}
 	}
 	return time.Duration(longest) * b.step
+}
+
+// detectedFormats names the formats env read, the most frequent first ("" when none).
+func detectedFormats(env *envelope.Unwrapper) string {
+	if env == nil {
+		return ""
+	}
+	var fs []envelope.Format
+	for _, f := range envelope.Formats() {
+		if env.Lines[f] > 0 && f != envelope.Auto {
+			fs = append(fs, f)
+		}
+	}
+	slices.SortStableFunc(fs, func(a, b envelope.Format) int { return cmp.Compare(env.Lines[b], env.Lines[a]) })
+	names := make([]string, len(fs))
+	for i, f := range fs {
+		names[i] = f.String()
+	}
+	return strings.Join(names, ", ")
 }

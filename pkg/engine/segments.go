@@ -384,6 +384,11 @@ func readBack(ctx context.Context, ss source.SegmentScanner, seg source.Segment,
 	if err != nil {
 		return nil, read, err
 	}
+	if scanned.Malformed > 0 {
+		// A line read back is not a whole event: the first of an event's CRI partial lines
+		// (package envelope). A plain read joins them; the index stays.
+		return nil, read, errNotSelective
+	}
 	if use == indexRange { // the filter ran on the lines
 		matched = []int64{scanned.Matched}
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/envelope"
 )
 
 // Source kinds.
@@ -30,6 +32,9 @@ type Settings struct {
 	CloudWatch *CloudWatchSettings `json:"cloudwatch,omitempty"` // cloudwatch.go
 	// Detections holds datasource-wide allow-lists and tunables of the detections query.
 	Detections *DetectionSettings `json:"detections,omitempty"` // detections.go
+	// Envelope is the format of the source's lines: auto (default: detected line by line),
+	// bare, cri, docker, fluentbit (also Vector), gke or aks (package envelope).
+	Envelope envelope.Format `json:"envelope,omitempty"`
 	// QueryTimeout bounds each query of every source, a Go duration such as 90s or 5m
 	// (default DefaultQueryTimeout); see Timeout.
 	QueryTimeout string `json:"queryTimeout,omitempty"`

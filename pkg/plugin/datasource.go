@@ -18,6 +18,7 @@ import (
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/engine"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/envelope"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/index"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/models"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
@@ -64,7 +65,7 @@ func NewDatasource(_ context.Context, s backend.DataSourceInstanceSettings) (ins
 				ds.cache = engine.NewCache(f.CacheBytes())
 			}
 			if f.IndexEnabled() {
-				ds.index, ds.indexErr = openIndex(f, s)
+				ds.index, ds.indexErr = openIndex(f, ds.settings.Envelope, s)
 			}
 		}
 	}
@@ -74,10 +75,19 @@ func NewDatasource(_ context.Context, s backend.DataSourceInstanceSettings) (ins
 	return ds, nil
 }
 
+// lineFormat is the line format of the datasource's source (the envelope setting).
+func (d *Datasource) lineFormat() envelope.Format {
+	if d.settings == nil {
+		return envelope.Auto
+	}
+	return d.settings.Envelope
+}
+
 // openIndex opens the datasource's column index directory: the configured one, else one per
 // datasource under the user's cache directory, else under the system temporary directory.
-func openIndex(f *models.FileSettings, s backend.DataSourceInstanceSettings) (*index.Store, error) {
+func openIndex(f *models.FileSettings, env envelope.Format, s backend.DataSourceInstanceSettings) (*index.Store, error) {
 	salt := fmt.Sprintf("maxLineBytes=%d", f.MaxLineBytes)
+	salt += ",envelope=" + env.String() // which lines are events
 	if f.MaxGzipRatio != 0 && f.MaxGzipRatio != file.DefaultMaxGzipRatio {
 		salt += fmt.Sprintf(",maxGzipRatio=%d", f.MaxGzipRatio) // what a .gz bounded by it holds
 	}
@@ -117,7 +127,7 @@ func newSource(s *models.Settings) (source.Source, error) {
 		return newCloudWatchSource(s) // source_cloudwatch.go
 	}
 	return file.New(file.Config{Paths: s.File.Paths, MaxLineBytes: s.File.MaxLineBytes, MaxGzipRatio: s.File.MaxGzipRatio},
-		file.Options{TimeOf: audit.LineTime})
+		file.Options{TimeOf: envelope.TimeOf(s.Envelope, audit.LineTime)})
 }
 
 // Dispose releases the instance's resources when its settings change or it is deleted.

@@ -457,6 +457,7 @@ func historyFrame(h *engine.HistoryResult) *data.Frame {
 func pipelineFrame(p *engine.PipelineResult) *data.Frame {
 	n := len(p.Rows)
 	origins := make([]string, n)
+	formats := make([]string, n) // the line format detected in the origin (package envelope)
 	counts := make([][]int64, 4)
 	for i := range counts {
 		counts[i] = make([]int64, n)
@@ -471,7 +472,7 @@ func pipelineFrame(p *engine.PipelineResult) *data.Frame {
 			p50, mx := r.LagP50.Seconds(), r.LagMax.Seconds()
 			lagP50[i], lagMax[i] = &p50, &mx
 		}
-		origins[i] = r.Origin
+		origins[i], formats[i] = r.Origin, r.Format
 		for j, v := range []int64{r.Events, r.Requests, r.Malformed, r.Truncated} {
 			counts[j][i] = v
 		}
@@ -483,6 +484,7 @@ func pipelineFrame(p *engine.PipelineResult) *data.Frame {
 	}
 	f := data.NewFrame("pipeline",
 		data.NewField("origin", nil, origins),
+		data.NewField("format", nil, formats),
 		data.NewField("events", nil, counts[0]),
 		data.NewField("requests", nil, counts[1]),
 		data.NewField("malformed", nil, counts[2]),

@@ -162,7 +162,7 @@ func (d *Datasource) run(ctx context.Context, dq backend.DataQuery) (*query.Quer
 	result, err := engine.Run(ctx, d.src, engine.Request{
 		Query: q, From: dq.TimeRange.From.UTC(), To: dq.TimeRange.To.UTC(),
 		Interval: dq.Interval, MaxDataPoints: dq.MaxDataPoints, Detect: d.detect, Roles: d.roles,
-		Cache: d.cache, Index: d.index,
+		Cache: d.cache, Index: d.index, Envelope: d.lineFormat(),
 	})
 	if err != nil {
 		return q, result, errorResponse(err)

@@ -69,6 +69,15 @@ describe('ConfigEditor', () => {
     expect(last().file?.index).toBeUndefined();
   });
 
+  it('sets the line format, auto by default', async () => {
+    const { user, last } = setup({ source: 'file', file: { paths: ['/a'] } });
+    expect(screen.getByRole('radio', { name: 'Auto' })).toBeChecked();
+    await user.click(screen.getByRole('radio', { name: 'CRI' }));
+    expect(last().envelope).toBe('cri');
+    await user.click(screen.getByRole('radio', { name: 'Auto' }));
+    expect(last().envelope).toBeUndefined();
+  });
+
   it('offers every source', () => {
     setup({ source: 'file' });
     expect(screen.getByRole('radio', { name: 'Local audit files' })).toBeChecked();

@@ -7,6 +7,7 @@ import {
   AuditSecureJsonData,
   AuditSource,
   DEFAULT_MAX_LINE_BYTES,
+  Envelope,
   FileSourceOptions,
 } from '../types';
 import { CloudWatchSection } from './config/CloudWatchSection';
@@ -26,6 +27,32 @@ const SOURCE_OPTIONS: Array<{ value: AuditSource; label: string; description: st
     value: 'cloudwatch',
     label: 'CloudWatch Logs (EKS)',
     description: 'EKS control-plane audit logs in CloudWatch Logs (kube-apiserver-audit-* streams).',
+  },
+];
+
+const ENVELOPE_OPTIONS: Array<{ value: Envelope; label: string; description: string }> = [
+  { value: 'auto', label: 'Auto', description: 'Detect the format of each line (default).' },
+  { value: 'bare', label: 'Audit JSON', description: 'Bare audit events, as --audit-log-path writes them.' },
+  {
+    value: 'cri',
+    label: 'CRI',
+    description: 'containerd/CRI-O container log lines (<time> stdout F {...}); partial lines are joined.',
+  },
+  { value: 'docker', label: 'Docker', description: 'docker json-file lines ({"log":"{...}\\n","stream":...}).' },
+  {
+    value: 'fluentbit',
+    label: 'Fluent Bit / Vector',
+    description: 'Records with the event under log or message, as a string or an object.',
+  },
+  {
+    value: 'gke',
+    label: 'GKE',
+    description: 'Cloud Logging LogEntry with an AuditLog protoPayload (mapped to audit fields; lossy).',
+  },
+  {
+    value: 'aks',
+    label: 'AKS',
+    description: 'Azure diagnostic records (kube-audit) with the event in properties.log.',
   },
 ];
 
@@ -62,6 +89,19 @@ export function ConfigEditor({ options, onOptionsChange }: Props) {
             options={SOURCE_OPTIONS}
             value={source}
             onChange={(next) => onOptionsChange({ ...options, jsonData: { ...jsonData, source: next } })}
+          />
+        </Field>
+        <Field
+          label="Line format"
+          description={ENVELOPE_OPTIONS.find((o) => o.value === (jsonData.envelope ?? 'auto'))?.description}
+        >
+          <RadioButtonGroup<Envelope>
+            aria-label="Line format"
+            options={ENVELOPE_OPTIONS}
+            value={jsonData.envelope ?? 'auto'}
+            onChange={(next) =>
+              onOptionsChange({ ...options, jsonData: { ...jsonData, envelope: next === 'auto' ? undefined : next } })
+            }
           />
         </Field>
         <Field

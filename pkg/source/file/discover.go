@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/envelope"
 )
 
 // FileInfo describes one discovered audit file.
@@ -596,6 +597,13 @@ var (
 // classifyLine decides whether a file's first line is an audit event (complete: the whole line
 // was read), and otherwise says what it looks like.
 func classifyLine(line []byte, complete bool) (bool, string) {
+	// A line in an envelope (CRI, docker, Fluent Bit, GKE, AKS: package envelope) is judged
+	// by the event inside; a CRI partial line is the start of a long event.
+	if ev, ok := envelope.New(envelope.Auto).Unwrap(line); !ok {
+		return true, ""
+	} else if len(ev) > 0 {
+		line = ev
+	}
 	if complete {
 		var r audit.Record
 		if auditScanner.Scan(line, &r) == nil && (len(r.Str(audit.FieldAuditID)) > 0 || len(r.Stage()) > 0) {

@@ -38,6 +38,7 @@ func run(args []string, stderr io.Writer) error {
 	per := fs.Int("per", 10000, "with -rotate-dir: requests per file")
 	gz := fs.Bool("gz", false, "with -rotate-dir: gzip rotated files")
 	partial := fs.Bool("partial-gz", false, "with -rotate-dir -gz: leave the newest rotation as .log plus a partly written .log.gz")
+	format := fs.String("format", auditgen.EnvelopeBare, "line envelope: bare, cri, docker, fluentbit, gke or aks (as shipped by a runtime, shipper or cloud; not with -rotate-dir)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -63,6 +64,9 @@ func run(args []string, stderr io.Writer) error {
 	}
 	began := time.Now()
 	var sum auditgen.Summary
+	if *rotateDir != "" && *format != auditgen.EnvelopeBare {
+		return fmt.Errorf("-format %s: only with -out", *format)
+	}
 	if *rotateDir != "" {
 		files, s, err := auditgen.WriteRotated(*rotateDir, o, *per, *gz)
 		if err != nil {
@@ -82,9 +86,21 @@ func run(args []string, stderr io.Writer) error {
 			defer f.Close()
 			w = f
 		}
+		if *format != auditgen.EnvelopeBare {
+			ew, err := auditgen.NewEnvelopeWriter(w, *format)
+			if err != nil {
+				return err
+			}
+			w = ew
+		}
 		s, err := auditgen.Write(w, o)
 		if err != nil {
 			return err
+		}
+		if ew, ok := w.(*auditgen.EnvelopeWriter); ok {
+			if err := ew.Close(); err != nil {
+				return err
+			}
 		}
 		sum = s
 		if f, ok := w.(*os.File); ok && f != os.Stdout {

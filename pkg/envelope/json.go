@@ -1,0 +1,284 @@
+package envelope
+
+import (
+	"bytes"
+	"unicode/utf8"
+)
+
+// A minimal JSON walker: envelopes are read key by key at the top level (and one level down),
+// values are skipped or sliced out without being decoded.
+type walker struct {
+	b []byte
+	i int
+}
+
+func (w *walker) reset(b []byte) { w.b, w.i = b, 0 }
+
+func (w *walker) ws() {
+	for w.i < len(w.b) {
+		switch w.b[w.i] {
+		case ' ', '\t', '\n', '\r':
+			w.i++
+		default:
+			return
+		}
+	}
+}
+
+func (w *walker) peek() byte {
+	w.ws()
+	if w.i < len(w.b) {
+		return w.b[w.i]
+	}
+	return 0
+}
+
+// str reads a string at w.i (after ws): raw is its content without the quotes, escaped says it
+// holds a backslash.
+func (w *walker) str() (raw []byte, escaped, ok bool) {
+	if w.peek() != '"' {
+		return nil, false, false
+	}
+	start := w.i + 1
+	for j := start; j < len(w.b); {
+		k := bytes.IndexByte(w.b[j:], '"')
+		if k < 0 {
+			return nil, false, false
+		}
+		j += k
+		// The quote ends the string unless an odd number of backslashes precede it.
+		n := 0
+		for p := j - 1; p >= start && w.b[p] == '\\'; p-- {
+			n++
+		}
+		if n > 0 {
+			escaped = true
+		}
+		if n%2 == 1 {
+			j++
+			continue
+		}
+		if !escaped {
+			escaped = bytes.IndexByte(w.b[start:j], '\\') >= 0
+		}
+		w.i = j + 1
+		return w.b[start:j], escaped, true
+	}
+	return nil, false, false
+}
+
+// value reads any value and returns its raw bytes (strings with their quotes).
+func (w *walker) value() ([]byte, bool) {
+	c := w.peek()
+	start := w.i
+	switch c {
+	case '"':
+		if _, _, ok := w.str(); !ok {
+			return nil, false
+		}
+	case '{', '[':
+		depth := 0
+		for w.i < len(w.b) {
+			switch w.b[w.i] {
+			case '"':
+				if _, _, ok := w.str(); !ok {
+					return nil, false
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					w.i++
+					return w.b[start:w.i], true
+				}
+			}
+			w.i++
+		}
+		return nil, false
+	case 0:
+		return nil, false
+	default:
+		for w.i < len(w.b) {
+			switch w.b[w.i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return w.b[start:w.i], w.i > start
+			}
+			w.i++
+		}
+		return w.b[start:w.i], w.i > start
+	}
+	return w.b[start:w.i], true
+}
+
+// object calls fn for each key of the object at w.i; fn must consume the value (w.value or a
+// nested w.object). It returns false for malformed JSON or when fn does.
+func (w *walker) object(fn func(key []byte) bool) bool {
+	if w.peek() != '{' {
+		return false
+	}
+	w.i++
+	if w.peek() == '}' {
+		w.i++
+		return true
+	}
+	for {
+		key, _, ok := w.str()
+		if !ok || w.peek() != ':' {
+			return false
+		}
+		w.i++
+		if !fn(key) {
+			return false
+		}
+		switch w.peek() {
+		case ',':
+			w.i++
+		case '}':
+			w.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// members reads the object raw into fn(key, raw value) pairs, one level deep.
+func members(raw []byte, fn func(key, val []byte)) bool {
+	w := walker{b: raw}
+	return w.object(func(key []byte) bool {
+		v, ok := w.value()
+		if ok {
+			fn(key, v)
+		}
+		return ok
+	})
+}
+
+// unquote returns the content of the raw JSON string s (with quotes), unescaped into dst[:0]
+// when it holds escapes; ok is false when s is not a string.
+func unquote(dst, s []byte) ([]byte, bool) {
+	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
+		return dst, false
+	}
+	s = s[1 : len(s)-1]
+	if bytes.IndexByte(s, '\\') < 0 {
+		return s, true
+	}
+	return unescape(dst[:0], s)
+}
+
+// unescape appends the JSON string content s, unescaped, to dst.
+func unescape(dst, s []byte) ([]byte, bool) {
+	for len(s) > 0 {
+		k := bytes.IndexByte(s, '\\')
+		if k < 0 {
+			return append(dst, s...), true
+		}
+		dst = append(dst, s[:k]...)
+		var n int
+		var ok bool
+		if dst, n, ok = escape(dst, s[k:]); !ok {
+			return dst, false
+		}
+		s = s[k+n:]
+	}
+	return dst, true
+}
+
+// escape appends the character of the escape sequence at the start of s (s[0] is a backslash)
+// to dst and says how many bytes of s it took.
+func escape(dst, s []byte) ([]byte, int, bool) {
+	if len(s) < 2 {
+		return dst, 0, false
+	}
+	switch c := s[1]; c {
+	case '"', '\\', '/':
+		return append(dst, c), 2, true
+	case 'b':
+		return append(dst, '\b'), 2, true
+	case 'f':
+		return append(dst, '\f'), 2, true
+	case 'n':
+		return append(dst, '\n'), 2, true
+	case 'r':
+		return append(dst, '\r'), 2, true
+	case 't':
+		return append(dst, '\t'), 2, true
+	case 'u':
+		r, ok := hex4(s[2:])
+		if !ok {
+			return dst, 0, false
+		}
+		n := 6
+		if r >= 0xd800 && r < 0xdc00 && len(s) >= 12 && s[6] == '\\' && s[7] == 'u' {
+			if r2, ok := hex4(s[8:]); ok && r2 >= 0xdc00 && r2 < 0xe000 {
+				r = (r-0xd800)<<10 + (r2 - 0xdc00) + 0x10000
+				n = 12
+			}
+		}
+		return utf8.AppendRune(dst, r), n, true
+	}
+	return dst, 0, false
+}
+
+// strInto reads the string at w.i and appends its content, unescaped, to dst: one pass over
+// the bytes, for the strings that are the event (docker's log, AKS's properties.log).
+func (w *walker) strInto(dst []byte) ([]byte, bool) {
+	if w.peek() != '"' {
+		return dst, false
+	}
+	b := w.b
+	i := w.i + 1
+	run := i
+	for {
+		for i < len(b) && !special[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			return dst, false
+		}
+		if b[i] == '"' {
+			w.i = i + 1
+			return append(dst, b[run:i]...), true
+		}
+		dst = append(dst, b[run:i]...)
+		if i+1 < len(b) && (b[i+1] == '"' || b[i+1] == '\\') { // the common escapes, inline
+			dst = append(dst, b[i+1])
+			i += 2
+		} else {
+			var n int
+			var ok bool
+			if dst, n, ok = escape(dst, b[i:]); !ok {
+				return dst, false
+			}
+			i += n
+		}
+		run = i
+	}
+}
+
+// special marks the bytes that end a run of plain string bytes.
+var special = [256]bool{'"': true, '\\': true}
+
+func hex4(s []byte) (rune, bool) {
+	if len(s) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range s[:4] {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}

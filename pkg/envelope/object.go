@@ -1,0 +1,165 @@
+package envelope
+
+import "bytes"
+
+// object reads a JSON envelope line (docker, Fluent Bit, Vector, GKE, AKS, or an audit event
+// whose first key is not one of bareKeys). ok is false when it is none of them.
+func (u *Unwrapper) object(line []byte) (event []byte, f Format, ok bool) {
+	var (
+		payload          []byte // raw value under log or message
+		payloadKey       byte   // 'l' or 'm'
+		proto            []byte
+		kube             []byte
+		audit, hasStream bool
+		// unescaped: the payload string is in u.buf (read by strInto); aksLog: it was
+		// properties.log.
+		unescaped, aksLog bool
+	)
+	u.w.reset(line)
+	w := &u.w
+	walked := w.object(func(key []byte) bool {
+		var v []byte
+		var ok bool
+		switch string(key) {
+		case "log", "message":
+			if payload != nil || unescaped {
+				v, ok = w.value()
+				break
+			}
+			if w.peek() == '"' {
+				u.buf, ok = w.strInto(u.buf[:0])
+				unescaped, payloadKey = true, key[0]
+				break
+			}
+			v, ok = w.value()
+			payload, payloadKey = v, key[0]
+		case "protoPayload":
+			v, ok = w.value()
+			proto = v
+		case "properties":
+			ok = w.object(func(key []byte) bool {
+				switch string(key) {
+				case "log":
+					if w.peek() == '"' && !unescaped {
+						var ok bool
+						u.buf, ok = w.strInto(u.buf[:0])
+						unescaped, aksLog = ok, ok
+						return ok
+					}
+				case "pod", "stream":
+					v, ok := w.value()
+					if s, isStr := unquote(nil, v); isStr {
+						if key[0] == 'p' {
+							u.Meta.Pod = s
+						} else {
+							u.Meta.Stream = s
+						}
+					}
+					return ok
+				}
+				_, ok := w.value()
+				return ok
+			})
+		case "kubernetes":
+			v, ok = w.value()
+			kube = v
+		case "stream":
+			v, ok = w.value()
+			if s, isStr := unquote(nil, v); isStr {
+				u.Meta.Stream = s
+				hasStream = true
+			}
+		case "time", "timestamp", "@timestamp", "date", "receiveTimestamp":
+			v, ok = w.value()
+			if s, isStr := unquote(nil, v); isStr && (u.Meta.Time == nil || key[0] == 'r') {
+				u.Meta.Time = s
+			}
+		case "auditID", "stage", "requestURI", "verb", "objectRef", "responseStatus", "stageTimestamp":
+			v, ok = w.value()
+			audit = true
+		default:
+			v, ok = w.value()
+		}
+		return ok
+	})
+	if !walked || u.w.peek() != 0 {
+		return nil, Auto, false
+	}
+	switch {
+	case proto != nil && !audit:
+		ev, ok := u.gke(line, proto)
+		return ev, GKE, ok
+	case aksLog && !audit:
+		ev, ok := u.innerPayload(u.buf)
+		return ev, AKS, ok
+	case audit:
+		return line, Bare, true
+	case unescaped:
+		// A string payload (docker, Fluent Bit, Vector).
+		payload = quote
+	case payload == nil:
+		return nil, Auto, false
+	}
+	if kube != nil {
+		u.kubernetes(kube)
+	}
+	f = FluentBit
+	if payloadKey == 'l' && hasStream && kube == nil {
+		f = Docker
+	}
+	switch payload[0] {
+	case '{':
+		if f == Docker {
+			f = FluentBit // docker always writes a string
+		}
+		return payload, f, true
+	case '"':
+		ev, ok := u.innerPayload(u.buf)
+		return ev, f, ok
+	}
+	return nil, Auto, false
+}
+
+var quote = []byte{'"'}
+
+// innerPayload is the event in a shipper's payload p, which may still carry the runtime's
+// CRI prefix (an F line; P lines of such payloads are joined like CRI lines).
+func (u *Unwrapper) innerPayload(p []byte) ([]byte, bool) {
+	p = trimNewline(p)
+	if len(p) > 0 && p[0] >= '0' && p[0] <= '9' {
+		ev, ok, isCRI := u.cri(p)
+		if isCRI {
+			if !ok {
+				return nil, false
+			}
+			return ev, true
+		}
+	}
+	return p, true
+}
+
+// kubernetes reads the pod name of Fluent Bit's and Vector's kubernetes metadata.
+func (u *Unwrapper) kubernetes(raw []byte) {
+	members(raw, func(key, val []byte) {
+		if string(key) == "pod_name" {
+			if s, ok := unquote(nil, val); ok {
+				u.Meta.Pod = s
+			}
+		}
+	})
+}
+
+// unquote is the content of the raw JSON string s: a slice of s, or, when it holds escapes,
+// unescaped into the Unwrapper's buffer.
+func (u *Unwrapper) unquote(s []byte) ([]byte, bool) {
+	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
+		return nil, false
+	}
+	c := s[1 : len(s)-1]
+	if bytes.IndexByte(c, '\\') < 0 {
+		return c, true
+	}
+	var ok bool
+	u.buf, ok = unescape(u.buf[:0], c)
+	return u.buf, ok
+}
