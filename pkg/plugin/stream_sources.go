@@ -84,16 +84,15 @@ func (t fileTail) tail(ctx context.Context, cur *tailCursor, _ *query.Query, sin
 type lokiTail struct{ s *loki.Source }
 
 func (t lokiTail) tail(ctx context.Context, cur *tailCursor, q *query.Query, sink tailSink) error {
-	announced := false
-	return t.s.Tail(ctx, loki.TailOptions{Filter: &q.Filter, Cursor: &cur.loki, Problem: sink.problem, Connected: func() {
-		if !announced {
-			announced = true
-			sink.ready("live tail: following Loki's tail of the audit stream selector")
-		}
-	}}, func(_ map[string]string, _ time.Time, line []byte) error {
-		sink.emit(line)
-		return nil
-	})
+	return t.s.Tail(ctx, loki.TailOptions{Filter: &q.Filter, Cursor: &cur.loki, Problem: sink.problem,
+		Connected: readyOnce(sink, "live tail: following Loki's tail of the audit stream selector")},
+		func(_ map[string]string, _ time.Time, line []byte) error { sink.emit(line); return nil })
+}
+
+// readyOnce is a callback that says msg the first time it is called.
+func readyOnce(sink tailSink, msg string) func() {
+	var once sync.Once
+	return func() { once.Do(func() { sink.ready(msg) }) }
 }
 
 // cloudWatchTail polls the log groups with FilterLogEvents (cloudwatch.Source.Tail; see there
@@ -101,15 +100,8 @@ func (t lokiTail) tail(ctx context.Context, cur *tailCursor, q *query.Query, sin
 type cloudWatchTail struct{ s *cloudwatch.Source }
 
 func (t cloudWatchTail) tail(ctx context.Context, cur *tailCursor, q *query.Query, sink tailSink) error {
-	announced := false
-	return t.s.Tail(ctx, cloudwatch.TailOptions{Filter: &q.Filter, Cursor: &cur.cw, Problem: sink.problem, Polled: func() {
-		if !announced {
-			announced = true
-			sink.ready(fmt.Sprintf("live tail: polling the audit log streams every %s (CloudWatch Logs FilterLogEvents; events delivered more than %s late are missed)",
-				cloudwatch.DefaultTailEvery, cloudwatch.DefaultTailLookback))
-		}
-	}}, func(_ string, _ time.Time, line []byte) error {
-		sink.emit(line)
-		return nil
-	})
+	return t.s.Tail(ctx, cloudwatch.TailOptions{Filter: &q.Filter, Cursor: &cur.cw, Problem: sink.problem,
+		Polled: readyOnce(sink, fmt.Sprintf("live tail: polling the audit log streams every %s (CloudWatch Logs FilterLogEvents; events delivered more than %s late are missed)",
+			cloudwatch.DefaultTailEvery, cloudwatch.DefaultTailLookback))},
+		func(_ string, _ time.Time, line []byte) error { sink.emit(line); return nil })
 }

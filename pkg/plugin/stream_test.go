@@ -186,3 +186,11 @@ func TestRunStreamEndsWithItsContext(t *testing.T) {
 		}
 	}
 }
+
+// A panel query that streams (stream: true, docs/live.md) still runs as a query where
+// Grafana runs it in the backend (alerting, a panel without Live): the key is accepted.
+func TestStreamOptionIsAQueryKey(t *testing.T) {
+	if _, err := query.Parse([]byte(`{"refId":"A","queryType":"events","stream":true}`), ""); err != nil {
+		t.Fatalf("a query with stream: true is rejected: %v", err)
+	}
+}

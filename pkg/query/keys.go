@@ -9,9 +9,11 @@ import (
 )
 
 // grafanaKeys are the keys Grafana itself puts in the queries it sends, next to the query
-// model's: the SDK's common query properties and the key Explore adds.
+// model's: the SDK's common query properties and the key Explore adds; and stream, the
+// frontend's own switch of a panel query to the live tail (docs/live.md), which the backend
+// ignores.
 var grafanaKeys = []string{"refId", "datasource", "datasourceId", "hide", "key", "intervalMs", "maxDataPoints",
-	"resultAssertions", "timeRange"}
+	"resultAssertions", "timeRange", "stream"}
 
 var (
 	queryKeys  = append(jsonKeys(reflect.TypeFor[Query]()), grafanaKeys...)
