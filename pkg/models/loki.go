@@ -23,6 +23,8 @@ const (
 	// DefaultLokiFinishedAfter is when a bucket of Loki counts is final: Promtail/Alloy ship
 	// lines within seconds, retries within minutes.
 	DefaultLokiFinishedAfter = 5 * time.Minute
+	// MaxLokiParallelism bounds loki.parallelism.
+	MaxLokiParallelism = 32
 	// DefaultLokiPageSize is Loki's default max_entries_limit_per_query: one query_range
 	// request never asks for more lines than this.
 	DefaultLokiPageSize = 5000
@@ -83,6 +85,9 @@ type LokiSettings struct {
 	// RawLines says the lines are not the apiserver's compact JSON (Promtail/Alloy rewrote
 	// them), so no `|= "\"verb\":\"get\""` line filters are pushed to Loki.
 	RawLines bool `json:"notCompactJSON,omitempty"`
+	// Parallelism bounds the requests one count sends to Loki at once (default 4, at most
+	// MaxLokiParallelism).
+	Parallelism int `json:"parallelism,omitempty"`
 	// CountCache settings: the cache of finished metric-query buckets.
 	CountCache
 
@@ -195,6 +200,9 @@ func loadLoki(set *Settings, secure map[string]string) error {
 	}
 	if l.QueryLength, err = parseDuration("maxQueryLength", l.MaxQueryLength, DefaultLokiMaxQueryLength); err != nil {
 		return err
+	}
+	if l.Parallelism < 0 || l.Parallelism > MaxLokiParallelism {
+		return fmt.Errorf("loki.parallelism %d is out of range: use 1 to %d, or leave it empty for 4", l.Parallelism, MaxLokiParallelism)
 	}
 	if err := l.CountCache.load("loki", DefaultLokiFinishedAfter); err != nil {
 		return err

@@ -20,6 +20,7 @@ func newLokiSource(s *models.Settings) (source.Source, error) {
 		MaxQueryLength: l.QueryLength,
 		CompactJSON:    !l.RawLines,
 		// The cache lives with this datasource instance: a settings change builds a new one.
+		Parallelism:     l.Parallelism,
 		CountCacheBytes: l.CacheBytes,
 		FinishedAfter:   l.FinishedWithin,
 	})

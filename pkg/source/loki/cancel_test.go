@@ -101,7 +101,7 @@ func TestCountCancelAbortsRequest(t *testing.T) {
 			return next.RoundTrip(r)
 		})
 	})
-	s := newSource(t, srv, func(c *loki.Config) { c.HTTP.Middlewares = []httpclient.Middleware{signal} })
+	s := newSource(t, srv, func(c *loki.Config) { c.HTTP.Middlewares = []httpclient.Middleware{signal}; c.Parallelism = 1 })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
@@ -87,46 +88,18 @@ func (s *Source) count(ctx context.Context, req source.CountRequest) (*source.Co
 		i0, i1 = 0, 0 // a bucket longer than max_query_length: every bucket in instant pieces
 	}
 	q := CountQuery(s.cfg.Selector, req.Filter, req.GroupBy, s.cfg.CompactJSON, logqlDuration(req.Step))
+	st := &countState{acc: acc, res: res}
+	var jobs []func(ctx context.Context) error
 	// Chunks of whole steps within max_query_length and the points limit.
 	per := min(s.cfg.MaxPoints-1, int(s.cfg.MaxQueryLength/req.Step))
 	per = max(per, 1)
 	for c0 := i0; c0 < i1; c0 += per {
 		c1 := min(c0+per, i1)
-		first := bucketStart(c0 + 1).Add(-time.Nanosecond) // evaluation time of bucket c0
-		last := bucketStart(c1).Add(-time.Nanosecond)      // evaluation time of bucket c1-1
-		p := url.Values{"query": {q}, "start": {nanos(first)}, "end": {nanos(last)},
-			"step": {strconv.FormatFloat(req.Step.Seconds(), 'f', -1, 64)}}
-		var resp queryResponse
-		if err := s.c.get(ctx, "/loki/api/v1/query_range", p, &resp); err != nil {
-			return nil, err
-		}
-		res.Requests++
-		res.BytesScanned += resp.Data.Stats.Summary.TotalBytesProcessed
-		res.Problems = appendWarnings(res.Problems, resp.Warnings)
-		if resp.Data.ResultType != "matrix" {
-			return nil, remoteErr(nil, "loki answered a %q result to a metric query", resp.Data.ResultType)
-		}
-		var series []matrixSeries
-		if err := json.Unmarshal(resp.Data.Result, &series); err != nil {
-			return nil, remoteErr(err, "cannot decode Loki's matrix")
-		}
-		firstSec := float64(first.UnixNano()) / 1e9
-		for _, m := range distinctSeries(series, func(m matrixSeries) map[string]string { return m.Metric }) {
-			for _, v := range m.Values {
-				sec, n, err := parseSample(v)
-				if err != nil {
-					return nil, err
-				}
-				i := c0 + int(math.Round((sec-firstSec)/req.Step.Seconds()))
-				if i < c0 || i >= c1 {
-					continue
-				}
-				acc.add(m.Metric, i, n)
-			}
-		}
+		jobs = append(jobs, func(ctx context.Context) error { return s.rangeCount(ctx, req, q, st, c0, c1) })
 	}
-	// Partial buckets: the first (cut by From) and the last (cut by To).
-	partial := func(i int) error {
+	// Partial buckets: the first (cut by From) and the last (cut by To), in pieces no longer
+	// than max_query_length, newest first: (hi-d, hi], then on.
+	partial := func(i int) {
 		lo, hi := bucketStart(i), bucketStart(i+1).Add(-time.Nanosecond)
 		if lo.Before(req.From) {
 			lo = req.From
@@ -134,39 +107,124 @@ func (s *Source) count(ctx context.Context, req source.CountRequest) (*source.Co
 		if hi.After(req.To) {
 			hi = req.To
 		}
-		// Pieces no longer than max_query_length, newest first: (hi-d, hi], then on.
 		for ; !hi.Before(lo); hi = hi.Add(-s.cfg.MaxQueryLength) {
-			d := min(hi.Sub(lo)+time.Nanosecond, s.cfg.MaxQueryLength)
-			if err := s.instantCount(ctx, req, acc, res, i, hi, d); err != nil {
-				return err
-			}
+			at, d := hi, min(hi.Sub(lo)+time.Nanosecond, s.cfg.MaxQueryLength)
+			jobs = append(jobs, func(ctx context.Context) error { return s.instantCount(ctx, req, st, i, at, d) })
 		}
-		return nil
 	}
 	for i := 0; i < i0 && i < req.N; i++ {
-		if err := partial(i); err != nil {
-			return nil, err
-		}
+		partial(i)
 	}
 	for i := max(i1, i0); i < req.N; i++ {
-		if err := partial(i); err != nil {
-			return nil, err
-		}
+		partial(i)
+	}
+	if err := runBounded(ctx, s.cfg.Parallelism, jobs); err != nil {
+		return nil, err
 	}
 	res.Series = acc.series
 	return res, nil
 }
 
+// countState is what the requests of one count add to, from several goroutines.
+type countState struct {
+	mu  sync.Mutex
+	acc *counts
+	res *source.CountResult
+}
+
+// answered records one answer's cost and warnings.
+func (st *countState) answered(resp *queryResponse) {
+	st.res.Requests++
+	st.res.BytesScanned += resp.Data.Stats.Summary.TotalBytesProcessed
+	st.res.Problems = appendWarnings(st.res.Problems, resp.Warnings)
+}
+
+// runBounded runs jobs, at most n at once (n <= 1: one after the other), and returns the first
+// error; after an error the jobs not yet started are skipped and the others cancelled.
+func runBounded(ctx context.Context, n int, jobs []func(context.Context) error) error {
+	if n <= 1 || len(jobs) <= 1 {
+		for _, j := range jobs {
+			if err := j(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for _, j := range jobs {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := j(ctx); err != nil {
+				once.Do(func() { first = err; cancel(err) })
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}
+
+// rangeCount adds the full buckets [c0, c1) with one range query, each bucket evaluated at its
+// end minus 1 ns.
+func (s *Source) rangeCount(ctx context.Context, req source.CountRequest, q string, st *countState, c0, c1 int) error {
+	bucketStart := func(i int) time.Time { return req.Start.Add(time.Duration(i) * req.Step) }
+	first := bucketStart(c0 + 1).Add(-time.Nanosecond) // evaluation time of bucket c0
+	last := bucketStart(c1).Add(-time.Nanosecond)      // evaluation time of bucket c1-1
+	p := url.Values{"query": {q}, "start": {nanos(first)}, "end": {nanos(last)},
+		"step": {strconv.FormatFloat(req.Step.Seconds(), 'f', -1, 64)}}
+	var resp queryResponse
+	if err := s.c.get(ctx, "/loki/api/v1/query_range", p, &resp); err != nil {
+		return err
+	}
+	if resp.Data.ResultType != "matrix" {
+		return remoteErr(nil, "loki answered a %q result to a metric query", resp.Data.ResultType)
+	}
+	var series []matrixSeries
+	if err := json.Unmarshal(resp.Data.Result, &series); err != nil {
+		return remoteErr(err, "cannot decode Loki's matrix")
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.answered(&resp)
+	firstSec := float64(first.UnixNano()) / 1e9
+	for _, m := range distinctSeries(series, func(m matrixSeries) map[string]string { return m.Metric }) {
+		for _, v := range m.Values {
+			sec, n, err := parseSample(v)
+			if err != nil {
+				return err
+			}
+			i := c0 + int(math.Round((sec-firstSec)/req.Step.Seconds()))
+			if i < c0 || i >= c1 {
+				continue
+			}
+			st.acc.add(m.Metric, i, n)
+		}
+	}
+	return nil
+}
+
 // instantCount adds to bucket i the requests of (at-d, at], counted by one instant query.
-func (s *Source) instantCount(ctx context.Context, req source.CountRequest, acc *counts, res *source.CountResult, i int, at time.Time, d time.Duration) error {
+func (s *Source) instantCount(ctx context.Context, req source.CountRequest, st *countState, i int, at time.Time, d time.Duration) error {
 	qi := CountQuery(s.cfg.Selector, req.Filter, req.GroupBy, s.cfg.CompactJSON, logqlDuration(d))
 	var resp queryResponse
 	if err := s.c.get(ctx, "/loki/api/v1/query", url.Values{"query": {qi}, "time": {nanos(at)}}, &resp); err != nil {
 		return err
 	}
-	res.Requests++
-	res.BytesScanned += resp.Data.Stats.Summary.TotalBytesProcessed
-	res.Problems = appendWarnings(res.Problems, resp.Warnings)
 	if resp.Data.ResultType != "vector" {
 		return remoteErr(nil, "loki answered a %q result to an instant metric query", resp.Data.ResultType)
 	}
@@ -174,12 +232,15 @@ func (s *Source) instantCount(ctx context.Context, req source.CountRequest, acc 
 	if err := json.Unmarshal(resp.Data.Result, &vec); err != nil {
 		return remoteErr(err, "cannot decode Loki's vector")
 	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.answered(&resp)
 	for _, v := range distinctSeries(vec, func(v vectorSample) map[string]string { return v.Metric }) {
 		_, n, err := parseSample(v.Value)
 		if err != nil {
 			return err
 		}
-		acc.add(v.Metric, i, n)
+		st.acc.add(v.Metric, i, n)
 	}
 	return nil
 }

@@ -2,11 +2,14 @@ package loki_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/grafana/grafana-plugin-sdk-go/backend/httpclient"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
@@ -94,4 +97,58 @@ func retime(t *testing.T, line string, at time.Time) string {
 		t.Fatalf("retimed line has time %v", got)
 	}
 	return line
+}
+
+// TestCountParallelBounded: a count split into many range chunks sends at most Parallelism
+// requests at once, and counts what a one-at-a-time count does.
+func TestCountParallelBounded(t *testing.T) {
+	lines := generated(t)
+	srv := lokitest.New()
+	defer srv.Close()
+	srv.Limits.MaxQueryLength = 30 * time.Minute
+	load(srv, lines, noLag)
+	var inFlight, most atomic.Int32
+	track := httpclient.NamedMiddlewareFunc("track", func(_ httpclient.Options, next http.RoundTripper) http.RoundTripper {
+		return httpclient.RoundTripperFunc(func(r *http.Request) (*http.Response, error) {
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			return next.RoundTrip(r)
+		})
+	})
+	newCounter := func(par int) *loki.Source {
+		return newSource(t, srv, func(c *loki.Config) {
+			c.MaxQueryLength = 30 * time.Minute
+			c.Parallelism = par
+			c.HTTP.Middlewares = []httpclient.Middleware{track}
+		})
+	}
+	from := genStart.Add(90 * time.Second)
+	to := genStart.Add(6 * time.Hour)
+	req := source.CountRequest{From: from, To: to, Start: genStart, Step: 5 * time.Minute, N: int(to.Sub(genStart)/(5*time.Minute)) + 1, GroupBy: []string{"verb"}}
+	par, err := newCounter(3).Count(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := most.Load(); m > 3 {
+		t.Errorf("%d requests at once, want at most 3", m)
+	}
+	if par.Requests < 10 {
+		t.Errorf("%d requests: the count was not split", par.Requests)
+	}
+	seq, err := newCounter(1).Count(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bySeries := func(r *source.CountResult) map[string][]float64 {
+		m := map[string][]float64{}
+		for _, s := range r.Series {
+			m[strings.Join(s.Values, ",")] = s.Counts
+		}
+		return m
+	}
+	if d := cmp.Diff(bySeries(seq), bySeries(par)); d != "" {
+		t.Errorf("parallel count differs (-sequential +parallel):\n%s", d)
+	}
 }

@@ -46,6 +46,9 @@ type Config struct {
 	PushdownMinLines int64
 	// MaxPoints is the most evaluation steps of one metric query (Loki: 11000).
 	MaxPoints int
+	// Parallelism bounds the requests one count sends at once (its range chunks and the
+	// buckets cut by its edges): default defaultParallelism.
+	Parallelism int
 	// CountCacheBytes bounds the cache of finished metric-query buckets (0: no cache).
 	CountCacheBytes int64
 	// FinishedAfter is how old a bucket's end must be for its count to be final and cached
@@ -74,6 +77,7 @@ const (
 	defaultRetryBase        = 250 * time.Millisecond
 	defaultPushdownMinLines = 500_000
 	defaultMaxPoints        = 11000
+	defaultParallelism      = 4
 )
 
 // New builds a Source with an SDK HTTP client (httpclient.New with the default middleware).
@@ -121,6 +125,9 @@ func newWithClient(cfg Config, hc *http.Client) *Source {
 	var timeout time.Duration
 	if cfg.HTTP.Timeouts != nil {
 		timeout = cfg.HTTP.Timeouts.Timeout
+	}
+	if cfg.Parallelism <= 0 {
+		cfg.Parallelism = defaultParallelism
 	}
 	if cfg.FinishedAfter <= 0 {
 		cfg.FinishedAfter = DefaultFinishedAfter
