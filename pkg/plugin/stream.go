@@ -84,13 +84,16 @@ func (d *Datasource) RunStream(ctx context.Context, req *backend.RunStreamReques
 
 	ticker := time.NewTicker(tailFlushEvery)
 	defer ticker.Stop()
+	running := done // nil once the tail returned
 	for {
 		select {
 		case <-ctx.Done():
-			<-done
+			if running != nil {
+				<-done
+			}
 			return nil
-		case err := <-done:
-			done <- nil // a later receive (ctx.Done) does not block
+		case err := <-running:
+			running = nil
 			if err != nil && ctx.Err() == nil {
 				queue.problem("the live tail stopped: " + err.Error())
 			}

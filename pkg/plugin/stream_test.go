@@ -13,6 +13,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/loki/lokitest"
 )
 
 func streamLine(id, verb, extra string) string {
@@ -192,5 +193,46 @@ func TestRunStreamEndsWithItsContext(t *testing.T) {
 func TestStreamOptionIsAQueryKey(t *testing.T) {
 	if _, err := query.Parse([]byte(`{"refId":"A","queryType":"events","stream":true}`), ""); err != nil {
 		t.Fatalf("a query with stream: true is rejected: %v", err)
+	}
+}
+
+// A tail that fails for good (Loki refuses the credentials) is one warning notice; the stream
+// then waits for Grafana to end it.
+func TestRunStreamReportsAFailedTail(t *testing.T) {
+	srv := lokitest.New()
+	defer srv.Close()
+	srv.BasicUser, srv.BasicPass = "loki", "not-sent"
+	ds := newTestDatasource(t, `{"source":"loki","loki":{"url":"`+srv.URL+`","selector":"{job=\"kubernetes-audit\"}"}}`)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := make(packets, 16)
+	done := make(chan error, 1)
+	go func() {
+		done <- ds.RunStream(ctx, &backend.RunStreamRequest{Path: "tail/x", Data: json.RawMessage(`{"queryType":"events"}`)}, backend.NewStreamSender(out))
+	}()
+	select {
+	case raw := <-out:
+		var f data.Frame
+		if err := json.Unmarshal(raw, &f); err != nil {
+			t.Fatal(err)
+		}
+		n := noticeTexts(&f)
+		if len(n) != 1 || !strings.HasPrefix(n[0], "the live tail stopped: Loki refused the credentials (HTTP 401") {
+			t.Fatalf("notices %q", n)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no frame")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("RunStream returned %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("RunStream did not return after its context was cancelled")
+	}
+	if len(out) != 0 {
+		t.Errorf("%d more frames after the failure, want none", len(out))
 	}
 }
