@@ -227,7 +227,9 @@ func wholeSource(src source.Source, req source.Request) scanFunc {
 // sourceRequest is what a query asks of its source.
 func sourceRequest(req Request) source.Request {
 	srcReq := source.Request{From: req.From, To: req.To}
-	if req.Query != nil {
+	// The source matches the filter against raw lines (line filters, filter patterns): only
+	// where the event's JSON is in the line as it is (package envelope; auto is taken as bare).
+	if req.Query != nil && (req.Envelope == envelope.Auto || req.Envelope.LiteralFiltersExact()) {
 		srcReq.Filter = &req.Query.Filter
 	}
 	return srcReq

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/envelope"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 )
@@ -110,6 +111,14 @@ func pushdown(ctx context.Context, src source.Source, req Request) (res *Result,
 	plan, planned := pushPlans[q.QueryType]
 	if !ok || !planned {
 		return nil, false, nil
+	}
+	if e := req.Envelope; e != envelope.Auto && !e.PushdownExact() {
+		// The source would parse the envelope, not the event (package envelope).
+		reason := "the lines are in the " + e.String() + " envelope, which the source cannot parse as audit events"
+		if q.SourceMode == query.ModePushdown {
+			return nil, false, &query.Error{Msg: "this query cannot be counted by the source (sourceMode pushdown): " + reason}
+		}
+		return &Result{Notices: []Notice{{Info, "counted in the plugin from raw lines: " + reason}}}, false, nil
 	}
 	if q.SourceMode == query.ModeRaw {
 		return &Result{Notices: []Notice{{Info, "counted in the plugin from raw lines (sourceMode raw)"}}}, false, nil
