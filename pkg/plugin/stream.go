@@ -13,6 +13,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend/log"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/envelope"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 )
 
@@ -80,7 +81,13 @@ func (d *Datasource) RunStream(ctx context.Context, req *backend.RunStreamReques
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- ts.tail(tctx, cur, q, queue) }()
+	// The source narrows what it sends by the filter (Loki line filters, CloudWatch filter
+	// patterns) only where the event's JSON is in the line as it is, as for queries.
+	var filter *query.Filter
+	if f := d.lineFormat(); f == envelope.Auto || f.LiteralFiltersExact() {
+		filter = &q.Filter
+	}
+	go func() { done <- ts.tail(tctx, cur, filter, queue) }()
 
 	ticker := time.NewTicker(tailFlushEvery)
 	defer ticker.Stop()

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/engine"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/envelope"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 )
@@ -24,29 +26,37 @@ func (d *Datasource) newLive(q *query.Query) liveQuery {
 	if q.QueryType == query.TypeDetections {
 		return newLiveDetections(q, d)
 	}
-	return newLiveEvents(q)
+	return newLiveEvents(q, d.lineFormat())
 }
 
 // liveEvents sends the new events that match the query's filter, in the order the source
 // delivered them, as the frame an events query gives (logs or table).
+// Lines are unwrapped from their envelope (the datasource's line format) first, as every
+// line entering the engine is.
 type liveEvents struct {
 	q   *query.Query
 	m   *query.Matcher
 	sc  *audit.Scanner
+	env *envelope.Unwrapper
 	rec audit.Record
 }
 
-func newLiveEvents(q *query.Query) *liveEvents {
+func newLiveEvents(q *query.Query, format envelope.Format) *liveEvents {
 	m := q.Filter.Compile()
-	return &liveEvents{q: q, m: m, sc: audit.NewScanner(m.Needs())}
+	return &liveEvents{q: q, m: m, sc: audit.NewScanner(m.Needs()), env: envelope.New(format)}
 }
 
 func (l *liveEvents) frame(_ context.Context, b tailBatch) (*data.Frame, error) {
 	var out engine.EventsResult // whatever audit.Decode gives, as the events query keeps it
 	var malformed int64
 	var bytesRead int64
-	for _, line := range b.lines {
-		bytesRead += int64(len(line))
+	for _, raw := range b.lines {
+		bytesRead += int64(len(raw))
+		line, ok := l.env.Unwrap(raw)
+		if !ok {
+			continue // a CRI partial line: the event comes with the line that ends it
+		}
+		line = bytes.Clone(line) // the event may be in the unwrapper's buffer; Decode keeps it
 		if !l.m.MatchLine(line) {
 			continue
 		}
@@ -146,7 +156,7 @@ func (l *liveDetections) frame(ctx context.Context, b tailBatch) (*data.Frame, e
 
 	res, err := engine.Run(ctx, windowSource(l.window), engine.Request{
 		Query: l.q, From: time.Unix(0, 0).UTC(), To: time.Now().UTC().Add(100 * 365 * 24 * time.Hour),
-		Workers: 1, Detect: l.d.detect,
+		Workers: 1, Detect: l.d.detect, Envelope: l.d.lineFormat(),
 	})
 	if err != nil {
 		return nil, err

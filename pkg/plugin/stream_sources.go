@@ -18,7 +18,7 @@ import (
 // it follows (sink.ready) and reports what it could not read (sink.problem); both become frame
 // notices. It returns ctx.Err() or a failure that ends the tail.
 type tailSource interface {
-	tail(ctx context.Context, cur *tailCursor, q *query.Query, sink tailSink) error
+	tail(ctx context.Context, cur *tailCursor, filter *query.Filter, sink tailSink) error
 }
 
 // tailSink receives what a tailSource reads.
@@ -53,7 +53,7 @@ func (d *Datasource) tailSource() (tailSource, error) {
 // fileTail follows the active audit files (file.Source.Follow).
 type fileTail struct{ s *file.Source }
 
-func (t fileTail) tail(ctx context.Context, cur *tailCursor, _ *query.Query, sink tailSink) error {
+func (t fileTail) tail(ctx context.Context, cur *tailCursor, _ *query.Filter, sink tailSink) error {
 	cur.mu.Lock()
 	from := make(map[string]file.Position, len(cur.files))
 	for p, pos := range cur.files {
@@ -83,8 +83,8 @@ func (t fileTail) tail(ctx context.Context, cur *tailCursor, _ *query.Query, sin
 // the query filter's exact line filters. The cursor is only used by one run at a time.
 type lokiTail struct{ s *loki.Source }
 
-func (t lokiTail) tail(ctx context.Context, cur *tailCursor, q *query.Query, sink tailSink) error {
-	return t.s.Tail(ctx, loki.TailOptions{Filter: &q.Filter, Cursor: &cur.loki, Problem: sink.problem,
+func (t lokiTail) tail(ctx context.Context, cur *tailCursor, filter *query.Filter, sink tailSink) error {
+	return t.s.Tail(ctx, loki.TailOptions{Filter: filter, Cursor: &cur.loki, Problem: sink.problem,
 		Connected: readyOnce(sink, "live tail: following Loki's tail of the audit stream selector")},
 		func(_ map[string]string, _ time.Time, line []byte) error { sink.emit(line); return nil })
 }
@@ -99,8 +99,8 @@ func readyOnce(sink tailSink, msg string) func() {
 // why not StartLiveTail).
 type cloudWatchTail struct{ s *cloudwatch.Source }
 
-func (t cloudWatchTail) tail(ctx context.Context, cur *tailCursor, q *query.Query, sink tailSink) error {
-	return t.s.Tail(ctx, cloudwatch.TailOptions{Filter: &q.Filter, Cursor: &cur.cw, Problem: sink.problem,
+func (t cloudWatchTail) tail(ctx context.Context, cur *tailCursor, filter *query.Filter, sink tailSink) error {
+	return t.s.Tail(ctx, cloudwatch.TailOptions{Filter: filter, Cursor: &cur.cw, Problem: sink.problem,
 		Polled: readyOnce(sink, fmt.Sprintf("live tail: polling the audit log streams every %s (CloudWatch Logs FilterLogEvents; events delivered more than %s late are missed)",
 			cloudwatch.DefaultTailEvery, cloudwatch.DefaultTailLookback))},
 		func(_ string, _ time.Time, line []byte) error { sink.emit(line); return nil })

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/envelope"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/loki/lokitest"
 )
@@ -46,7 +48,7 @@ func TestLineQueueDropsPastItsBounds(t *testing.T) {
 	if len(b.lines) != 3 || b.dropped != 2 {
 		t.Fatalf("queued %d, dropped %d; want 3 and 2", len(b.lines), b.dropped)
 	}
-	f, err := newLiveEvents(mustParse(t, `{"queryType":"events"}`)).frame(context.Background(), b)
+	f, err := newLiveEvents(mustParse(t, `{"queryType":"events"}`), envelope.Auto).frame(context.Background(), b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +78,7 @@ func mustParse(t *testing.T, js string) *query.Query {
 
 // Live events keep the source's order, apply the filter and count what is not an event.
 func TestLiveEventsFilterAndOrder(t *testing.T) {
-	l := newLiveEvents(mustParse(t, `{"queryType":"events","filter":{"verbs":["delete","get"]}}`))
+	l := newLiveEvents(mustParse(t, `{"queryType":"events","filter":{"verbs":["delete","get"]}}`), envelope.Auto)
 	b := tailBatch{lines: [][]byte{
 		[]byte(streamLine("z-last-id-first", "get", "")), []byte(streamLine("skip", "list", "")),
 		[]byte(`not json`), []byte(streamLine("a-second", "delete", "")),
@@ -234,5 +236,25 @@ func TestRunStreamReportsAFailedTail(t *testing.T) {
 	}
 	if len(out) != 0 {
 		t.Errorf("%d more frames after the failure, want none", len(out))
+	}
+}
+
+// Live events are unwrapped like every line of a query: a CRI line split in two partial lines
+// is one event.
+func TestLiveEventsUnwrapEnvelopes(t *testing.T) {
+	l := newLiveEvents(mustParse(t, `{"queryType":"events"}`), envelope.Auto)
+	ev := streamLine("cri-1", "get", "")
+	half := len(ev) / 2
+	b := tailBatch{lines: [][]byte{
+		[]byte("2025-05-01T10:00:00.000000001Z stdout P " + ev[:half]),
+		[]byte("2025-05-01T10:00:00.000000002Z stdout F " + ev[half:]),
+		[]byte(`{"log":` + strconv.Quote(streamLine("docker-1", "get", "")+"\n") + `,"stream":"stdout","time":"2025-05-01T10:00:00Z"}`),
+	}}
+	f, err := l.frame(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Rows() != 2 || f.Fields[3].At(0) != "cri-1/ResponseComplete" || f.Fields[3].At(1) != "docker-1/ResponseComplete" {
+		t.Fatalf("%d rows, notices %q", f.Rows(), noticeTexts(f))
 	}
 }
