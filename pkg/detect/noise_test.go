@@ -292,7 +292,7 @@ func TestAnonymousOutsideCluster(t *testing.T) {
 	var ips []string
 	for _, f := range byRule(fs, AnonymousOutsideRule) {
 		ips = append(ips, f.SourceIP)
-		if f.Severity != Medium || !strings.HasPrefix(f.Detail, "anonymous requests from "+f.SourceIP) {
+		if f.Severity != Low || !strings.HasPrefix(f.Detail, "anonymous requests from "+f.SourceIP) {
 			t.Errorf("finding %+v", f)
 		}
 	}
@@ -300,6 +300,25 @@ func TestAnonymousOutsideCluster(t *testing.T) {
 	ips = slices.Compact(ips)
 	if !slices.Equal(ips, []string{"44.238.138.237", "8.216.81.10", "8.8.8.8"}) {
 		t.Errorf("addresses %v", ips)
+	}
+
+	// A scan from many addresses within a run is one finding naming them, not one per address.
+	var scan [][]byte
+	for i := 0; i < 9; i++ {
+		ip := fmt.Sprintf("198.51.100.%d", 10+i)
+		scan = append(scan, ev(time.Duration(i)*10*time.Second, "ResponseComplete", "get", "system:anonymous", "", "", "", "", 403,
+			withIP(map[string]any{"auditID": ip}, ip, "masscan/1.3")))
+	}
+	fs, _ = observe(t, Config{ClusterNetworks: clusterNets}, scan...)
+	got := byRule(fs, AnonymousOutsideRule)
+	if len(got) != 1 || got[0].Count != 9 || got[0].SourceIP != "198.51.100.10" ||
+		got[0].Detail != "anonymous requests from 9 addresses outside the cluster networks: 198.51.100.10, 198.51.100.11, 198.51.100.12, "+
+			"198.51.100.13, 198.51.100.14, 198.51.100.15, … 3 more (every request denied or failed)" {
+		t.Errorf("scan: %+v", got)
+	}
+	split, _ := observeSplit(t, Config{ClusterNetworks: clusterNets}, 4, scan)
+	if s := byRule(split, AnonymousOutsideRule); len(s) != 1 || s[0].Detail != got[0].Detail || s[0].Count != 9 {
+		t.Errorf("split: %+v", s)
 	}
 }
 

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"sort"
@@ -19,17 +20,21 @@ const (
 
 // outsideState is the state of a rule about requests from outside the cluster's networks
 // (a stolen service-account token used from a laptop, anonymous probes from the internet): per
-// principal, source IP and burst-window bucket, the first request and how many there were, so
-// that one use that goes on for hours is one finding and memory grows with principals × IPs ×
-// buckets, not with requests. Without cluster networks nothing is judged; unjudged counts the
-// requests from outside the private ranges, for the notice.
+// principal (and source IP, perAddress) and burst-window bucket, the first request, how many
+// there were and from which addresses, so that one use that goes on for hours is one finding and
+// memory grows with principals × addresses × buckets, not with requests. Without cluster
+// networks nothing is judged; unjudged counts the requests from outside the private ranges, for
+// the notice.
 type outsideState struct {
-	nets     []netip.Prefix
-	window   time.Duration
-	about    func(e *event) bool // the requests the rule is about
-	detail   func(ip string) string
-	cells    map[outsideKey]map[int64]*outsideCell
-	unjudged int
+	nets   []netip.Prefix
+	window time.Duration
+	about  func(e *event) bool // the requests the rule is about
+	// perAddress: one finding per principal and address (a credential); else per principal,
+	// naming its addresses (anonymous probes come from many).
+	perAddress bool
+	detail     func(ips []string) string // of a run, from its addresses (sorted)
+	cells      map[outsideKey]map[int64]*outsideCell
+	unjudged   int
 	// inside caches whether a source IP is inside the networks (or, without them, private):
 	// a cluster has a few thousand addresses, and a map lookup is cheaper than parsing.
 	inside map[string]bool
@@ -42,15 +47,17 @@ type outsideCell struct {
 	last     time.Time
 	n        int
 	allowedN int // requests that succeeded
+	ips      map[string]struct{}
 }
 
 // maxCachedIPs bounds the address cache against logs with a new address per request.
 const maxCachedIPs = 8192
 
-func newOutsideState(about func(e *event) bool, detail func(ip string) string) func(cfg Config) ruleState {
+// newOutsideState: buckets are the burst window, or minWindow when that is longer.
+func newOutsideState(about func(e *event) bool, perAddress bool, minWindow time.Duration, detail func(ips []string) string) func(cfg Config) ruleState {
 	return func(cfg Config) ruleState {
-		return &outsideState{nets: parseNetworks(cfg.ClusterNetworks), window: cfg.BurstWindow, about: about,
-			detail: detail, cells: map[outsideKey]map[int64]*outsideCell{}, inside: map[string]bool{}}
+		return &outsideState{nets: parseNetworks(cfg.ClusterNetworks), window: max(cfg.BurstWindow, minWindow), about: about,
+			perAddress: perAddress, detail: detail, cells: map[outsideKey]map[int64]*outsideCell{}, inside: map[string]bool{}}
 	}
 }
 
@@ -111,7 +118,10 @@ func (s *outsideState) observe(e *event) {
 		s.unjudged++
 		return
 	}
-	k := outsideKey{string(e.user), string(ip)}
+	k := outsideKey{user: string(e.user)}
+	if s.perAddress {
+		k.ip = string(ip)
+	}
 	buckets := s.cells[k]
 	if buckets == nil {
 		buckets = map[int64]*outsideCell{}
@@ -120,10 +130,13 @@ func (s *outsideState) observe(e *event) {
 	b := e.r.Time.UnixNano() / int64(s.window)
 	c := buckets[b]
 	if c == nil {
-		c = &outsideCell{first: s.finding(e, k.ip), last: e.r.Time}
+		c = &outsideCell{first: s.finding(e), last: e.r.Time, ips: map[string]struct{}{}}
 		buckets[b] = c
 	} else if e.r.Time.Before(c.first.Time) || e.r.Time.Equal(c.first.Time) && string(e.r.Str(audit.FieldAuditID)) < c.first.AuditID {
-		c.first = s.finding(e, k.ip)
+		c.first = s.finding(e)
+	}
+	if _, ok := c.ips[string(ip)]; !ok {
+		c.ips[string(ip)] = struct{}{}
 	}
 	if e.r.Time.After(c.last) {
 		c.last = e.r.Time
@@ -137,8 +150,8 @@ func (s *outsideState) observe(e *event) {
 // finding is the first request of a run: who, from where, with which client. The object is
 // left out (a run touches many), so that the runs of one principal and address group into one
 // finding.
-func (s *outsideState) finding(e *event, ip string) Finding {
-	f := e.finding(s.detail(ip))
+func (s *outsideState) finding(e *event) Finding {
+	f := e.finding("")
 	f.Verb, f.Resource, f.Namespace, f.Name = "", "", "", ""
 	return f
 }
@@ -156,8 +169,12 @@ func (s *outsideState) merge(other ruleState) {
 			c := buckets[b]
 			if c == nil {
 				cp := *oc
+				cp.ips = maps.Clone(oc.ips)
 				buckets[b] = &cp
 				continue
+			}
+			for ip := range oc.ips {
+				c.ips[ip] = struct{}{}
 			}
 			if oc.first.Time.Before(c.first.Time) || oc.first.Time.Equal(c.first.Time) && oc.first.AuditID < c.first.AuditID {
 				c.first = oc.first
@@ -184,13 +201,16 @@ func (s *outsideState) decide(emit func(Finding)) {
 	for _, k := range keys {
 		for _, cells := range bucketRuns(s.cells[k]) {
 			run := *cells[0]
+			ips := maps.Clone(run.ips)
 			for _, c := range cells[1:] {
 				run.n += c.n
 				run.allowedN += c.allowedN
 				run.last = c.last
+				maps.Copy(ips, c.ips)
 			}
 			f := run.first
 			f.Count, f.FirstSeen, f.LastSeen = run.n, f.Time, run.last
+			f.Detail = s.detail(slices.Sorted(maps.Keys(ips)))
 			if run.allowedN == 0 {
 				f.Detail += " (every request denied or failed)"
 			}
@@ -228,14 +248,19 @@ var outsideRules = []*Rule{
 		Fields:      []string{"user", "source IP", "user agent", "detail"},
 		state: newOutsideState(func(e *event) bool {
 			return e.kind == audit.UserServiceAccount || e.kind == audit.UserNode
-		}, func(ip string) string { return "credential used from " + ip + ", outside the cluster networks" }),
+		}, true, 0, func(ips []string) string { return "credential used from " + ips[0] + ", outside the cluster networks" }),
 	},
 	{
-		ID: AnonymousOutsideRule, Title: "Anonymous request from outside the cluster", Severity: Medium,
-		Description: "An anonymous request (system:anonymous, or one that failed authentication) reached the API server from an address outside the cluster's networks (detections.clusterNetworks): the endpoint is reachable from there, and someone is probing it. One finding per address and run of requests.",
+		ID: AnonymousOutsideRule, Title: "Anonymous requests from outside the cluster", Severity: Low,
+		Description: "An anonymous request (system:anonymous, or one that failed authentication) reached the API server from an address outside the cluster's networks (detections.clusterNetworks): the endpoint is reachable from there, and someone is probing it. One finding per hour (or burst window, if longer) of such requests, naming the addresses.",
 		Fields:      []string{"source IP", "user agent", "detail"},
 		state: newOutsideState(func(e *event) bool { return e.kind == audit.UserAnonymous },
-			func(ip string) string { return "anonymous requests from " + ip + ", outside the cluster networks" }),
+			false, time.Hour, func(ips []string) string {
+				if len(ips) == 1 {
+					return "anonymous requests from " + ips[0] + ", outside the cluster networks"
+				}
+				return "anonymous requests from " + strconv.Itoa(len(ips)) + " addresses outside the cluster networks: " + short(ips)
+			}),
 	},
 }
 

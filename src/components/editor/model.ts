@@ -46,7 +46,7 @@ export const DETECTION_RULES: ReadonlyArray<{ id: string; severity: Severity }> 
   { id: 'configmap-credentials', severity: 'medium' },
   { id: 'system-identity-public-ip', severity: 'high' },
   { id: 'token-outside-cluster', severity: 'high' },
-  { id: 'anonymous-outside-cluster', severity: 'medium' },
+  { id: 'anonymous-outside-cluster', severity: 'low' },
 ];
 
 /**
