@@ -29,8 +29,6 @@ const (
 	// of another stream up to this much older may still come. Entries seen in the overlap are
 	// dropped, so nothing is delivered twice.
 	TailOverlap = 5 * time.Second
-	// tailLimit is the limit Loki applies to the entries it replays from start on connect.
-	tailLimit = 5000
 	// tailSeenMax bounds the entries remembered for the overlap.
 	tailSeenMax = 200_000
 	// tailBackoffMax is the longest wait between reconnects.
@@ -144,7 +142,9 @@ func (s *Source) tailOnce(ctx context.Context, q string, start int64, cur *TailC
 	params := url.Values{}
 	params.Set("query", q)
 	params.Set("start", strconv.FormatInt(start, 10))
-	params.Set("limit", strconv.Itoa(tailLimit))
+	// The entries Loki replays from start on connect: the page size, which is within the
+	// server's max_entries_limit_per_query (a larger limit is a 400).
+	params.Set("limit", strconv.Itoa(s.cfg.PageSize))
 	u := strings.TrimSuffix(s.c.base, "/") + TailPath + "?" + params.Encode()
 	conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: s.c.http})
 	if err != nil {
