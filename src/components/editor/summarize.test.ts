@@ -122,6 +122,14 @@ describe('summarize', () => {
     expect(
       s({
         queryType: 'detections',
+        format: 'timeseries',
+        rules: ['exec-into-pod'],
+        groupBy: ['user', 'objectRef.namespace'],
+      })
+    ).toBe('Findings per interval of rule exec-into-pod by user and namespace');
+    expect(
+      s({
+        queryType: 'detections',
         rules: ['exec-into-pod', 'port-forward'],
         filter: { namespaces: ['!kube-system'], verbs: ['create'] },
         limit: 10,

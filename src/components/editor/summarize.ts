@@ -229,6 +229,8 @@ export function summarize(query: AuditQuery, schema: QuerySchema = FALLBACK_SCHE
       }
       if (query.format !== 'timeseries') {
         atMost('findings');
+      } else if (groupBy.length > 0) {
+        parts.by = byDims(groupBy);
       }
       // Last: the lists are separated by semicolons, the tail by commas.
       const allowed = allowListsOf(query.allow);
