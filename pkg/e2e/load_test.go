@@ -219,7 +219,7 @@ func pluginRSS(pid int) (int64, error) {
 }
 
 // dashboardTargets are the queries of every panel of the bundled dashboards, with each
-// template variable at "All" (allValue "*"), plus the query types no dashboard panel uses.
+// template variable at "All" (dashboardQueries), plus the query types no dashboard panel uses.
 func dashboardTargets(t *testing.T) []loadTarget {
 	t.Helper()
 	root, err := moduleRoot()
@@ -230,65 +230,22 @@ func dashboardTargets(t *testing.T) []loadTarget {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no bundled dashboards: %v", err)
 	}
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = strings.TrimSuffix(filepath.Base(f), ".json")
+	}
 	var out []loadTarget
 	add := func(m map[string]any) {
 		delete(m, "refId")
-		delete(m, "datasource")
 		qt, _ := m["queryType"].(string)
 		out = append(out, loadTarget{queryType: qt, model: m})
 	}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var d struct {
-			Panels []dashboardPanel `json:"panels"`
-		}
-		if err := json.Unmarshal(b, &d); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		var walk func([]dashboardPanel)
-		walk = func(ps []dashboardPanel) {
-			for _, p := range ps {
-				for _, tg := range p.Targets {
-					add(allVariables(tg).(map[string]any))
-				}
-				walk(p.Panels)
-			}
-		}
-		walk(d.Panels)
-	}
-	if len(out) == 0 {
-		t.Fatal("the bundled dashboards have no targets")
+	for _, q := range dashboardQueries(t, names...) {
+		add(q.model)
 	}
 	add(map[string]any{"queryType": "objectHistory", "filter": map[string]any{"resources": []any{"configmaps"}, "namespaces": []any{"*"}}})
 	add(map[string]any{"queryType": "events", "format": "logs", "limit": 1000, "filter": map[string]any{"codes": []any{"4xx", "5xx"}}})
 	return out
-}
-
-type dashboardPanel struct {
-	Targets []map[string]any `json:"targets"`
-	Panels  []dashboardPanel `json:"panels"`
-}
-
-// allVariables replaces every "$variable" string with "*", as Grafana does for "All".
-func allVariables(v any) any {
-	switch x := v.(type) {
-	case string:
-		if strings.HasPrefix(x, "$") {
-			return "*"
-		}
-	case []any:
-		for i := range x {
-			x[i] = allVariables(x[i])
-		}
-	case map[string]any:
-		for k := range x {
-			x[k] = allVariables(x[k])
-		}
-	}
-	return v
 }
 
 // loadQuery is one QueryData request of a single panel query over [to-span, to].
