@@ -86,7 +86,7 @@ type lokiTail struct{ s *loki.Source }
 func (t lokiTail) tail(ctx context.Context, cur *tailCursor, filter *query.Filter, sink tailSink) error {
 	return t.s.Tail(ctx, loki.TailOptions{Filter: filter, Cursor: &cur.loki, Problem: sink.problem,
 		Connected: readyOnce(sink, "live tail: following Loki's tail of the audit stream selector")},
-		func(_ map[string]string, _ time.Time, line []byte) error { sink.emit(line); return nil })
+		func(_ string, _ time.Time, line []byte) error { sink.emit(line); return nil })
 }
 
 // readyOnce is a callback that says msg the first time it is called.

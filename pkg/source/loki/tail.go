@@ -62,6 +62,9 @@ type TailOptions struct {
 	RetryBase time.Duration
 }
 
+// TailFunc receives one entry: its stream (the labels as `k="v",...`), Loki timestamp and line.
+type TailFunc func(stream string, ts time.Time, line []byte) error
+
 // tailMessage is one WebSocket message of /loki/api/v1/tail.
 type tailMessage struct {
 	Streams        []stream `json:"streams"`
@@ -77,7 +80,7 @@ type tailMessage struct {
 // TailOverlap before the newest entry delivered and dropping the entries already delivered,
 // so that none is lost or repeated. Loki refusing the query or the credentials (4xx) ends the
 // tail with an *APIError.
-func (s *Source) Tail(ctx context.Context, opts TailOptions, fn func(labels map[string]string, ts time.Time, line []byte) error) error {
+func (s *Source) Tail(ctx context.Context, opts TailOptions, fn TailFunc) error {
 	cur := opts.Cursor
 	if cur.seen == nil {
 		cur.seen = map[tailKey]struct{}{}
@@ -100,7 +103,31 @@ func (s *Source) Tail(ctx context.Context, opts TailOptions, fn func(labels map[
 			cur.Start = s.cfg.Now().UnixNano()
 		}
 		start := max(cur.Last-int64(TailOverlap), cur.Start)
-		got, err := s.tailOnce(ctx, q, start, cur, opts.Connected, problem, fn)
+		got, err := false, error(nil)
+		if cur.Last != 0 {
+			// A reconnect or a resume: what came since is read with query_range (paged, as
+			// raw mode), because Loki replays at most limit entries from a tail's start; the
+			// tail then starts a second before the end of that read.
+			end := s.cfg.Now()
+			if from := time.Unix(0, start); end.After(from) {
+				_, err = s.scanEntries(ctx, q, from, end, func(stream string, ts int64, line []byte) error {
+					if !cur.fresh(stream, ts, line) {
+						return nil
+					}
+					got = true
+					if err := fn(stream, time.Unix(0, ts).UTC(), line); err != nil {
+						return tailFnError{err}
+					}
+					return nil
+				})
+				start = max(start, end.Add(-time.Second).UnixNano())
+			}
+		}
+		if err == nil {
+			var live bool
+			live, err = s.tailOnce(ctx, q, start, cur, opts.Connected, problem, fn)
+			got = got || live
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -138,7 +165,7 @@ func (e tailFnError) Is(target error) bool { return target == errTailFn }
 // tailOnce runs one tail connection from start until it fails. got reports whether it
 // delivered anything (the backoff starts over).
 func (s *Source) tailOnce(ctx context.Context, q string, start int64, cur *TailCursor, connected func(),
-	problem func(string), fn func(map[string]string, time.Time, []byte) error) (got bool, err error) {
+	problem func(string), fn TailFunc) (got bool, err error) {
 	params := url.Values{}
 	params.Set("query", q)
 	params.Set("start", strconv.FormatInt(start, 10))
@@ -182,17 +209,29 @@ func (s *Source) tailOnce(ctx context.Context, q string, start int64, cur *TailC
 			if e.ts < start {
 				continue // before the reconnect's start: Loki should not send it
 			}
-			k := tailKey{ts: e.ts, hash: e.hash}
-			if _, dup := cur.seen[k]; dup {
+			if !cur.fresh(e.stream, e.ts, []byte(e.line)) {
 				continue
 			}
-			cur.remember(k)
 			got = true
-			if err := fn(e.labels, time.Unix(0, e.ts).UTC(), []byte(e.line)); err != nil {
+			if err := fn(e.stream, time.Unix(0, e.ts).UTC(), []byte(e.line)); err != nil {
 				return got, tailFnError{err}
 			}
 		}
 	}
+}
+
+// fresh reports whether the entry was not delivered yet, and remembers it.
+func (c *TailCursor) fresh(stream string, ts int64, line []byte) bool {
+	h := fnv.New64a()
+	h.Write([]byte(stream))
+	h.Write([]byte{0})
+	h.Write(line)
+	k := tailKey{ts: ts, hash: h.Sum64()}
+	if _, dup := c.seen[k]; dup {
+		return false
+	}
+	c.remember(k)
+	return true
 }
 
 // remember keeps k and forgets entries older than TailOverlap before the newest.
@@ -212,8 +251,7 @@ func (c *TailCursor) remember(k tailKey) {
 
 type tailEntry struct {
 	ts     int64
-	hash   uint64
-	labels map[string]string
+	stream string // streamKey of its labels
 	line   string
 }
 
@@ -228,11 +266,7 @@ func tailEntries(streams []stream) []tailEntry {
 			if err != nil {
 				continue
 			}
-			h := fnv.New64a()
-			h.Write([]byte(key))
-			h.Write([]byte{0})
-			h.Write([]byte(v[1]))
-			out = append(out, tailEntry{ts: ts, hash: h.Sum64(), labels: st.Stream, line: v[1]})
+			out = append(out, tailEntry{ts: ts, stream: key, line: v[1]})
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].ts < out[j].ts })

@@ -34,7 +34,7 @@ func startTail(t *testing.T, s *loki.Source, cur *loki.TailCursor) *tailRun {
 			RetryBase: time.Millisecond,
 			Connected: func() { r.connected <- struct{}{} },
 			Problem:   func(m string) { r.mu.Lock(); r.problems = append(r.problems, m); r.mu.Unlock() },
-		}, func(_ map[string]string, _ time.Time, line []byte) error {
+		}, func(_ string, _ time.Time, line []byte) error {
 			r.lines <- string(line)
 			return nil
 		})
@@ -87,7 +87,9 @@ func TestTailReconnectsWithoutLossOrRepeat(t *testing.T) {
 	srv := lokitest.New()
 	defer srv.Close()
 	push(srv, "before", 3) // older than the tail's start: not delivered
-	s := newSource(t, srv, nil)
+	// A page of 10: Loki replays at most that many entries from a tail's start, fewer than
+	// were pushed while the tail was away; query_range reads the rest.
+	s := newSource(t, srv, func(c *loki.Config) { c.PageSize = 10 })
 	cur := &loki.TailCursor{}
 	r := startTail(t, s, cur)
 	r.waitConnected(t)
@@ -129,7 +131,7 @@ func TestTailResumesFromCursor(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- s.Tail(ctx, loki.TailOptions{Cursor: cur, Connected: func() { connected <- struct{}{} }},
-			func(_ map[string]string, _ time.Time, line []byte) error { got <- string(line); return nil })
+			func(_ string, _ time.Time, line []byte) error { got <- string(line); return nil })
 	}()
 	<-connected
 	first := push(srv, "a", 10)
@@ -152,7 +154,7 @@ func TestTailRefusedCredentialsEndsTail(t *testing.T) {
 	defer srv.Close()
 	srv.BasicUser, srv.BasicPass = "loki", "secret"
 	s := newSource(t, srv, nil)
-	err := s.Tail(context.Background(), loki.TailOptions{Cursor: &loki.TailCursor{}}, func(map[string]string, time.Time, []byte) error { return nil })
+	err := s.Tail(context.Background(), loki.TailOptions{Cursor: &loki.TailCursor{}}, func(string, time.Time, []byte) error { return nil })
 	var ae *loki.APIError
 	if !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized || ae.Path != loki.TailPath {
 		t.Fatalf("Tail returned %v, want a 401 APIError on %s", err, loki.TailPath)

@@ -79,6 +79,7 @@ func (s *Server) tail(w http.ResponseWriter, r *http.Request, _ []*lstream) {
 		return
 	}
 	tenantOK := s.Tenant == "" || r.Header.Get("X-Scope-OrgID") == s.Tenant
+	connected := time.Now().UnixNano() // before the client learns it is connected
 	conn, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		return
@@ -104,7 +105,7 @@ func (s *Server) tail(w http.ResponseWriter, r *http.Request, _ []*lstream) {
 		if tenantOK {
 			streams = s.tailSnapshot()
 		}
-		if err := s.sendTail(ctx, conn, lq, streams, start, sent, first, limit); err != nil {
+		if err := s.sendTail(ctx, conn, lq, streams, start, sent, first, limit, connected); err != nil {
 			return
 		}
 		first = false
@@ -136,10 +137,11 @@ type tailStreamOut struct {
 	Values [][2]string       `json:"values"`
 }
 
-// sendTail sends the entries not sent yet, one message; the first message holds at most
-// limit entries (the newest).
+// sendTail sends the entries not sent yet, one message. As Loki, the entries from start that
+// are older than the connection (the replay of its first message) are at most limit, the
+// newest; those pushed since come whatever their number.
 func (s *Server) sendTail(ctx context.Context, conn *websocket.Conn, lq *logQuery, streams []*lstream, start int64,
-	sent map[sentKey]struct{}, first bool, limit int) error {
+	sent map[sentKey]struct{}, first bool, limit int, connected int64) error {
 	type hit struct {
 		key    sentKey
 		labels map[string]string
@@ -165,11 +167,14 @@ func (s *Server) sendTail(ctx context.Context, conn *websocket.Conn, lq *logQuer
 		return nil
 	}
 	sort.SliceStable(hits, func(a, b int) bool { return hits[a].key.ts < hits[b].key.ts })
-	if first && len(hits) > limit {
-		for _, h := range hits[:len(hits)-limit] {
-			sent[h.key] = struct{}{}
+	if first {
+		old := sort.Search(len(hits), func(i int) bool { return hits[i].key.ts >= connected })
+		if old > limit {
+			for _, h := range hits[:old-limit] {
+				sent[h.key] = struct{}{}
+			}
+			hits = hits[old-limit:]
 		}
-		hits = hits[len(hits)-limit:]
 	}
 	var out []tailStreamOut
 	at := map[int]int{}
