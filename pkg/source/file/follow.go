@@ -403,31 +403,44 @@ func (fl *followers) fromCopy(ctx context.Context, f *follower, fn FollowFunc) (
 	if f.off == 0 {
 		return 0, "", nil
 	}
+	n, path, err := fl.restOf(ctx, f, f.off, func(fh *os.File, _ os.FileInfo) bool {
+		var buf [headBytes]byte
+		k, _ := fh.ReadAt(buf[:len(f.head)], 0)
+		return bytes.Equal(buf[:k], f.head)
+	}, fn)
+	if path == "" {
+		fl.problem(fmt.Sprintf("%s was truncated (copytruncate) and no copy of it was found beside it: lines written after offset %d and before the truncation were not read", f.path, f.off))
+	}
+	return n, path, err
+}
+
+// restOf delivers the lines after off of the first plain file beside f (not f, holding at
+// least off bytes) that is picks, and returns its path ("" when none is).
+func (fl *followers) restOf(ctx context.Context, f *follower, off int64, is func(*os.File, os.FileInfo) bool, fn FollowFunc) (int, string, error) {
 	files, _, err := fl.s.discover(ctx)
 	if err != nil {
 		return 0, "", nil
 	}
 	dir := filepath.Dir(f.resolved)
 	for _, fi := range files {
-		if fi.Resolved == f.resolved || filepath.Dir(fi.Resolved) != dir || fi.Gzip || fi.Size < f.off {
+		if fi.Resolved == f.resolved || filepath.Dir(fi.Resolved) != dir || fi.Gzip || fi.Size < off {
 			continue
 		}
 		fh, err := fl.s.open(&fi)
 		if err != nil {
 			continue
 		}
-		var buf [headBytes]byte
-		k, _ := fh.ReadAt(buf[:len(f.head)], 0)
-		if !bytes.Equal(buf[:k], f.head) {
+		info, err := fh.Stat()
+		if err != nil || !is(fh, info) {
 			fh.Close()
 			continue
 		}
-		cp := &follower{path: f.path, resolved: fi.Resolved, fh: fh, key: f.key, off: f.off, head: f.head}
-		n, err := fl.read(ctx, cp, true, fn)
+		r := &follower{path: f.path, resolved: fi.Resolved, fh: fh, key: fileKey(info), off: off}
+		r.loadHead()
+		n, err := fl.read(ctx, r, true, fn)
 		fh.Close()
 		return n, fi.Resolved, err
 	}
-	fl.problem(fmt.Sprintf("%s was truncated (copytruncate) and no copy of it was found beside it: lines written after offset %d and before the truncation were not read", f.path, f.off))
 	return 0, "", nil
 }
 
@@ -479,33 +492,13 @@ func (fl *followers) rotatedSince(ctx context.Context, f *follower, anchor func(
 // fromRenamed delivers the rest of the file a resume position p names, after p.Offset, when
 // that file was renamed beside f's path (rotated while nobody followed it).
 func (fl *followers) fromRenamed(ctx context.Context, f *follower, p Position, fn FollowFunc) (int, error) {
-	files, _, err := fl.s.discover(ctx)
-	if err != nil {
-		return 0, nil
-	}
-	dir := filepath.Dir(f.resolved)
-	for _, fi := range files {
-		if fi.Resolved == f.resolved || filepath.Dir(fi.Resolved) != dir || fi.Gzip || fi.Size < p.Offset {
-			continue
+	n, _, err := fl.restOf(ctx, f, p.Offset, func(fh *os.File, info os.FileInfo) bool {
+		if fileKey(info) != p.Key {
+			return false
 		}
-		fh, err := fl.s.open(&fi)
-		if err != nil {
-			continue
-		}
-		info, err := fh.Stat()
-		if err != nil || fileKey(info) != p.Key {
-			fh.Close()
-			continue
-		}
-		old := &follower{path: f.path, resolved: fi.Resolved, fh: fh, key: p.Key, off: p.Offset}
-		old.loadHead()
-		if headHash(old.head) != p.Head {
-			fh.Close()
-			continue
-		}
-		n, err := fl.read(ctx, old, true, fn)
-		fh.Close()
-		return n, err
-	}
-	return 0, nil
+		head := make([]byte, min(p.Offset, headBytes))
+		k, _ := fh.ReadAt(head, 0)
+		return headHash(head[:k]) == p.Head
+	}, fn)
+	return n, err
 }

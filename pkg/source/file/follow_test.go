@@ -80,6 +80,17 @@ func (r *tailRun) settle() []string {
 	return append([]string(nil), r.ids...)
 }
 
+// followed is a directory with an audit.log of n lines, followed from its end.
+func followed(t *testing.T, n int) (dir, active string, r *tailRun) {
+	t.Helper()
+	dir = t.TempDir()
+	active = filepath.Join(dir, "audit.log")
+	appendLines(t, active, "old", 0, n)
+	r = startFollow(t, dir, FollowOptions{})
+	r.settle()
+	return dir, active, r
+}
+
 func appendLines(t *testing.T, path, prefix string, from, n int) []string {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
@@ -114,21 +125,13 @@ func assertExactly(t *testing.T, got, want []string) {
 }
 
 func TestFollowStartsAtEndAndSeesAppends(t *testing.T) {
-	dir := t.TempDir()
-	active := filepath.Join(dir, "audit.log")
-	appendLines(t, active, "old", 0, 10)
-	r := startFollow(t, dir, FollowOptions{})
-	r.settle()
+	_, active, r := followed(t, 10)
 	want := appendLines(t, active, "new", 0, 100)
 	assertExactly(t, r.settle(), want)
 }
 
 func TestFollowRenameAndCreate(t *testing.T) {
-	dir := t.TempDir()
-	active := filepath.Join(dir, "audit.log")
-	appendLines(t, active, "old", 0, 3)
-	r := startFollow(t, dir, FollowOptions{})
-	r.settle()
+	dir, active, r := followed(t, 3)
 	var want []string
 	want = append(want, appendLines(t, active, "a", 0, 50)...)
 	// Lines written just before the rotation, not read yet, must come from the renamed file.
@@ -144,11 +147,7 @@ func TestFollowRenameAndCreate(t *testing.T) {
 }
 
 func TestFollowCopytruncate(t *testing.T) {
-	dir := t.TempDir()
-	active := filepath.Join(dir, "audit.log")
-	appendLines(t, active, "old", 0, 3)
-	r := startFollow(t, dir, FollowOptions{})
-	r.settle()
+	dir, active, r := followed(t, 3)
 	var want []string
 	for k := range 4 {
 		want = append(want, appendLines(t, active, fmt.Sprintf("c%d", k), 0, 30)...)
@@ -184,11 +183,7 @@ func TestFollowCopytruncate(t *testing.T) {
 }
 
 func TestFollowCopytruncateWithoutCopyIsReported(t *testing.T) {
-	dir := t.TempDir()
-	active := filepath.Join(dir, "audit.log")
-	appendLines(t, active, "old", 0, 3)
-	r := startFollow(t, dir, FollowOptions{})
-	r.settle()
+	_, active, r := followed(t, 3)
 	if err := os.Truncate(active, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -202,11 +197,7 @@ func TestFollowCopytruncateWithoutCopyIsReported(t *testing.T) {
 }
 
 func TestFollowPartialLineWaitsForItsNewline(t *testing.T) {
-	dir := t.TempDir()
-	active := filepath.Join(dir, "audit.log")
-	appendLines(t, active, "old", 0, 1)
-	r := startFollow(t, dir, FollowOptions{})
-	r.settle()
+	_, active, r := followed(t, 1)
 	line := auditLine(t0, "partial")
 	f, err := os.OpenFile(active, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
@@ -222,11 +213,7 @@ func TestFollowPartialLineWaitsForItsNewline(t *testing.T) {
 }
 
 func TestFollowResumesFromPosition(t *testing.T) {
-	dir := t.TempDir()
-	active := filepath.Join(dir, "audit.log")
-	appendLines(t, active, "old", 0, 2)
-	r := startFollow(t, dir, FollowOptions{})
-	r.settle()
+	dir, active, r := followed(t, 2)
 	appendLines(t, active, "a", 0, 10)
 	r.settle()
 	r.stop()
