@@ -25,13 +25,14 @@ import (
 // per format, and returns the directories by format.
 func envelopeLog(t *testing.T, formats []string) map[string]string {
 	t.Helper()
-	requests := 3000
+	// Under -race fewer requests, with as many huge (CRI partial) events.
+	requests, huge := 3000, 700
 	if raceEnabled {
-		requests = 1000
+		requests, huge = 400, 130
 	}
 	var bare bytes.Buffer
 	// Huge events (> 1 MiB) are split into CRI partial lines; malformed lines stay malformed.
-	if _, err := auditgen.Write(&bare, auditgen.Options{Seed: 5, Start: segStart, Duration: 2 * time.Hour, Requests: requests, MalformedEvery: 200, HugeEvery: 700, Incident: true}); err != nil {
+	if _, err := auditgen.Write(&bare, auditgen.Options{Seed: 5, Start: segStart, Duration: 2 * time.Hour, Requests: requests, MalformedEvery: 200, HugeEvery: huge, Incident: true}); err != nil {
 		t.Fatal(err)
 	}
 	dirs := map[string]string{}
