@@ -32,7 +32,7 @@ export const QUERY_TYPES: ReadonlyArray<{ value: QueryType; label: string; descr
     description: 'Request latency percentiles over time, or a latency heatmap.',
   },
   { value: 'denied', label: 'Denied', description: 'Every 401/403 request, newest first, with the reason.' },
-  { value: 'topn', label: 'Top N', description: 'Top values of a dimension by requests, errors, denials and p99.' },
+  { value: 'topn', label: 'Top N', description: 'Top values of a dimension by requests, errors, denials or p99.' },
   { value: 'matrix', label: 'Matrix', description: 'Request counts of one dimension against another (who did what).' },
   { value: 'events', label: 'Events', description: 'Matching audit events, newest first, as logs or a table.' },
   {
@@ -168,6 +168,9 @@ export const DIMENSIONS: ReadonlyArray<{ name: Dimension; label: string }> = [
 
 export type TimeSeriesMetric = 'count' | 'rate';
 
+/** topn: what rows are ranked by before the limit cuts them (backend default: requests). */
+export type TopNSortBy = 'requests' | 'errors' | 'denied' | 'p99';
+
 /** latency: timeseries | heatmap; events: logs | table. */
 export type QueryFormat = 'timeseries' | 'heatmap' | 'logs' | 'table';
 
@@ -189,6 +192,8 @@ export interface AuditQuery extends DataQuery {
   rows?: string;
   /** matrix: the column dimension. */
   columns?: string;
+  /** topn: rank every group by this, then keep the top `limit` (default requests). */
+  sortBy?: TopNSortBy;
   /** Series (timeseries/latency), rows (denied/events/topn), axis size (matrix). */
   limit?: number;
   format?: QueryFormat;

@@ -224,7 +224,7 @@ type TopNRow struct {
 	HasP99                   bool
 }
 
-// TopNResult is the top values by request count.
+// TopNResult is the top values by the query's sortBy (request count by default).
 type TopNResult struct {
 	Dims []string
 	Rows []TopNRow
@@ -269,7 +269,7 @@ func (t *topn) add(r *audit.Record) {
 }
 
 func (t *topn) finish(res *Result) {
-	top, rest := topKeys(t.stats, func(s *topStats) float64 { return float64(s.requests) }, t.q.Limit)
+	top, rest := topNOrder(t.stats, t.q.SortBy, t.q.Limit) // type_topn.go
 	out := &TopNResult{Dims: t.k.dimNames()}
 	sketched := 0
 	for _, key := range top {
@@ -288,7 +288,11 @@ func (t *topn) finish(res *Result) {
 		res.Notices = append(res.Notices, sketchNotice(sketched, "row"))
 	}
 	if len(rest) > 0 {
-		res.Notices = append(res.Notices, Notice{Info, fmt.Sprintf("showing the top %d of %d values", len(top), len(top)+len(rest))})
+		by := ""
+		if t.q.SortBy != "" && t.q.SortBy != query.SortRequests {
+			by = " by " + t.q.SortBy
+		}
+		res.Notices = append(res.Notices, Notice{Info, fmt.Sprintf("showing the top %d of %d values%s", len(top), len(top)+len(rest), by)})
 	}
 	res.TopN = out
 }

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -83,9 +84,7 @@ func seriesFrame(s *engine.SeriesResult) *data.Frame {
 			}
 		}
 		field := data.NewField(ser.Name, labels, vals)
-		if s.Unit != "" {
-			field.Config = &data.FieldConfig{Unit: s.Unit}
-		}
+		field.Config = &data.FieldConfig{Unit: cmp.Or(s.Unit, unitCount)}
 		f.Fields = append(f.Fields, field)
 	}
 	withMeta(f, data.FrameTypeTimeSeriesWide, data.FrameTypeVersion{0, 1})
@@ -93,6 +92,11 @@ func seriesFrame(s *engine.SeriesResult) *data.Frame {
 	return f
 }
 
+// heatmapFrame is one field of request counts per latency bucket. Each bucket is named by its
+// upper bound in seconds and carries it as an `le` label, so Grafana's heatmap draws the cells
+// below their bound (as for Prometheus histograms) whatever the panel's layout; its display
+// name is the bound with its unit ("5 ms", "+Inf"), so any panel reads the buckets without a
+// y-axis unit of its own.
 func heatmapFrame(h *engine.HeatmapResult) *data.Frame {
 	f := data.NewFrame("", data.NewField("time", nil, h.Times))
 	for i, b := range h.Bounds {
@@ -100,7 +104,9 @@ func heatmapFrame(h *engine.HeatmapResult) *data.Frame {
 		if math.IsInf(b, 1) {
 			name = "+Inf"
 		}
-		f.Fields = append(f.Fields, data.NewField(name, nil, h.Counts[i]))
+		field := data.NewField(name, data.Labels{"le": name}, h.Counts[i])
+		field.Config = &data.FieldConfig{Unit: unitCount, DisplayNameFromDS: boundName(b)}
+		f.Fields = append(f.Fields, field)
 	}
 	return withMeta(f, frameTypeHeatmapRows, data.FrameTypeVersion{0, 0})
 }
@@ -145,9 +151,9 @@ func matrixFrame(m *engine.MatrixResult) *data.Frame {
 		for i := range m.Rows {
 			vals[i] = m.Cells[i][j]
 		}
-		f.Fields = append(f.Fields, data.NewField(c, nil, vals))
+		f.Fields = append(f.Fields, data.NewField(c, nil, vals).SetConfig(countConfig()))
 	}
-	f.Fields = append(f.Fields, data.NewField("total", nil, m.RowTotals))
+	f.Fields = append(f.Fields, data.NewField("total", nil, m.RowTotals).SetConfig(countConfig()))
 	return withMeta(f, data.FrameTypeTable, data.FrameTypeVersion{0, 0})
 }
 
@@ -172,9 +178,9 @@ func topNFrame(t *engine.TopNResult) *data.Frame {
 		}
 	}
 	f.Fields = append(f.Fields,
-		data.NewField("requests", nil, req),
-		data.NewField("errors", nil, errs),
-		data.NewField("denied", nil, den),
+		data.NewField("requests", nil, req).SetConfig(countConfig()),
+		data.NewField("errors", nil, errs).SetConfig(countConfig()),
+		data.NewField("denied", nil, den).SetConfig(countConfig()),
 		data.NewField("p99", nil, p99).SetConfig(&data.FieldConfig{Unit: "s"}),
 	)
 	return withMeta(f, data.FrameTypeTable, data.FrameTypeVersion{0, 0})
@@ -390,7 +396,7 @@ func deprecatedFrame(d *engine.DeprecatedResult) *data.Frame {
 		removed[i], reqs[i], last[i] = r.RemovedRelease, r.Requests, r.LastSeen
 	}
 	f.Fields = append(f.Fields, data.NewField("removedRelease", nil, removed),
-		data.NewField("requests", nil, reqs), data.NewField("lastSeen", nil, last))
+		data.NewField("requests", nil, reqs).SetConfig(countConfig()), data.NewField("lastSeen", nil, last))
 	return withMeta(f, data.FrameTypeTable, data.FrameTypeVersion{0, 0})
 }
 
@@ -485,10 +491,10 @@ func pipelineFrame(p *engine.PipelineResult) *data.Frame {
 	f := data.NewFrame("pipeline",
 		data.NewField("origin", nil, origins),
 		data.NewField("format", nil, formats),
-		data.NewField("events", nil, counts[0]),
-		data.NewField("requests", nil, counts[1]),
-		data.NewField("malformed", nil, counts[2]),
-		data.NewField("truncated", nil, counts[3]),
+		data.NewField("events", nil, counts[0]).SetConfig(countConfig()),
+		data.NewField("requests", nil, counts[1]).SetConfig(countConfig()),
+		data.NewField("malformed", nil, counts[2]).SetConfig(countConfig()),
+		data.NewField("truncated", nil, counts[3]).SetConfig(countConfig()),
 		data.NewField("first", nil, first),
 		data.NewField("last", nil, last),
 		data.NewField("longestGap", nil, gaps).SetConfig(&data.FieldConfig{Unit: "s"}),

@@ -13,6 +13,6 @@ func init() {
 		if r.Heatmap != nil {
 			return heatmapFrame(r.Heatmap)
 		}
-		return series(r)
+		return labelledSeries(r)
 	})
 }

@@ -13,6 +13,6 @@ func init() {
 		if r.Slowest != nil {
 			return slowestFrame(r.Slowest)
 		}
-		return series(r)
+		return labelledSeries(r)
 	})
 }

@@ -13,6 +13,6 @@ func init() {
 		if r.Pipeline != nil {
 			return pipelineFrame(r.Pipeline)
 		}
-		return series(r)
+		return labelledSeries(r)
 	})
 }

@@ -7,9 +7,9 @@ import (
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 )
 
-// timeseries: one wide frame of counts or rates, a field per series.
+// timeseries: one wide frame of counts or rates, a field per series, each with its legend.
 func init() {
 	registerFrames(query.TypeTimeSeries, func(_ *query.Query, r *engine.Result) *data.Frame {
-		return series(r)
+		return labelledSeries(r)
 	})
 }

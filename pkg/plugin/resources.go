@@ -62,6 +62,7 @@ type queryTypeInfo struct {
 	Formats       []string   `json:"formats"`
 	DefaultFormat string     `json:"defaultFormat,omitempty"`
 	Metrics       []string   `json:"metrics,omitempty"`
+	SortBy        []string   `json:"sortBy,omitempty"` // the orders of rows before the limit, the default first (topn)
 	Limits        limitsInfo `json:"limits"`
 	// Quantiles are (min, max]: fractions, such as 0.99.
 	Quantiles *boundsInfo  `json:"quantiles,omitempty"`
@@ -102,7 +103,7 @@ func schema() schemaInfo {
 		Rules: []ruleInfo{}, Severities: []string{}, Limits: query.QueryLimits}
 	for _, s := range query.Specs() {
 		t := queryTypeInfo{Name: string(s.Type), Label: s.Label, Description: s.Description,
-			Formats: append([]string{}, s.Formats...), DefaultFormat: s.DefaultFormat(), Metrics: s.Metrics}
+			Formats: append([]string{}, s.Formats...), DefaultFormat: s.DefaultFormat(), Metrics: s.Metrics, SortBy: s.SortBy}
 		t.Limits = limitsInfo{s.Limits.DefaultLimit, s.Limits.MaxLimit, s.Limits.LimitOf}
 		if b := s.Limits.Quantiles; b != nil {
 			t.Quantiles = &boundsInfo{b.Min, b.Max}

@@ -71,8 +71,10 @@ type Query struct {
 	IncludeLongRunning bool       `json:"includeLongRunning,omitempty"`
 	Rows               string     `json:"rows,omitempty"`
 	Columns            string     `json:"columns,omitempty"`
-	Limit              int        `json:"limit,omitempty"`
-	Format             string     `json:"format,omitempty"`
+	// SortBy orders topn rows before the limit cuts them: requests, errors, denied or p99.
+	SortBy string `json:"sortBy,omitempty"`
+	Limit  int    `json:"limit,omitempty"`
+	Format string `json:"format,omitempty"`
 	// Detections: rule ids (globs) and severities to evaluate (all when empty), allow-lists and
 	// the window rules' tunables.
 	Rules          StringList `json:"rules,omitempty"`

@@ -22,7 +22,10 @@ type TypeSpec struct {
 	Formats []string
 	// Metrics the type counts, its default first (timeseries).
 	Metrics []string
-	Limits  Limits
+	// SortBy are the orders the type can rank its rows by before the limit, its default first
+	// (topn).
+	SortBy []string
+	Limits Limits
 	// Defaults are what Parse fills in when the query leaves them empty.
 	Defaults Defaults
 
@@ -105,6 +108,14 @@ func (s *TypeSpec) apply(q *Query) error {
 	d := s.Defaults
 	if q.Metric == "" && d.Metric != "" {
 		q.Metric = d.Metric
+	}
+	if len(s.SortBy) > 0 {
+		if q.SortBy == "" {
+			q.SortBy = s.SortBy[0]
+		}
+		if !slices.Contains(s.SortBy, q.SortBy) {
+			return errorf("unknown sortBy %q for %s: use %s", q.SortBy, s.Type, strings.Join(s.SortBy, ", "))
+		}
 	}
 	if len(q.Quantiles) == 0 && len(d.Quantiles) > 0 {
 		q.Quantiles = slices.Clone(d.Quantiles)

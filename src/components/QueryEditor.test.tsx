@@ -1,5 +1,5 @@
 import React, { useState } from 'react';
-import { act, cleanup, render, screen, waitFor } from '@testing-library/react';
+import { act, cleanup, render, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { dateTime, TimeRange } from '@grafana/data';
 
@@ -283,6 +283,34 @@ describe('QueryEditor', () => {
     jest.spyOn(console, 'error').mockImplementation(() => {});
     setup({ refId: 'BOOM' });
     expect(screen.getByText('The query editor failed')).toBeInTheDocument();
+  });
+});
+
+describe('QueryEditor for topn', () => {
+  it('sorts by the order chosen before the limit, the default left out', async () => {
+    const { user, last, onRun } = setup({ refId: 'A', queryType: 'topn', groupBy: ['verb'] });
+    const group = screen.getByRole('radiogroup', { name: 'Sort by' });
+    const radio = (name: string) => within(group).getByRole('radio', { name });
+    expect(radio('Requests')).toBeChecked();
+    await user.click(radio('p99'));
+    expect(last().sortBy).toBe('p99');
+    expect(onRun).toHaveBeenCalled();
+    expect(summary()).toHaveTextContent('Top 10 verbs by p99 latency');
+    await user.click(radio('Denied'));
+    expect(last().sortBy).toBe('denied');
+    // The backend's default is not written into the query.
+    await user.click(radio('Requests'));
+    expect(last().sortBy).toBeUndefined();
+  });
+
+  it('takes the orders from the schema (GET /schema)', async () => {
+    const schema: QuerySchema = {
+      ...FALLBACK_SCHEMA,
+      queryTypes: FALLBACK_SCHEMA.queryTypes.map((t) => (t.name === 'topn' ? { ...t, sortBy: ['requests', 'p99'] } : t)),
+    };
+    setup({ refId: 'A', queryType: 'topn' }, mockDataSource({ getSchema: jest.fn().mockResolvedValue(schema) }));
+    const group = await screen.findByRole('radiogroup', { name: 'Sort by' });
+    await waitFor(() => expect(within(group).getAllByRole('radio')).toHaveLength(2));
   });
 });
 

@@ -1,4 +1,5 @@
 import React, { ComponentType, useMemo, useRef } from 'react';
+import { css } from '@emotion/css';
 import { QueryEditorProps } from '@grafana/data';
 import {
   Alert,
@@ -26,6 +27,7 @@ import {
   QueryType,
   Severity,
   TimeSeriesMetric,
+  TopNSortBy,
 } from '../types';
 import { FilterEditor } from './editor/FilterEditor';
 import { FINDING_DIMENSIONS } from './editor/model';
@@ -39,6 +41,12 @@ import { ListInput, StringListInput } from './ListInput';
 export type Props = QueryEditorProps<DataSource, AuditQuery, AuditDataSourceOptions>;
 
 const LABEL_WIDTH = 14;
+
+/**
+ * A RadioButtonGroup that wraps onto more lines instead of running past a narrow editor (a
+ * query editor beside a panel, Explore split in two): @grafana/ui's group never wraps.
+ */
+const wrapping = css({ flexWrap: 'wrap', minWidth: 0, maxWidth: '100%' });
 
 function dimensionOption(options: Array<ComboboxOption<string>>, name: string): ComboboxOption<string> {
   return options.find((o) => o.value === name) ?? { value: name, label: name };
@@ -174,7 +182,8 @@ function LongRunningField({ query, update }: OptionsProps) {
   return (
     <InlineField
       label="Long-running"
-      labelWidth={LABEL_WIDTH}
+      // Its own width: the standard one is too narrow for the text and its tooltip icon.
+      labelWidth="auto"
       tooltip="Include watch, exec, attach, proxy, log and portforward requests: their latency is how long the stream stayed open."
     >
       <InlineSwitch
@@ -241,10 +250,42 @@ function DeniedOptions(props: OptionsProps) {
   );
 }
 
+/** What the editor calls each order of topn rows; the orders themselves are the schema's. */
+const SORT_LABELS: Record<string, { label: string; description: string }> = {
+  requests: { label: 'Requests', description: 'The busiest first' },
+  errors: { label: 'Errors', description: 'The most 4xx and 5xx responses first' },
+  denied: { label: 'Denied', description: 'The most 401 and 403 responses first' },
+  p99: { label: 'p99', description: 'The slowest first (99th percentile latency)' },
+};
+
+/** topn: what every group is ranked by before the limit keeps the first rows. */
+function SortByField({ query, update, type }: OptionsProps) {
+  const orders = type.sortBy ?? [];
+  if (orders.length === 0) {
+    return null;
+  }
+  const options = orders.map((value) => ({ value: value as TopNSortBy, ...(SORT_LABELS[value] ?? { label: value }) }));
+  return (
+    <InlineField
+      label="Sort by"
+      labelWidth={LABEL_WIDTH}
+      tooltip="Every group is ranked by this before the limit keeps the top rows: p99 gives the slowest groups of all, not the busiest re-sorted."
+    >
+      <RadioButtonGroup<TopNSortBy>
+        aria-label="Sort by"
+        options={options}
+        value={(query.sortBy ?? orders[0]) as TopNSortBy}
+        onChange={(sortBy) => update({ sortBy: sortBy === orders[0] ? undefined : sortBy }, true)}
+      />
+    </InlineField>
+  );
+}
+
 function TopNOptions(props: OptionsProps) {
   return (
     <InlineFieldRow>
       <GroupByField {...props} label="Top" />
+      <SortByField {...props} />
       <LongRunningField {...props} />
       <LimitField {...props} tooltip="Number of rows." />
     </InlineFieldRow>
@@ -525,9 +566,10 @@ function QueryEditorBody({ query, onChange, onRunQuery, datasource, range }: Pro
   return (
     <Stack direction="column" gap={1}>
       <InlineFieldRow>
-        <InlineField label="Query type" labelWidth={LABEL_WIDTH}>
+        <InlineField label="Query type" labelWidth={LABEL_WIDTH} shrink>
           <RadioButtonGroup<QueryType>
             aria-label="Query type"
+            className={wrapping}
             options={schema.queryTypes.map((t) => ({ value: t.name, label: t.label, description: t.description }))}
             value={queryType}
             // Only the type changes (and a format it cannot take): every other field stays as the

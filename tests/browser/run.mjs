@@ -395,6 +395,63 @@ describe('query editor: every query type', { concurrency: 1 }, () => {
   });
 });
 
+describe('query editor at 700 px', { concurrency: 1 }, () => {
+  /**
+   * What sticks out at the page's width: the page scrolling sideways, elements of the harness
+   * reaching past its right edge, and labels whose text does not fit them (cut off, or broken
+   * onto a line below the label's box).
+   */
+  const overflow = (page) =>
+    page.evaluate(() => {
+      const out = [];
+      const doc = document.documentElement;
+      if (doc.scrollWidth > doc.clientWidth) {
+        out.push(`the page scrolls sideways: ${doc.scrollWidth} > ${doc.clientWidth} px`);
+      }
+      const harness = document.querySelector('[data-testid="harness"]').getBoundingClientRect();
+      const describe = (el) => `${el.tagName.toLowerCase()} "${(el.textContent ?? '').trim().slice(0, 40)}"`;
+      for (const el of document.querySelectorAll('[data-testid="harness"] *')) {
+        const r = el.getBoundingClientRect();
+        if (r.width > 0 && r.right > harness.right + 0.5) {
+          out.push(`${describe(el)} ends at ${Math.round(r.right)} px, past the editor's ${Math.round(harness.right)} px`);
+        }
+      }
+      for (const el of document.querySelectorAll('[data-testid="harness"] label')) {
+        if (el.scrollWidth > el.clientWidth + 0.5) {
+          out.push(`label ${describe(el)} is cut off: ${el.scrollWidth} > ${el.clientWidth} px`);
+        }
+        // A label too narrow for its text breaks it onto a second line that spills out of the box.
+        if (el.scrollHeight > el.clientHeight + 0.5) {
+          out.push(`label ${describe(el)} spills out: ${el.scrollHeight} > ${el.clientHeight} px high`);
+        }
+      }
+      return out;
+    });
+
+  browserTest('every query type fits without horizontal overflow', async (page) => {
+    await page.setViewportSize({ width: 700, height: 900 });
+    await open(page, { editor: 'query' });
+    const radios = page.getByRole('radiogroup', { name: 'Query type' }).getByRole('radio');
+    const labels = await radios.evaluateAll((els) => els.map((e) => e.labels?.[0]?.textContent?.trim() ?? ''));
+    assert.ok(labels.length >= 11, `query types: ${labels}`);
+    for (const label of labels) {
+      await chooseRadio(page, 'Query type', label);
+      await page.getByTestId('query-summary').waitFor();
+      assert.deepEqual(await overflow(page), [], `${label} at 700 px`);
+    }
+    // The widest options row: topn with its sort order, long-running switch and limit.
+    await chooseRadio(page, 'Query type', 'Top N');
+    await chooseRadio(page, 'Sort by', 'p99');
+    await expectJSON(page, 'query-json', { queryType: 'topn', sortBy: 'p99' }, (q) => ({
+      queryType: q.queryType,
+      sortBy: q.sortBy,
+    }));
+    assert.match(await summary(page), /^Top 10 users by p99 latency/);
+    assert.deepEqual(await overflow(page), [], 'topn by p99 at 700 px');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'query-editor-700px.png'), fullPage: true });
+  });
+});
+
 describe('config editor', { concurrency: 1 }, () => {
   browserTest('Loki with a bearer token', async (page) => {
     await open(page, { editor: 'config' });

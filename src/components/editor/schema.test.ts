@@ -21,6 +21,7 @@ describe('FALLBACK_SCHEMA', () => {
     expect(formatsOf(FALLBACK_SCHEMA, 'timeseries')).toEqual([]);
     expect(typeSchema(FALLBACK_SCHEMA, 'events').limits).toEqual({ default: 100, max: 5000, of: 'events' });
     expect(typeSchema(FALLBACK_SCHEMA, 'detections').defaultFormat).toBe('table');
+    expect(typeSchema(FALLBACK_SCHEMA, 'topn').sortBy).toEqual(['requests', 'errors', 'denied', 'p99']);
   });
 });
 
@@ -50,8 +51,9 @@ describe('parseSchema', () => {
     const events = typeSchema(s, 'events');
     expect(events).toMatchObject({ label: 'Audit events', formats: ['table', 'logs'], defaultFormat: 'table' });
     expect(events.limits).toEqual({ default: 50, max: 2000, of: 'events' });
-    // timeseries keeps its metrics from the fallback when the answer has none.
+    // timeseries keeps its metrics from the fallback when the answer has none, topn its orders.
     expect(typeSchema(s, 'timeseries').metrics).toEqual(['count', 'rate']);
+    expect(typeSchema(s, 'topn').sortBy).toEqual(['requests', 'errors', 'denied', 'p99']);
     // Types the answer does not list keep their fallback, after the listed ones.
     expect(s.queryTypes).toHaveLength(FALLBACK_SCHEMA.queryTypes.length);
     expect(typeSchema(s, 'latency')).toEqual(typeSchema(FALLBACK_SCHEMA, 'latency'));

@@ -36,6 +36,8 @@ export interface QueryTypeSchema {
   defaultFormat?: QueryFormat;
   /** timeseries: count | rate, the default first. */
   metrics?: readonly string[];
+  /** topn: what rows can be ranked by before the limit, the default first. */
+  sortBy?: readonly string[];
   /** `limit`: its default, its maximum (a larger one is an error) and what it counts. */
   limits: { default: number; max: number; of: string };
   /** latency: quantiles lie in (min, max]. */
@@ -81,7 +83,12 @@ const FALLBACK_TYPES: Record<QueryType, TypeFacts> = {
     defaults: { quantiles: DEFAULT_QUANTILES },
   },
   denied: { formats: [], limits: { default: 100, max: 10000, of: 'rows' }, defaults: {} },
-  topn: { formats: [], limits: { default: 10, max: 1000, of: 'rows' }, defaults: { groupBy: ['user.username'] } },
+  topn: {
+    formats: [],
+    sortBy: ['requests', 'errors', 'denied', 'p99'],
+    limits: { default: 10, max: 1000, of: 'rows' },
+    defaults: { groupBy: ['user.username'] },
+  },
   matrix: {
     formats: [],
     limits: { default: 10, max: 100, of: 'values on each axis' },
@@ -191,6 +198,10 @@ function parseType(raw: unknown): QueryTypeSchema | undefined {
   const metrics = strings(raw.metrics);
   if (metrics?.length || fallback.metrics) {
     out.metrics = metrics?.length ? metrics : fallback.metrics;
+  }
+  const sortBy = strings(raw.sortBy);
+  if (sortBy?.length || fallback.sortBy) {
+    out.sortBy = sortBy?.length ? sortBy : fallback.sortBy;
   }
   const q = raw.quantiles;
   if (isRecord(q) && typeof q.min === 'number' && typeof q.max === 'number' && q.min < q.max) {

@@ -96,6 +96,10 @@ describe('summarize', () => {
     expect(s({ queryType: 'topn', groupBy: ['user.username', 'verb'], includeLongRunning: true })).toBe(
       'Top 10 user × verb combinations by requests, including long-running requests'
     );
+    expect(s({ queryType: 'topn', groupBy: ['verb', 'objectRef.resource'], sortBy: 'p99', limit: 25 })).toBe(
+      'Top 25 verb × resource combinations by p99 latency'
+    );
+    expect(s({ queryType: 'topn', sortBy: 'denied' })).toBe('Top 10 users by denials');
   });
 
   it('matrix', () => {

@@ -102,6 +102,14 @@ function clausesOf(filter: AuditFilter, used: Set<AuditFilterListKey>): string[]
   return out;
 }
 
+/** What topn ranks by (sortBy), for summaries: "Top 10 users by p99 latency". */
+const SORT_NOUNS: Record<string, string> = {
+  requests: 'requests',
+  errors: 'errors',
+  denied: 'denials',
+  p99: 'p99 latency',
+};
+
 /** Singular nouns of the allow-lists of detections, for summaries. */
 const ALLOW_NOUNS: ReadonlyArray<[keyof DetectionAllow, string]> = [
   ['users', 'user'],
@@ -196,7 +204,7 @@ export function summarize(query: AuditQuery, schema: QuerySchema = FALLBACK_SCHE
         dims.length === 1
           ? `Top ${n} ${pluralNoun(dims[0])}`
           : `Top ${n} ${dims.map(dimensionNoun).join(' × ')} combinations`;
-      parts.head += ' by requests';
+      parts.head += ` by ${SORT_NOUNS[query.sortBy ?? ''] ?? query.sortBy ?? 'requests'}`;
       parts.subject = subjectOf(filter, used, parts.excluding);
       longRunning();
       break;

@@ -263,6 +263,12 @@ describe('validate', () => {
     expect(v({ queryType: 'denied', format: 'heatmap' })).toEqual([]);
     expect(v({ metric: 'avg' as 'count' })).toEqual(['Unknown metric "avg": use count or rate.']);
     expect(v({ sourceMode: 'fast' as 'auto' })).toEqual(['Unknown source mode "fast": use auto, raw, pushdown.']);
+    expect(v({ queryType: 'topn', sortBy: 'p99' })).toEqual([]);
+    expect(v({ queryType: 'topn', sortBy: 'latency' as 'p99' })).toEqual([
+      'Unknown sort order "latency": use requests, errors, denied, p99.',
+    ]);
+    // Kept when switching types, ignored by the others (as the backend does).
+    expect(v({ queryType: 'timeseries', sortBy: 'latency' as 'p99' })).toEqual([]);
   });
 
   it('reports every problem at once', () => {

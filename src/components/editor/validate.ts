@@ -260,6 +260,13 @@ export function validate(query: AuditQuery, schema: QuerySchema = FALLBACK_SCHEM
         errors.push(`Unknown metric ${quote(query.metric)}: use count or rate.`);
       }
       break;
+    case 'topn': {
+      const orders = typeSchema(schema, type).sortBy ?? [];
+      if (query.sortBy && orders.length > 0 && !orders.includes(query.sortBy)) {
+        errors.push(`Unknown sort order ${quote(query.sortBy)}: use ${orders.join(', ')}.`);
+      }
+      break;
+    }
     case 'matrix': {
       const { defaults } = typeSchema(schema, type);
       const rows = query.rows || defaults.rows || 'user.username';
