@@ -96,7 +96,7 @@ func (d *Datasource) RunStream(ctx context.Context, req *backend.RunStreamReques
 		select {
 		case <-ctx.Done():
 			if running != nil {
-				<-done
+				_ = <-done // the tail's ctx.Err(): Grafana ended the stream
 			}
 			return nil
 		case err := <-running:

@@ -376,7 +376,7 @@ func (fl *followers) readFrom(ctx context.Context, f *follower, r io.Reader, las
 				f.off = base + lr.bytes
 			}
 			f.loadHead()
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				return n, nil
 			}
 			if ctx.Err() != nil {
