@@ -221,7 +221,9 @@ function what(verb: string, resource: string, sub: string, ns: string, name: str
 
 /**
  * Turns the frames of an annotation query into events: one per log line (events, logs format),
- * per table row that has a time (events table, denied), or per non-zero point of a time series.
+ * per table row that has a time (events table, denied, detection findings), or per non-zero
+ * point of a time series. A finding keeps its rule and severity (as tags, and in the title with
+ * the rule's title) and its detail (the text).
  */
 export function framesToAnnotations(frames: DataFrame[]): AnnotationEvent[] {
   const out: AnnotationEvent[] = [];
@@ -247,6 +249,12 @@ export function framesToAnnotations(frames: DataFrame[]): AnnotationEvent[] {
     const reason = fieldByName(frame, 'reason');
     const uri = fieldByName(frame, 'requestURI');
     const id = fieldByName(frame, 'id', 'auditID');
+    // Detection findings (detections, table format).
+    const rule = fieldByName(frame, 'rule');
+    const ruleTitle = fieldByName(frame, 'title');
+    const severity = fieldByName(frame, 'severity');
+    const detail = fieldByName(frame, 'detail');
+    const count = fieldByName(frame, 'count');
     for (let i = 0; i < frame.length; i++) {
       const t = time.values[i];
       if (t === undefined || t === null) {
@@ -255,7 +263,7 @@ export function framesToAnnotations(frames: DataFrame[]): AnnotationEvent[] {
       const l = parseLabels(labels?.values[i]);
       const get = (field: Field | undefined, label: string) => str(field, i) || (l[label] ?? '');
       const who = get(user, 'user');
-      const title =
+      let title =
         what(
           get(verb, 'verb'),
           get(resource, 'resource'),
@@ -264,8 +272,25 @@ export function framesToAnnotations(frames: DataFrame[]): AnnotationEvent[] {
           get(name, 'name')
         ) + (who ? ` by ${who}` : '');
       const details = [str(code, i) && `code ${str(code, i)}`, str(reason, i), str(uri, i)].filter((s) => s);
+      const finding = str(rule, i);
+      if (finding) {
+        // "[high] Exec into a pod: create pods/exec payments/web-1 by alice"
+        const sev = str(severity, i);
+        const head = str(ruleTitle, i) || finding;
+        title = `${sev ? `[${sev}] ` : ''}${head}${title ? `: ${title}` : ''}`;
+        const repeats = Number(count?.values[i] ?? 1);
+        details.unshift(
+          ...[
+            str(detail, i),
+            `rule ${finding}${sev ? `, severity ${sev}` : ''}${repeats > 1 ? `, ${repeats} times` : ''}`,
+          ].filter((s) => s)
+        );
+      }
       const text = str(body, i) || details.join('\n') || title;
-      const tags = TAG_LABELS.map((k) => (k === 'code' ? str(code, i) || l.code : get(fieldByName(frame, k), k)))
+      const tags = [
+        ...(finding ? [finding, str(severity, i)] : []),
+        ...TAG_LABELS.map((k) => (k === 'code' ? str(code, i) || l.code : get(fieldByName(frame, k), k))),
+      ]
         .filter((v): v is string => !!v)
         .map(String);
       out.push({

@@ -169,6 +169,36 @@ describe('annotation support', () => {
     ]);
   });
 
+  it('keeps the rule, severity and detail of detection findings', () => {
+    const t = Date.parse('2026-11-25T21:30:00Z');
+    const frame = createDataFrame({
+      meta: { type: 'table' as DataFrameType },
+      fields: [
+        { name: 'time', type: FieldType.time, values: [t] },
+        { name: 'rule', type: FieldType.string, values: ['exec-into-pod'] },
+        { name: 'title', type: FieldType.string, values: ['Exec into a pod'] },
+        { name: 'severity', type: FieldType.string, values: ['high'] },
+        { name: 'user', type: FieldType.string, values: ['alice'] },
+        { name: 'verb', type: FieldType.string, values: ['create'] },
+        { name: 'resource', type: FieldType.string, values: ['pods'] },
+        { name: 'namespace', type: FieldType.string, values: ['payments'] },
+        { name: 'name', type: FieldType.string, values: ['web-1'] },
+        { name: 'detail', type: FieldType.string, values: ['command: cat /var/run/secrets/token'] },
+        { name: 'auditID', type: FieldType.string, values: ['id-9'] },
+        { name: 'count', type: FieldType.number, values: [3] },
+      ],
+    });
+    expect(framesToAnnotations([frame])).toEqual([
+      {
+        time: t,
+        title: '[high] Exec into a pod: create pods payments/web-1 by alice',
+        text: 'command: cat /var/run/secrets/token\nrule exec-into-pod, severity high, 3 times',
+        tags: ['exec-into-pod', 'high', 'create', 'alice', 'payments', 'pods'],
+        id: 'id-9',
+      },
+    ]);
+  });
+
   it('marks the non-zero points of a time series', () => {
     const t0 = Date.parse('2026-11-25T20:00:00Z');
     const frame = createDataFrame({
