@@ -148,13 +148,13 @@ func TestCountRowCap(t *testing.T) {
 	}
 }
 
-// TestCountSplitsAtRowCap: 30,000 groups, over Insights' 10,000-row cap: the range is split
+// TestCountSplitsAtRowCap: 15,000 groups, over Insights' 10,000-row cap: the range is split
 // and re-queried until every answer is whole; the counts are complete and exact, with no
 // truncation problem.
 func TestCountSplitsAtRowCap(t *testing.T) {
 	srv := cwtest.New()
 	t.Cleanup(srv.Close)
-	const n = 30000
+	const n = 15000
 	for i := range n {
 		at := genStart.Add(2*time.Minute + time.Duration(i)*40*time.Minute/n)
 		line := `{"kind":"Event","apiVersion":"audit.k8s.io/v1","stage":"ResponseComplete","verb":"get","user":{"username":"u` +

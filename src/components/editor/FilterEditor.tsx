@@ -1,5 +1,5 @@
 import React, { useCallback, useState } from 'react';
-import { Button, InlineField, InlineFieldRow, Input, Select } from '@grafana/ui';
+import { Button, Combobox, ComboboxOption, InlineField, InlineFieldRow, Input } from '@grafana/ui';
 
 import { AuditFilter, DimensionValue, QueryType, SearchMode } from '../../types';
 import { FILTER_FIELDS, FilterField } from './model';
@@ -8,7 +8,7 @@ import { ValuesPicker } from './ValuesPicker';
 
 const LABEL_WIDTH = 14;
 
-const SEARCH_MODES: Array<{ label: string; value: SearchMode; description: string }> = [
+const SEARCH_MODES: Array<ComboboxOption<SearchMode>> = [
   { label: 'Text', value: 'text', description: 'Substring, letter case as typed' },
   { label: 'Any case', value: 'caseInsensitive', description: 'Substring, any letter case' },
   { label: 'Regex', value: 'regex', description: 'RE2 regular expression' },
@@ -82,12 +82,14 @@ export function FilterEditor({ filter, queryType, onChange, onRunQuery, loadValu
         />
       </InlineField>
       <InlineField label="Match" tooltip="How the search matches: as typed, in any letter case, or as an RE2 regex.">
-        <Select<SearchMode>
-          inputId="audit-filter-search-mode"
+        <Combobox<SearchMode>
+          id="audit-filter-search-mode"
           width={14}
           options={SEARCH_MODES}
           value={filter?.searchMode ?? 'text'}
-          onChange={(v) => onChange({ searchMode: v.value === 'text' ? undefined : v.value }, !!filter?.search)}
+          onChange={(option) =>
+            onChange({ searchMode: option.value === 'text' ? undefined : option.value }, !!filter?.search)
+          }
         />
       </InlineField>
       {(hidden > 0 || showAll) && (
