@@ -309,7 +309,7 @@ export const DETECTION_ALLOW_KEYS: ReadonlyArray<keyof DetectionAllow> = [
 ];
 
 /** jsonData.loki: see docs/loki.md. Secrets are in secure JSON data (lokiBasicAuthPassword...). */
-export interface LokiSourceOptions {
+export interface LokiSourceOptions extends CountCacheOptions {
   url?: string;
   auth?: 'none' | 'basic' | 'bearer';
   basicAuthUser?: string;
@@ -329,10 +329,22 @@ export interface LokiSourceOptions {
   ingestionLag?: string;
   maxQueryLength?: string;
   notCompactJSON?: boolean;
+  /** Requests one count sends to Loki at once (default 4). */
+  parallelism?: number;
+}
+
+/** The cache of finished count buckets, of Loki and CloudWatch (docs/loki.md, docs/cloudwatch.md). */
+export interface CountCacheOptions {
+  /** Default true. */
+  countCache?: boolean;
+  /** Default 64. */
+  countCacheMB?: number;
+  /** Go duration: a bucket is final once its end is this old (default 5m Loki, 10m CloudWatch). */
+  finishedAfter?: string;
 }
 
 /** jsonData.cloudwatch: Grafana's AWS conventions (see docs/cloudwatch.md). */
-export interface CloudWatchSourceOptions {
+export interface CloudWatchSourceOptions extends CountCacheOptions {
   authType?: 'default' | 'keys' | 'credentials';
   defaultRegion?: string;
   profile?: string;
@@ -346,6 +358,8 @@ export interface CloudWatchSourceOptions {
   requestsPerSecond?: number;
   /** Ranges longer than this (Go duration) use Logs Insights for counts. */
   insightsAfter?: string;
+  /** Logs Insights price per GB scanned (USD), for the cost notice (default 0.005). */
+  pricePerGB?: number;
 }
 
 /** Default for `file.maxLineBytes` (4 MiB): single audit events can exceed 1 MB. */

@@ -118,6 +118,35 @@ export function CloudWatchSection(props: Props) {
           value={cw.maxConcurrentInsights}
           onChange={(v) => update({ maxConcurrentInsights: toNumber(v) })}
         />
+        <TextField
+          id="audit-cw-cache-mb"
+          label="Count cache (MB)"
+          description="Finished buckets of Insights counts kept in memory: a refresh scans only the rest."
+          type="number"
+          width={20}
+          placeholder="64"
+          value={cw.countCacheMB}
+          onChange={(v) => update({ countCacheMB: toNumber(v) })}
+        />
+        <TextField
+          id="audit-cw-finished-after"
+          label="Buckets final after"
+          description="A bucket's count is kept once its end is this old (EKS delivers audit events minutes late)."
+          placeholder="10m"
+          width={20}
+          value={cw.finishedAfter}
+          onChange={(finishedAfter) => update({ finishedAfter })}
+        />
+        <TextField
+          id="audit-cw-price"
+          label="Price per GB scanned"
+          description="USD, for the cost notice of Insights counts."
+          type="number"
+          width={20}
+          placeholder="0.005"
+          value={cw.pricePerGB}
+          onChange={(v) => update({ pricePerGB: toNumber(v) })}
+        />
       </FieldSet>
     </>
   );

@@ -141,6 +141,35 @@ export function LokiSection(props: Props) {
           value={loki.maxQueryLength}
           onChange={(maxQueryLength) => update({ maxQueryLength })}
         />
+        <TextField
+          id="audit-loki-parallelism"
+          label="Parallel requests"
+          description="Requests one count sends to Loki at once."
+          type="number"
+          width={20}
+          placeholder="4"
+          value={loki.parallelism}
+          onChange={(v) => update({ parallelism: toNumber(v) })}
+        />
+        <TextField
+          id="audit-loki-cache-mb"
+          label="Count cache (MB)"
+          description="Finished buckets of counts kept in memory: a refresh asks Loki only for the rest."
+          type="number"
+          width={20}
+          placeholder="64"
+          value={loki.countCacheMB}
+          onChange={(v) => update({ countCacheMB: toNumber(v) })}
+        />
+        <TextField
+          id="audit-loki-finished-after"
+          label="Buckets final after"
+          description="A bucket's count is kept once its end is this old (lines reach Loki at most this late)."
+          placeholder="5m"
+          width={20}
+          value={loki.finishedAfter}
+          onChange={(finishedAfter) => update({ finishedAfter })}
+        />
       </FieldSet>
     </>
   );
