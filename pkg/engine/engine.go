@@ -390,7 +390,9 @@ func decode(sc *audit.Scanner, m *query.Matcher, from, to time.Time, line []byte
 		bld.Add(rec, off)
 	}
 	st.First, st.Last = widen(st.First, st.Last, rec.Time, rec.Time)
-	if rec.Time.Before(from) || rec.Time.After(to) || !m.Match(rec) {
+	// While an index is built the line prefilter is off (every event is indexed): the text
+	// search is then tested here, or it would be ignored.
+	if rec.Time.Before(from) || rec.Time.After(to) || !m.Match(rec) || (bld != nil && !m.MatchLine(line)) {
 		return
 	}
 	st.Matched++
