@@ -63,7 +63,8 @@ func TestDetectionsNoiseThroughSegments(t *testing.T) {
 			for _, n := range want.Notices {
 				profiled = profiled || strings.HasPrefix(n.Text, "the knownGood profile")
 			}
-			if !profiled {
+			// A cut of the smaller log of -race runs may hold nothing the profile leaves out.
+			if !profiled && pass.name != "cut" {
 				t.Errorf("%s: no profile notice: %v", pass.name, want.Notices)
 			}
 		}
