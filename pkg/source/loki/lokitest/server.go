@@ -486,15 +486,9 @@ func (s *Server) queryRange(w http.ResponseWriter, r *http.Request, streams []*l
 		s.metric(w, mq, streams, evals, false)
 		return
 	}
-	limit := 100
-	if v := p.Get("limit"); v != "" {
-		if limit, err = strconv.Atoi(v); err != nil || limit <= 0 {
-			badRequest(w, "limit must be a positive value")
-			return
-		}
-	}
-	if limit > s.Limits.MaxEntriesLimitPerQuery {
-		badRequest(w, "max entries limit per query exceeded, limit > max_entries_limit_per_query (%d > %d)", limit, s.Limits.MaxEntriesLimitPerQuery)
+	limit, msg := s.entryLimit(p)
+	if msg != "" {
+		badRequest(w, "%s", msg)
 		return
 	}
 	forward := strings.EqualFold(p.Get("direction"), "forward")

@@ -3,7 +3,9 @@ package lokitest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -67,15 +69,9 @@ func (s *Server) tail(w http.ResponseWriter, r *http.Request, _ []*lstream) {
 		badRequest(w, "%v", err)
 		return
 	}
-	limit := 100
-	if v := p.Get("limit"); v != "" {
-		if limit, err = strconv.Atoi(v); err != nil || limit <= 0 {
-			badRequest(w, "limit must be a positive value")
-			return
-		}
-	}
-	if limit > s.Limits.MaxEntriesLimitPerQuery {
-		badRequest(w, "max entries limit per query exceeded, limit > max_entries_limit_per_query (%d > %d)", limit, s.Limits.MaxEntriesLimitPerQuery)
+	limit, msg := s.entryLimit(p)
+	if msg != "" {
+		badRequest(w, "%s", msg)
 		return
 	}
 	tenantOK := s.Tenant == "" || r.Header.Get("X-Scope-OrgID") == s.Tenant
@@ -193,4 +189,20 @@ func (s *Server) sendTail(ctx context.Context, conn *websocket.Conn, lq *logQuer
 		return err
 	}
 	return conn.Write(ctx, websocket.MessageText, b)
+}
+
+// entryLimit reads a log query's limit as Loki does: 100 by default, positive, at most
+// max_entries_limit_per_query. msg is Loki's error text for a limit it refuses.
+func (s *Server) entryLimit(p url.Values) (limit int, msg string) {
+	limit = 100
+	if v := p.Get("limit"); v != "" {
+		var err error
+		if limit, err = strconv.Atoi(v); err != nil || limit <= 0 {
+			return 0, "limit must be a positive value"
+		}
+	}
+	if limit > s.Limits.MaxEntriesLimitPerQuery {
+		return 0, fmt.Sprintf("max entries limit per query exceeded, limit > max_entries_limit_per_query (%d > %d)", limit, s.Limits.MaxEntriesLimitPerQuery)
+	}
+	return limit, ""
 }
