@@ -439,7 +439,11 @@ func TestEditorKnowsEveryRule(t *testing.T) {
 			t.Errorf("src/components/editor/model.ts lacks %s", want)
 		}
 	}
-	if got, want := strings.Count(src[strings.Index(src, "DETECTION_RULES"):], "{ id: '"), len(Rules()); got != want {
+	_, rules, ok := strings.Cut(src, "DETECTION_RULES")
+	if !ok {
+		t.Fatal("src/components/editor/model.ts has no DETECTION_RULES")
+	}
+	if got, want := strings.Count(rules, "{ id: '"), len(Rules()); got != want {
 		t.Errorf("the editor suggests %d rules, the catalogue has %d", got, want)
 	}
 }

@@ -92,11 +92,12 @@ func (s *outsideState) isInside(ip []byte) bool {
 	in := true
 	if a, err := netip.ParseAddr(string(ip)); err == nil {
 		a = a.Unmap()
-		if a.IsLoopback() {
+		switch {
+		case a.IsLoopback():
 			in = true
-		} else if len(s.nets) == 0 {
+		case len(s.nets) == 0:
 			in = private(a)
-		} else {
+		default:
 			in = slices.ContainsFunc(s.nets, func(p netip.Prefix) bool { return p.Contains(a) })
 		}
 	}

@@ -23,7 +23,7 @@ func (u *Unwrapper) object(line []byte) (event []byte, f Format, ok bool) {
 		switch string(key) {
 		case "log", "message":
 			if payload != nil || unescaped {
-				v, ok = w.value()
+				_, ok = w.value()
 				break
 			}
 			if w.peek() == '"' {
@@ -75,10 +75,10 @@ func (u *Unwrapper) object(line []byte) (event []byte, f Format, ok bool) {
 				u.Meta.Time = s
 			}
 		case "auditID", "stage", "requestURI", "verb", "objectRef", "responseStatus", "stageTimestamp":
-			v, ok = w.value()
+			_, ok = w.value()
 			audit = true
 		default:
-			v, ok = w.value()
+			_, ok = w.value()
 		}
 		return ok
 	})

@@ -436,7 +436,7 @@ func decodeFile(fh *os.File) (*Index, error) {
 		ix.blocks = append(ix.blocks, rawBlock{rows: int(rows), min: lo, max: hi, off: off, size: int(n), sum: binary.BigEndian.Uint32(sum[:])})
 		events += int64(rows)
 	}
-	if _, err := r.ReadByte(); err != io.EOF || events != ix.Events {
+	if _, err := r.ReadByte(); !errors.Is(err, io.EOF) || events != ix.Events {
 		return nil, ErrCorrupt
 	}
 	return ix, nil

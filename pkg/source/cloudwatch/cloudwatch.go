@@ -326,7 +326,7 @@ func (s *Source) wait(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	return fmt.Errorf("%w: the next CloudWatch Logs call would start after the query's deadline (%v)", context.DeadlineExceeded, err)
+	return fmt.Errorf("%w: the next CloudWatch Logs call would start after the query's deadline (%w)", context.DeadlineExceeded, err)
 }
 
 // streamPattern is the stream prefix as an Insights regex literal body.

@@ -543,7 +543,7 @@ func probeFile(ctx context.Context, path string, keep, maxLines, limit int) (pro
 				ended = true
 				break
 			}
-			if err != bufio.ErrBufferFull {
+			if !errors.Is(err, bufio.ErrBufferFull) {
 				eof = err == io.EOF // other read errors (a cut .gz) leave the line unfinished
 				break
 			}

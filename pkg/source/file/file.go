@@ -212,7 +212,7 @@ func validatePath(p string) (string, error) {
 	clean := filepath.Clean(p)
 	if hasMeta(clean) {
 		if _, err := filepath.Match(clean, ""); err != nil {
-			return "", fmt.Errorf("audit log path %q is not a valid glob pattern: %v", p, err)
+			return "", fmt.Errorf("audit log path %q is not a valid glob pattern: %w", p, err)
 		}
 	}
 	return clean, nil

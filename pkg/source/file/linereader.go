@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -81,18 +82,18 @@ func (r *lineReader) next() ([]byte, error) {
 		r.start = r.bytes
 		frag, err := r.br.ReadSlice('\n')
 		r.bytes += int64(len(frag))
-		switch err {
-		case nil:
+		switch {
+		case err == nil:
 			r.lastNL = r.bytes
 			if line := r.accept(frag[:len(frag)-1]); line != nil {
 				return line, nil
 			}
-		case bufio.ErrBufferFull:
+		case errors.Is(err, bufio.ErrBufferFull):
 			line, err := r.readLong(frag)
 			if err != nil || line != nil {
 				return line, err
 			}
-		case io.EOF:
+		case errors.Is(err, io.EOF):
 			r.eof = true
 			if r.complete {
 				return nil, io.EOF
@@ -135,12 +136,12 @@ func (r *lineReader) readLong(first []byte) ([]byte, error) {
 			return nil, r.discard(err)
 		}
 		r.long = append(r.long, frag...)
-		switch err {
-		case nil:
+		switch {
+		case err == nil:
 			r.lastNL = r.bytes
 			return r.accept(r.long[:len(r.long)-1]), nil
-		case bufio.ErrBufferFull:
-		case io.EOF:
+		case errors.Is(err, bufio.ErrBufferFull):
+		case errors.Is(err, io.EOF):
 			r.eof = true
 			if r.complete {
 				return nil, nil
@@ -156,7 +157,7 @@ func (r *lineReader) readLong(first []byte) ([]byte, error) {
 // last ReadSlice.
 func (r *lineReader) discard(err error) error {
 	r.tooLong++
-	for err == bufio.ErrBufferFull {
+	for errors.Is(err, bufio.ErrBufferFull) {
 		if cerr := r.ctx.Err(); cerr != nil {
 			return cerr
 		}
@@ -246,7 +247,7 @@ func (g *gzipStream) Read(p []byte) (int, error) {
 	if g.n >= g.bound.limit {
 		// A stream ending exactly at the limit is within it.
 		var b [1]byte
-		if n, err := g.zr.Read(b[:]); n == 0 && err == io.EOF {
+		if n, err := g.zr.Read(b[:]); n == 0 && errors.Is(err, io.EOF) {
 			return 0, io.EOF
 		}
 		return 0, &gzipLimitError{g.bound}

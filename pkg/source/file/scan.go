@@ -240,7 +240,7 @@ func (s *Source) readLines(ctx context.Context, f *FileInfo, gz bool, lr *lineRe
 		line, err = lr.next()
 	}
 	switch {
-	case err == io.EOF:
+	case errors.Is(err, io.EOF):
 	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
 		return ctx.Err()
 	case errors.As(err, &gl):

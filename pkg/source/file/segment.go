@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -192,7 +193,7 @@ func (s *Source) ReadLines(ctx context.Context, seg source.Segment, offsets []in
 		for k < len(offsets) {
 			line, err := lr.next()
 			if err != nil {
-				if err == io.EOF {
+				if errors.Is(err, io.EOF) {
 					break
 				}
 				return err
@@ -252,7 +253,7 @@ func (s *Source) ReadLines(ctx context.Context, seg source.Segment, offsets []in
 		if err == nil && base+lr.start != off {
 			err = io.EOF
 		}
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return fmt.Errorf("file source: %s holds no line at offset %d", seg.Name, off)
 		}
 		if err != nil {

@@ -54,7 +54,7 @@ func tokenize(s string) ([]token, error) {
 			}
 			v, err := strconv.Unquote(s[i : j+1])
 			if err != nil {
-				return nil, fmt.Errorf("bad string %s: %v", s[i:j+1], err)
+				return nil, fmt.Errorf("bad string %s: %w", s[i:j+1], err)
 			}
 			out = append(out, token{"str", v})
 			i = j + 1

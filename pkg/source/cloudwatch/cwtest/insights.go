@@ -59,7 +59,7 @@ func compileQuery(q string) (*compiled, error) {
 		case strings.HasPrefix(line, "filter "):
 			e, err := parseExpr(strings.TrimPrefix(line, "filter "))
 			if err != nil {
-				return nil, fmt.Errorf("line %d: %v", i+1, err)
+				return nil, fmt.Errorf("line %d: %w", i+1, err)
 			}
 			c.steps = append(c.steps, e)
 		case coalesceRE.MatchString(line):
