@@ -413,13 +413,7 @@ func (d *Detector) Finish() ([]Finding, []string) {
 		if rule.decide == nil {
 			continue
 		}
-		cands := d.cands[rule.ID]
-		sort.Slice(cands, func(i, j int) bool {
-			if !cands[i].f.Time.Equal(cands[j].f.Time) {
-				return cands[i].f.Time.Before(cands[j].f.Time)
-			}
-			return cands[i].f.AuditID < cands[j].f.AuditID
-		})
+		cands := byTime(d.cands[rule.ID])
 		d.cur = rule
 		rule.decide(cands, d.cfg, d.emitFn)
 		if rule.notes != nil {
@@ -507,4 +501,26 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// byTime returns cands ordered by time, then auditID (ties keep their order). It sorts an
+// index and copies each candidate once: a candidate is a whole Finding, and a dashboard's day
+// holds hundreds of thousands of them, which a sort would move O(n log n) times.
+func byTime(cands []candidate) []candidate {
+	idx := make([]int32, len(cands))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortStableFunc(idx, func(a, b int32) int {
+		x, y := &cands[a].f, &cands[b].f
+		if c := x.Time.Compare(y.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(x.AuditID, y.AuditID)
+	})
+	out := make([]candidate, len(cands))
+	for i, j := range idx {
+		out[i] = cands[j]
+	}
+	return out
 }
