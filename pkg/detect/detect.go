@@ -208,6 +208,9 @@ type Detector struct {
 
 	findings []Finding
 	cands    map[string][]candidate // by rule id
+	// merged are other detectors' candidates (by rule id), read and never written: merging a
+	// kept segment's detector then costs a slice header per rule, not a copy of its candidates.
+	merged map[string][][]candidate
 	states   []ruleState            // by rule index; nil for rules without state
 	ev       event                  // reused for each record
 	cur      *Rule                  // the rule being evaluated, for emitFn
@@ -253,7 +256,7 @@ func (h heldFinding) better(o heldFinding) bool {
 // New returns a detector for rules.
 func New(rules []*Rule, cfg Config) *Detector {
 	cfg = cfg.withDefaults()
-	d := &Detector{cfg: cfg, rules: rules, allow: newAllowList(cfg), cands: map[string][]candidate{},
+	d := &Detector{cfg: cfg, rules: rules, allow: newAllowList(cfg), cands: map[string][]candidate{}, merged: map[string][][]candidate{},
 		bodiless: map[string]int{}, bodied: map[string]int{}, bodyRules: map[string][]string{}, held: map[heldKey]heldFinding{},
 		profile: Profiles[cfg.Profile], profiled: map[string]int{}}
 	for _, r := range rules {
@@ -367,12 +370,17 @@ func (d *Detector) Release() {
 }
 
 // Merge adds other's state (another worker's, or a kept partial's) to d. other is not
-// changed, and d shares nothing of it that either may change, so one detector can be merged
-// into many, concurrently.
+// changed, and what d keeps of it d only reads (and other never changes: it is done
+// observing), so one detector can be merged into many, concurrently.
 func (d *Detector) Merge(other *Detector) {
 	d.findings = append(d.findings, other.findings...)
 	for id, cs := range other.cands {
-		d.cands[id] = append(d.cands[id], cs...)
+		if len(cs) > 0 {
+			d.merged[id] = append(d.merged[id], cs[:len(cs):len(cs)])
+		}
+	}
+	for id, css := range other.merged {
+		d.merged[id] = append(d.merged[id], css...)
 	}
 	for res, n := range other.bodiless {
 		d.bodiless[res] += n
@@ -413,7 +421,7 @@ func (d *Detector) Finish() ([]Finding, []string) {
 		if rule.decide == nil {
 			continue
 		}
-		cands := byTime(d.cands[rule.ID])
+		cands := byTime(append([][]candidate{d.cands[rule.ID]}, d.merged[rule.ID]...))
 		d.cur = rule
 		rule.decide(cands, d.cfg, d.emitFn)
 		if rule.notes != nil {
@@ -503,24 +511,30 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// byTime returns cands ordered by time, then auditID (ties keep their order). It sorts an
-// index and copies each candidate once: a candidate is a whole Finding, and a dashboard's day
-// holds hundreds of thousands of them, which a sort would move O(n log n) times.
-func byTime(cands []candidate) []candidate {
-	idx := make([]int32, len(cands))
-	for i := range idx {
-		idx[i] = int32(i)
+// byTime returns the candidates of parts in one new slice, ordered by time, then auditID
+// (ties keep their order). It sorts pointers and copies each candidate once: a candidate is a
+// whole Finding, and a dashboard's day holds hundreds of thousands of them, which a sort
+// would move O(n log n) times.
+func byTime(parts [][]candidate) []candidate {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
 	}
-	slices.SortStableFunc(idx, func(a, b int32) int {
-		x, y := &cands[a].f, &cands[b].f
-		if c := x.Time.Compare(y.Time); c != 0 {
+	ptrs := make([]*candidate, 0, n)
+	for _, p := range parts {
+		for i := range p {
+			ptrs = append(ptrs, &p[i])
+		}
+	}
+	slices.SortStableFunc(ptrs, func(a, b *candidate) int {
+		if c := a.f.Time.Compare(b.f.Time); c != 0 {
 			return c
 		}
-		return strings.Compare(x.AuditID, y.AuditID)
+		return strings.Compare(a.f.AuditID, b.f.AuditID)
 	})
-	out := make([]candidate, len(cands))
-	for i, j := range idx {
-		out[i] = cands[j]
+	out := make([]candidate, n)
+	for i, c := range ptrs {
+		out[i] = *c
 	}
 	return out
 }
