@@ -453,16 +453,25 @@ func (d *Detector) Finish() ([]Finding, []string) {
 
 // sortNewestFirst orders findings newest first, then by rule and auditID.
 func sortNewestFirst(fs []Finding) {
-	sort.Slice(fs, func(i, j int) bool {
-		a, b := fs[i], fs[j]
-		if !a.Time.Equal(b.Time) {
-			return a.Time.After(b.Time)
+	// Sort pointers, then put the findings in place once (a Finding is large).
+	ptrs := make([]*Finding, len(fs))
+	for i := range fs {
+		ptrs[i] = &fs[i]
+	}
+	slices.SortStableFunc(ptrs, func(a, b *Finding) int {
+		if c := b.Time.Compare(a.Time); c != 0 {
+			return c
 		}
-		if a.RuleID != b.RuleID {
-			return a.RuleID < b.RuleID
+		if c := strings.Compare(a.RuleID, b.RuleID); c != 0 {
+			return c
 		}
-		return a.AuditID < b.AuditID
+		return strings.Compare(a.AuditID, b.AuditID)
 	})
+	sorted := make([]Finding, len(fs))
+	for i, p := range ptrs {
+		sorted[i] = *p
+	}
+	copy(fs, sorted)
 }
 
 // startedNotice says which rules miss what when the data holds completed long-running requests

@@ -78,16 +78,25 @@ func healthEndpoint(uri string) bool {
 // byKey splits time-sorted candidates by key, keys in order of first appearance, each group
 // still sorted by time.
 func byKey(cands []candidate) [][]candidate {
+	// Two passes: count each group, then fill it, so that no group grows by copying.
 	index := map[string]int{}
-	var groups [][]candidate
-	for _, c := range cands {
-		i, ok := index[c.key]
+	var sizes []int
+	for i := range cands {
+		g, ok := index[cands[i].key]
 		if !ok {
-			i = len(groups)
-			index[c.key] = i
-			groups = append(groups, nil)
+			g = len(sizes)
+			index[cands[i].key] = g
+			sizes = append(sizes, 0)
 		}
-		groups[i] = append(groups[i], c)
+		sizes[g]++
+	}
+	groups := make([][]candidate, len(sizes))
+	for g, n := range sizes {
+		groups[g] = make([]candidate, 0, n)
+	}
+	for i := range cands {
+		g := index[cands[i].key]
+		groups[g] = append(groups[g], cands[i])
 	}
 	return groups
 }
