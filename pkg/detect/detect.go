@@ -211,10 +211,10 @@ type Detector struct {
 	// merged are other detectors' candidates (by rule id), read and never written: merging a
 	// kept segment's detector then costs a slice header per rule, not a copy of its candidates.
 	merged map[string][][]candidate
-	states   []ruleState            // by rule index; nil for rules without state
-	ev       event                  // reused for each record
-	cur      *Rule                  // the rule being evaluated, for emitFn
-	emitFn   func(Finding)
+	states []ruleState // by rule index; nil for rules without state
+	ev     event       // reused for each record
+	cur    *Rule       // the rule being evaluated, for emitFn
+	emitFn func(Finding)
 	// bodiless counts, per resource, the changes whose body a rule needed but the event did not
 	// carry (Metadata level); bodied those that carried it. Each change counts once.
 	bodiless, bodied map[string]int
