@@ -3,21 +3,12 @@ package engine_test
 import (
 	"testing"
 	"time"
-
-	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/engine"
-	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/index"
 )
 
 // TestSearchWhileIndexBuilds: a text search is applied on the scan that builds a segment's column
 // index (the line prefilter is off then, so every event is indexed), as on a plain scan.
 func TestSearchWhileIndexBuilds(t *testing.T) {
-	dir := t.TempDir()
-	writeSegmentedLog(t, dir)
-	store, err := index.Open(t.TempDir(), 1<<30, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := runner{t: t, src: newFileSource(t, dir), cache: engine.NewCache(0), index: store}
+	r := indexedRunner(t)
 	from, to := segStart.Add(-time.Minute), segStart.Add(4*time.Hour)
 	q := `{"queryType":"timeseries","filter":{"search":"kube-system"}}`
 	raw := r.run(q, from, to, nil)

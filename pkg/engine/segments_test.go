@@ -167,16 +167,30 @@ func TestSegmentsEqualRawScan(t *testing.T) {
 	t.Run("cache and index", func(t *testing.T) { testSegmentsEqualRawScan(t, true) })
 }
 
+// openIndex opens an index store in a temporary directory.
+func openIndex(t *testing.T) *index.Store {
+	t.Helper()
+	store, err := index.Open(t.TempDir(), 1<<30, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
+// indexedRunner writes the segmented log and returns a runner over it with a cache and an index.
+func indexedRunner(t *testing.T) runner {
+	t.Helper()
+	dir := t.TempDir()
+	writeSegmentedLog(t, dir)
+	return runner{t: t, src: newFileSource(t, dir), cache: engine.NewCache(0), index: openIndex(t)}
+}
+
 func testSegmentsEqualRawScan(t *testing.T, withIndex bool) {
 	dir := t.TempDir()
 	sum := writeSegmentedLog(t, dir)
 	r := runner{t: t, src: newFileSource(t, dir), cache: engine.NewCache(0)}
 	if withIndex {
-		store, err := index.Open(t.TempDir(), 1<<30, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.index = store
+		r.index = openIndex(t)
 	}
 	from, to := segStart.Add(-time.Minute), segStart.Add(4*time.Hour)
 	ts := `{"queryType":"timeseries","groupBy":["verb","user.groups"],"limit":20}`

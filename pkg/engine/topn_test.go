@@ -11,20 +11,13 @@ import (
 	"time"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/engine"
-	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/index"
 )
 
 // TestSegmentsTopNSortBy: a topn query sorted by p99, errors or denied keeps the top N of every
 // group by that order, not the N busiest re-sorted, and it is the same raw, through the segment
 // cache (partials of each rotated file merged) and through the column index.
 func TestSegmentsTopNSortBy(t *testing.T) {
-	dir := t.TempDir()
-	writeSegmentedLog(t, dir)
-	store, err := index.Open(t.TempDir(), 1<<30, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := runner{t: t, src: newFileSource(t, dir), cache: engine.NewCache(0), index: store}
+	r := indexedRunner(t)
 	from, to := segStart.Add(-time.Minute), segStart.Add(4*time.Hour)
 	const group = `"groupBy":["verb","objectRef.resource"]`
 
