@@ -7,18 +7,21 @@ import (
 
 // unescapeInto writes the content of a JSON string with its escapes resolved (raw is the text
 // between the quotes) to dst, which must have room for len(raw) bytes, and returns the written
-// part. Escapes resolve as encoding/json resolves them: \uXXXX pairs of UTF-16 surrogates join
-// into one rune, a lone surrogate becomes U+FFFD. Bytes that are not escapes are copied as they
-// are (the scanner does not validate UTF-8, as it does not for unescaped values). ok is false
-// for an invalid escape; dst's content is then undefined.
+// part. ok is false for an invalid escape; dst's content is then undefined.
 //
 // The output is never longer than the input: every escape is at least as long as what it
 // stands for (\uXXXX is 6 bytes for at most 3; a surrogate pair 12 for 4).
 func unescapeInto(dst, raw []byte) (out []byte, ok bool) {
-	dst = dst[:0]
+	return AppendUnescaped(dst[:0], raw)
+}
+
+// AppendUnescaped appends the content of a JSON string with its escapes resolved (raw is the
+// text between the quotes) to dst. Escapes resolve as encoding/json resolves them (see
+// AppendEscape). Bytes that are not escapes are copied as they are (the scanner does not
+// validate UTF-8, as it does not for unescaped values). ok is false for an invalid escape.
+func AppendUnescaped(dst, raw []byte) ([]byte, bool) {
 	for i := 0; i < len(raw); {
-		c := raw[i]
-		if c != '\\' {
+		if raw[i] != '\\' {
 			// Copy up to the next escape in one go.
 			j := i + 1
 			for j < len(raw) && raw[j] != '\\' {
@@ -28,48 +31,57 @@ func unescapeInto(dst, raw []byte) (out []byte, ok bool) {
 			i = j
 			continue
 		}
-		if i+1 >= len(raw) {
-			return nil, false
+		var n int
+		var ok bool
+		if dst, n, ok = AppendEscape(dst, raw[i:]); !ok {
+			return dst, false
 		}
-		switch e := raw[i+1]; e {
-		case '"', '\\', '/':
-			dst = append(dst, e)
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r, ok := hex4(raw[i+2:])
-			if !ok {
-				return nil, false
-			}
-			i += 6
-			if utf16.IsSurrogate(r) {
-				r2, ok := rune(-1), false
-				if i+1 < len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
-					r2, ok = hex4(raw[i+2:])
-				}
-				if dec := utf16.DecodeRune(r, r2); ok && dec != utf8.RuneError {
-					r = dec
-					i += 6
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			dst = utf8.AppendRune(dst, r)
-			continue
-		default:
-			return nil, false
-		}
-		i += 2
+		i += n
 	}
 	return dst, true
+}
+
+// AppendEscape appends what the escape sequence at the start of s stands for (s[0] is a
+// backslash) to dst and says how many bytes of s it took. \uXXXX pairs of UTF-16 surrogates
+// join into one rune; a lone surrogate becomes U+FFFD, as encoding/json has it. ok is false for
+// an invalid escape.
+func AppendEscape(dst, s []byte) (out []byte, n int, ok bool) {
+	if len(s) < 2 {
+		return dst, 0, false
+	}
+	switch e := s[1]; e {
+	case '"', '\\', '/':
+		return append(dst, e), 2, true
+	case 'b':
+		return append(dst, '\b'), 2, true
+	case 'f':
+		return append(dst, '\f'), 2, true
+	case 'n':
+		return append(dst, '\n'), 2, true
+	case 'r':
+		return append(dst, '\r'), 2, true
+	case 't':
+		return append(dst, '\t'), 2, true
+	case 'u':
+		r, ok := hex4(s[2:])
+		if !ok {
+			return dst, 0, false
+		}
+		n = 6
+		if utf16.IsSurrogate(r) {
+			r2, ok := rune(-1), false
+			if len(s) >= 8 && s[6] == '\\' && s[7] == 'u' {
+				r2, ok = hex4(s[8:])
+			}
+			if dec := utf16.DecodeRune(r, r2); ok && dec != utf8.RuneError {
+				r, n = dec, 12
+			} else {
+				r = utf8.RuneError
+			}
+		}
+		return utf8.AppendRune(dst, r), n, true
+	}
+	return dst, 0, false
 }
 
 // hex4 reads the four hex digits of a \u escape.

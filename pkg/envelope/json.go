@@ -2,7 +2,8 @@ package envelope
 
 import (
 	"bytes"
-	"unicode/utf8"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
 )
 
 // A minimal JSON walker: envelopes are read key by key at the top level (and one level down),
@@ -166,61 +167,7 @@ func unquote(dst, s []byte) ([]byte, bool) {
 	if bytes.IndexByte(s, '\\') < 0 {
 		return s, true
 	}
-	return unescape(dst[:0], s)
-}
-
-// unescape appends the JSON string content s, unescaped, to dst.
-func unescape(dst, s []byte) ([]byte, bool) {
-	for len(s) > 0 {
-		k := bytes.IndexByte(s, '\\')
-		if k < 0 {
-			return append(dst, s...), true
-		}
-		dst = append(dst, s[:k]...)
-		var n int
-		var ok bool
-		if dst, n, ok = escape(dst, s[k:]); !ok {
-			return dst, false
-		}
-		s = s[k+n:]
-	}
-	return dst, true
-}
-
-// escape appends the character of the escape sequence at the start of s (s[0] is a backslash)
-// to dst and says how many bytes of s it took.
-func escape(dst, s []byte) ([]byte, int, bool) {
-	if len(s) < 2 {
-		return dst, 0, false
-	}
-	switch c := s[1]; c {
-	case '"', '\\', '/':
-		return append(dst, c), 2, true
-	case 'b':
-		return append(dst, '\b'), 2, true
-	case 'f':
-		return append(dst, '\f'), 2, true
-	case 'n':
-		return append(dst, '\n'), 2, true
-	case 'r':
-		return append(dst, '\r'), 2, true
-	case 't':
-		return append(dst, '\t'), 2, true
-	case 'u':
-		r, ok := hex4(s[2:])
-		if !ok {
-			return dst, 0, false
-		}
-		n := 6
-		if r >= 0xd800 && r < 0xdc00 && len(s) >= 12 && s[6] == '\\' && s[7] == 'u' {
-			if r2, ok := hex4(s[8:]); ok && r2 >= 0xdc00 && r2 < 0xe000 {
-				r = (r-0xd800)<<10 + (r2 - 0xdc00) + 0x10000
-				n = 12
-			}
-		}
-		return utf8.AppendRune(dst, r), n, true
-	}
-	return dst, 0, false
+	return audit.AppendUnescaped(dst[:0], s)
 }
 
 // strInto reads the string at w.i and appends its content, unescaped, to dst: one pass over
@@ -250,7 +197,7 @@ func (w *walker) strInto(dst []byte) ([]byte, bool) {
 		} else {
 			var n int
 			var ok bool
-			if dst, n, ok = escape(dst, b[i:]); !ok {
+			if dst, n, ok = audit.AppendEscape(dst, b[i:]); !ok {
 				return dst, false
 			}
 			i += n
@@ -261,24 +208,3 @@ func (w *walker) strInto(dst []byte) ([]byte, bool) {
 
 // special marks the bytes that end a run of plain string bytes.
 var special = [256]bool{'"': true, '\\': true}
-
-func hex4(s []byte) (rune, bool) {
-	if len(s) < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range s[:4] {
-		r <<= 4
-		switch {
-		case c >= '0' && c <= '9':
-			r |= rune(c - '0')
-		case c >= 'a' && c <= 'f':
-			r |= rune(c - 'a' + 10)
-		case c >= 'A' && c <= 'F':
-			r |= rune(c - 'A' + 10)
-		default:
-			return 0, false
-		}
-	}
-	return r, true
-}

@@ -1,6 +1,10 @@
 package envelope
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
+)
 
 // object reads a JSON envelope line (docker, Fluent Bit, Vector, GKE, AKS, or an audit event
 // whose first key is not one of bareKeys). ok is false when it is none of them.
@@ -160,6 +164,6 @@ func (u *Unwrapper) unquote(s []byte) ([]byte, bool) {
 		return c, true
 	}
 	var ok bool
-	u.buf, ok = unescape(u.buf[:0], c)
+	u.buf, ok = audit.AppendUnescaped(u.buf[:0], c)
 	return u.buf, ok
 }
