@@ -485,6 +485,9 @@ describe('config editor', { concurrency: 1 }, () => {
     // A rule row: pick the rule, then its list.
     await page.getByRole('button', { name: 'Add rule allow-list' }).click();
     await pick(page, 'audit-detections-rule-0', 'exec-into-pod');
+    // A single pick closes its menu once the row has its rule: only then fill the row's list
+    // (filled before, the list belongs to a row without a rule, which is left out).
+    await page.locator('#audit-detections-rule-0[aria-expanded="false"]').waitFor();
     await page.locator('#audit-detections-rule-0-namespaces').fill('debug-*');
     await page.locator('#audit-detections-rbac-lookback').fill('7d');
 
