@@ -31,15 +31,16 @@ import (
 // BlockRows is the most events a block holds.
 const BlockRows = 8192
 
-// columns is the order of the dictionary columns in a block.
+// columns is the order of the dictionary columns in a block; colRaw says which of them hold
+// raw JSON (audit.RawFields) rather than strings.
 var columns = append(append([]audit.Field{}, audit.StrFields...), audit.RawFields...)
 
-var isRaw = func() map[audit.Field]bool {
-	m := map[audit.Field]bool{}
-	for _, f := range audit.RawFields {
-		m[f] = true
+var colRaw = func() []bool {
+	raw := make([]bool, len(columns))
+	for i := len(audit.StrFields); i < len(columns); i++ {
+		raw[i] = true
 	}
-	return m
+	return raw
 }()
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -61,19 +62,49 @@ type rawBlock struct {
 // goroutine its own and join them with Index.Append.
 type Builder struct {
 	times, recv, codes []int64
-	offs               []int64             // where each event's line starts in its segment
-	dicts              [][][]byte          // per column: distinct values, in id order
-	ids                [][]uint32          // per column: one id per row
-	seen               []map[string]uint32 // per column: value -> id
+	offs               []int64 // where each event's line starts in its segment
+	cols               []dictColumn
+	payload            []byte // the pending block's payload, reused from block to block
 	blocks             []rawBlock
-	err                error
+}
+
+// dictColumn is one column of the pending block: its distinct values and one id per row.
+type dictColumn struct {
+	dict []string          // distinct values, in id order
+	ids  []uint32          // one per row
+	seen map[string]uint32 // value -> id
+	// last is the id of the previous row's value: consecutive events often share a value, and
+	// comparing with it is cheaper than hashing.
+	last uint32
+}
+
+// id returns v's id, adding v to the dictionary if it is new.
+func (c *dictColumn) id(v []byte) uint32 {
+	if len(c.dict) > 0 && string(v) == c.dict[c.last] {
+		return c.last
+	}
+	id, ok := c.seen[string(v)] // no allocation: the conversion is only the lookup's key
+	if !ok {
+		id = uint32(len(c.dict))
+		s := string(v)
+		c.dict = append(c.dict, s)
+		c.seen[s] = id
+	}
+	c.last = id
+	return id
+}
+
+// reset empties the column for the next block.
+func (c *dictColumn) reset() {
+	c.dict, c.ids, c.last = c.dict[:0], c.ids[:0], 0
+	clear(c.seen)
 }
 
 // NewBuilder returns an empty builder.
 func NewBuilder() *Builder {
-	b := &Builder{dicts: make([][][]byte, len(columns)), ids: make([][]uint32, len(columns)), seen: make([]map[string]uint32, len(columns))}
-	for i := range columns {
-		b.seen[i] = map[string]uint32{}
+	b := &Builder{cols: make([]dictColumn, len(columns))}
+	for i := range b.cols {
+		b.cols[i].seen = map[string]uint32{}
 	}
 	return b
 }
@@ -94,19 +125,13 @@ func (b *Builder) Add(r *audit.Record, off int64) {
 	b.codes = append(b.codes, int64(r.Code))
 	for i, f := range columns {
 		var v []byte
-		if isRaw[f] {
+		if colRaw[i] {
 			v = r.Raw(f)
 		} else {
 			v = r.Str(f)
 		}
-		id, ok := b.seen[i][string(v)]
-		if !ok {
-			id = uint32(len(b.dicts[i]))
-			c := append([]byte(nil), v...)
-			b.dicts[i] = append(b.dicts[i], c)
-			b.seen[i][string(c)] = id
-		}
-		b.ids[i] = append(b.ids[i], id)
+		c := &b.cols[i]
+		c.ids = append(c.ids, c.id(v))
 	}
 	if len(b.times) == BlockRows {
 		b.flush()
@@ -116,7 +141,9 @@ func (b *Builder) Add(r *audit.Record, off int64) {
 // noReceived marks an event without requestReceivedTimestamp (an impossible gap).
 const noReceived = -1 << 62
 
-var encoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+// Blocks are compressed by the scanning goroutines that fill the builders, several at once:
+// EncodeAll takes one of the encoder's GOMAXPROCS encoders (WithEncoderConcurrency(0)).
+var encoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(0))
 var decoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0))
 
 // flush encodes the pending rows as a block.
@@ -125,7 +152,7 @@ func (b *Builder) flush() {
 	if n == 0 {
 		return
 	}
-	var p []byte
+	p := b.payload[:0]
 	lo, hi := b.times[0], b.times[0]
 	prev := int64(0)
 	for _, t := range b.times {
@@ -144,18 +171,19 @@ func (b *Builder) flush() {
 		p = binary.AppendVarint(p, o-prev)
 		prev = o
 	}
-	for i := range columns {
-		p = binary.AppendUvarint(p, uint64(len(b.dicts[i])))
-		for _, v := range b.dicts[i] {
+	for i := range b.cols {
+		c := &b.cols[i]
+		p = binary.AppendUvarint(p, uint64(len(c.dict)))
+		for _, v := range c.dict {
 			p = binary.AppendUvarint(p, uint64(len(v)))
 			p = append(p, v...)
 		}
-		for _, id := range b.ids[i] {
+		for _, id := range c.ids {
 			p = binary.AppendUvarint(p, uint64(id))
 		}
-		b.dicts[i], b.ids[i] = b.dicts[i][:0], b.ids[i][:0]
-		clear(b.seen[i])
+		c.reset()
 	}
+	b.payload = p
 	data := encoder.EncodeAll(p, make([]byte, 0, len(p)/3))
 	b.blocks = append(b.blocks, rawBlock{rows: n, min: lo, max: hi, data: data, size: len(data), sum: crc32.Checksum(data, castagnoli)})
 	b.times, b.recv, b.codes, b.offs = b.times[:0], b.recv[:0], b.codes[:0], b.offs[:0]
@@ -200,7 +228,7 @@ func (b *Block) Fill(i int, r *audit.Record, needs audit.Fields) {
 		if len(v) == 0 {
 			continue
 		}
-		if isRaw[f] {
+		if colRaw[c] {
 			r.SetRaw(f, v)
 		} else {
 			r.SetStr(f, v)
