@@ -9,7 +9,8 @@
 // stageTimestamp, the gap to requestReceivedTimestamp and the response code as zig-zag varints,
 // where its line starts in the segment (so that rows can be read back), and one
 // dictionary-encoded column per string or raw-JSON field (the block's distinct values,
-// then one varint id per event). Each block's payload is compressed with zstd and checksummed
+// then one id per event, bit-packed in as few bits as the dictionary needs: none for a column
+// with one value in the block). Each block's payload is compressed with zstd and checksummed
 // (CRC-32C); its row count and time range stand outside the payload so that blocks outside a
 // query's range are skipped without being read. The header (JSON) says which segment and how
 // many of its bytes the index covers, and what the scan that built it counted (malformed and
@@ -21,6 +22,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"math/bits"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -178,9 +180,7 @@ func (b *Builder) flush() {
 			p = binary.AppendUvarint(p, uint64(len(v)))
 			p = append(p, v...)
 		}
-		for _, id := range c.ids {
-			p = binary.AppendUvarint(p, uint64(id))
-		}
+		p = appendPacked(p, c.ids, idBits(len(c.dict)))
 		c.reset()
 	}
 	b.payload = p
@@ -275,12 +275,8 @@ func (rb *rawBlock) decode(data []byte) (*Block, error) {
 			dict[j] = r.bytes(r.uvarint())
 		}
 		ids := make([]uint32, n)
-		for j := range ids {
-			id := r.uvarint()
-			if id >= nd {
-				return nil, ErrCorrupt
-			}
-			ids[j] = uint32(id)
+		if !r.packed(ids, idBits(int(nd)), uint32(nd)) {
+			return nil, ErrCorrupt
 		}
 		b.dicts[c], b.ids[c] = dict, ids
 	}
@@ -288,6 +284,65 @@ func (rb *rawBlock) decode(data []byte) (*Block, error) {
 		return nil, ErrCorrupt
 	}
 	return b, nil
+}
+
+// idBits is how many bits a dictionary id takes in a block: none for a dictionary of one value
+// (a column with one value in the block takes no bytes besides it).
+func idBits(distinct int) uint {
+	return uint(bits.Len(uint(max(distinct, 1) - 1)))
+}
+
+// appendPacked appends ids of w bits each to p, least significant bits first, in
+// (len(ids)*w+7)/8 bytes.
+func appendPacked(p []byte, ids []uint32, w uint) []byte {
+	if w == 0 {
+		return p
+	}
+	var acc uint64
+	var n uint
+	for _, id := range ids {
+		acc |= uint64(id) << n
+		n += w
+		for n >= 8 {
+			p = append(p, byte(acc))
+			acc >>= 8
+			n -= 8
+		}
+	}
+	if n > 0 {
+		p = append(p, byte(acc))
+	}
+	return p
+}
+
+// packed reads len(ids) ids of w bits each (appendPacked), each below limit.
+func (r *reader) packed(ids []uint32, w uint, limit uint32) bool {
+	if w == 0 {
+		clear(ids) // the dictionary's one value, or no rows
+		return !r.err
+	}
+	data := r.bytes((uint64(len(ids))*uint64(w) + 7) / 8)
+	if r.err {
+		return false
+	}
+	var acc uint64
+	var n uint
+	mask := uint64(1)<<w - 1
+	for j := range ids {
+		for n < w {
+			acc |= uint64(data[0]) << n
+			data = data[1:]
+			n += 8
+		}
+		id := uint32(acc & mask)
+		if id >= limit {
+			return false
+		}
+		ids[j] = id
+		acc >>= w
+		n -= w
+	}
+	return true
 }
 
 // reader reads varints from a payload; a short or bad payload sets err.

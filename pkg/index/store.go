@@ -23,7 +23,7 @@ import (
 // magic starts every index file; formatVersion changes with the layout.
 const (
 	magic         = "K8SAUDIX"
-	formatVersion = 2
+	formatVersion = 3
 	fileSuffix    = ".idx"
 	tmpSuffix     = ".tmp"
 )
