@@ -30,7 +30,8 @@ import (
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
 )
 
-// BlockRows is the most events a block holds.
+// BlockRows is the most events a block holds (and so the most distinct values of a column in
+// a block: ids are uint16).
 const BlockRows = 8192
 
 // columns is the order of the dictionary columns in a block; colRaw says which of them hold
@@ -73,40 +74,56 @@ type Builder struct {
 // dictColumn is one column of the pending block: its distinct values and one id per row.
 type dictColumn struct {
 	dict []string          // distinct values, in id order
-	ids  []uint32          // one per row
-	seen map[string]uint32 // value -> id
-	// last is the id of the previous row's value: consecutive events often share a value, and
-	// comparing with it is cheaper than hashing.
-	last uint32
+	ids  []uint16          // one per row (a block has at most BlockRows distinct values)
+	seen map[string]uint16 // value -> id
+	// recent holds, per shortHash, the id (plus one; 0 for none) of the last value met with
+	// that hash: a cheap guess that one comparison confirms, right for most rows (the values
+	// of a column in a block are few), before the map's hashing of the whole value.
+	recent [256]uint16
+}
+
+// shortHash is a cheap hash of v's length and first, middle and last bytes: a guess for
+// dictColumn.recent, never trusted without comparing the values.
+func shortHash(v []byte) uint8 {
+	n := len(v)
+	x := uint64(n)
+	if n >= 8 {
+		x ^= binary.LittleEndian.Uint64(v) ^ bits.RotateLeft64(binary.LittleEndian.Uint64(v[n-8:]), 29)
+	} else if n > 0 {
+		x ^= uint64(v[0])<<8 | uint64(v[n/2])<<16 | uint64(v[n-1])<<24
+	}
+	return uint8((x * 0x9E3779B97F4A7C15) >> 56)
 }
 
 // id returns v's id, adding v to the dictionary if it is new.
-func (c *dictColumn) id(v []byte) uint32 {
-	if len(c.dict) > 0 && string(v) == c.dict[c.last] {
-		return c.last
+func (c *dictColumn) id(v []byte) uint16 {
+	h := shortHash(v)
+	if e := c.recent[h]; e != 0 && c.dict[e-1] == string(v) {
+		return e - 1
 	}
 	id, ok := c.seen[string(v)] // no allocation: the conversion is only the lookup's key
 	if !ok {
-		id = uint32(len(c.dict))
+		id = uint16(len(c.dict))
 		s := string(v)
 		c.dict = append(c.dict, s)
 		c.seen[s] = id
 	}
-	c.last = id
+	c.recent[h] = id + 1
 	return id
 }
 
 // reset empties the column for the next block.
 func (c *dictColumn) reset() {
-	c.dict, c.ids, c.last = c.dict[:0], c.ids[:0], 0
+	c.dict, c.ids = c.dict[:0], c.ids[:0]
 	clear(c.seen)
+	clear(c.recent[:])
 }
 
 // NewBuilder returns an empty builder.
 func NewBuilder() *Builder {
 	b := &Builder{cols: make([]dictColumn, len(columns))}
 	for i := range b.cols {
-		b.cols[i].seen = map[string]uint32{}
+		b.cols[i].seen = map[string]uint16{}
 	}
 	return b
 }
@@ -184,7 +201,7 @@ func (b *Builder) flush() {
 		c.reset()
 	}
 	b.payload = p
-	data := encoder.EncodeAll(p, make([]byte, 0, len(p)/3))
+	data := encoder.EncodeAll(p, make([]byte, 0, len(p)/2))
 	b.blocks = append(b.blocks, rawBlock{rows: n, min: lo, max: hi, data: data, size: len(data), sum: crc32.Checksum(data, castagnoli)})
 	b.times, b.recv, b.codes, b.offs = b.times[:0], b.recv[:0], b.codes[:0], b.offs[:0]
 }
@@ -197,7 +214,7 @@ type Block struct {
 	codes []int64
 	offs  []int64
 	dicts [][][]byte
-	ids   [][]uint32
+	ids   [][]uint16
 }
 
 // Offset is where event i's line starts in its segment.
@@ -247,7 +264,7 @@ func (rb *rawBlock) decode(data []byte) (*Block, error) {
 	}
 	n := rb.rows
 	b := &Block{Rows: n, times: make([]int64, n), recv: make([]int64, n), codes: make([]int64, n), offs: make([]int64, n),
-		dicts: make([][][]byte, len(columns)), ids: make([][]uint32, len(columns))}
+		dicts: make([][][]byte, len(columns)), ids: make([][]uint16, len(columns))}
 	r := reader{p: p}
 	prev := int64(0)
 	for i := range n {
@@ -274,7 +291,7 @@ func (rb *rawBlock) decode(data []byte) (*Block, error) {
 		for j := range dict {
 			dict[j] = r.bytes(r.uvarint())
 		}
-		ids := make([]uint32, n)
+		ids := make([]uint16, n)
 		if !r.packed(ids, idBits(int(nd)), uint32(nd)) {
 			return nil, ErrCorrupt
 		}
@@ -294,7 +311,7 @@ func idBits(distinct int) uint {
 
 // appendPacked appends ids of w bits each to p, least significant bits first, in
 // (len(ids)*w+7)/8 bytes.
-func appendPacked(p []byte, ids []uint32, w uint) []byte {
+func appendPacked(p []byte, ids []uint16, w uint) []byte {
 	if w == 0 {
 		return p
 	}
@@ -316,7 +333,7 @@ func appendPacked(p []byte, ids []uint32, w uint) []byte {
 }
 
 // packed reads len(ids) ids of w bits each (appendPacked), each below limit.
-func (r *reader) packed(ids []uint32, w uint, limit uint32) bool {
+func (r *reader) packed(ids []uint16, w uint, limit uint32) bool {
 	if w == 0 {
 		clear(ids) // the dictionary's one value, or no rows
 		return !r.err
@@ -338,7 +355,7 @@ func (r *reader) packed(ids []uint32, w uint, limit uint32) bool {
 		if id >= limit {
 			return false
 		}
-		ids[j] = id
+		ids[j] = uint16(id)
 		acc >>= w
 		n -= w
 	}
