@@ -23,7 +23,7 @@ import (
 // magic starts every index file; formatVersion changes with the layout.
 const (
 	magic         = "K8SAUDIX"
-	formatVersion = 3
+	formatVersion = 4
 	fileSuffix    = ".idx"
 	tmpSuffix     = ".tmp"
 )
