@@ -312,18 +312,19 @@ func appendPacked(p []byte, ids []uint16, w uint) []byte {
 		return p
 	}
 	var acc uint64
-	var n uint
+	var n uint // bits in acc: below 32 between ids, so that an id of up to 16 bits fits
 	for _, id := range ids {
 		acc |= uint64(id) << n
 		n += w
-		for n >= 8 {
-			p = append(p, byte(acc))
-			acc >>= 8
-			n -= 8
+		if n >= 32 {
+			p = binary.LittleEndian.AppendUint32(p, uint32(acc))
+			acc >>= 32
+			n -= 32
 		}
 	}
-	if n > 0 {
+	for ; n > 0; n -= min(n, 8) {
 		p = append(p, byte(acc))
+		acc >>= 8
 	}
 	return p
 }

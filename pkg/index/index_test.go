@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -260,5 +261,32 @@ func TestStaleTemporaryFilesAreRemoved(t *testing.T) {
 	}
 	if files, _ := store.Usage(); files != 0 {
 		t.Errorf("temporary files counted as indexes: %d", files)
+	}
+}
+
+// TestPackedIDs: ids of every width a block can need read back as they were written, for
+// every count of ids modulo the byte and word boundaries.
+func TestPackedIDs(t *testing.T) {
+	for bits := range uint(14) { // BlockRows distinct values take 13
+		distinct := 1 << bits
+		w := idBits(distinct)
+		if w != bits {
+			t.Fatalf("%d distinct values: %d bits, want %d", distinct, w, bits)
+		}
+		for n := range 70 {
+			ids := make([]uint16, n)
+			for i := range ids {
+				ids[i] = uint16((i*7919 + n) % distinct)
+			}
+			p := appendPacked([]byte{0xAA}, ids, w)
+			if want := 1 + (n*int(w)+7)/8; len(p) != want {
+				t.Fatalf("%d ids of %d bits: %d bytes, want %d", n, w, len(p), want)
+			}
+			r := reader{p: p[1:]}
+			got := make([]uint16, n)
+			if !r.packed(got, w, uint32(distinct)) || len(r.p) != 0 || !slices.Equal(got, ids) {
+				t.Fatalf("%d ids of %d bits: read %v, want %v", n, w, got, ids)
+			}
+		}
 	}
 }
