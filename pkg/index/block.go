@@ -65,11 +65,15 @@ type rawBlock struct {
 // Builder collects events into blocks. It is not safe for concurrent use: give each scanning
 // goroutine its own and join them with Index.Append.
 type Builder struct {
-	times, recv, codes []int64
-	offs               []int64 // where each event's line starts in its segment
-	cols               []dictColumn
-	payload            []byte // the pending block's payload, reused from block to block
-	blocks             []rawBlock
+	rows int // pending events
+	// The pending events' fixed columns, as the varints the block holds, appended as events
+	// come: the stageTimestamps (deltas), the gaps to requestReceivedTimestamp, the codes, and
+	// where each event's line starts in its segment (deltas).
+	times, recv, codes, offs  []byte
+	lo, hi, lastTime, lastOff int64 // stageTimestamp range and the last time and offset
+	cols                      []dictColumn
+	payload                   []byte // the pending block's payload, reused from block to block
+	blocks                    []rawBlock
 }
 
 // dictColumn is one column of the pending block: its distinct values and one id per row.
@@ -132,7 +136,6 @@ func NewBuilder() *Builder {
 // Add stores r, which must have been scanned with (at least) audit.IndexedFields, and off, where
 // its line starts in the segment (so that Block.Offset can find it again).
 func (b *Builder) Add(r *audit.Record, off int64) {
-	b.offs = append(b.offs, off)
 	t := r.Time.UnixNano()
 	var gap int64
 	if !r.Received.IsZero() {
@@ -140,9 +143,16 @@ func (b *Builder) Add(r *audit.Record, off int64) {
 	} else {
 		gap = noReceived
 	}
-	b.times = append(b.times, t)
-	b.recv = append(b.recv, gap)
-	b.codes = append(b.codes, int64(r.Code))
+	if b.rows == 0 {
+		b.lo, b.hi, b.lastTime, b.lastOff = t, t, 0, 0
+	}
+	b.lo, b.hi = min(b.lo, t), max(b.hi, t)
+	b.times = binary.AppendVarint(b.times, t-b.lastTime)
+	b.recv = binary.AppendVarint(b.recv, gap)
+	b.codes = binary.AppendVarint(b.codes, int64(r.Code))
+	b.offs = binary.AppendVarint(b.offs, off-b.lastOff)
+	b.lastTime, b.lastOff = t, off
+	b.rows++
 	for i, f := range columns {
 		var v []byte
 		if colRaw[i] {
@@ -153,7 +163,7 @@ func (b *Builder) Add(r *audit.Record, off int64) {
 		c := &b.cols[i]
 		c.ids = append(c.ids, c.id(v))
 	}
-	if len(b.times) == BlockRows {
+	if b.rows == BlockRows {
 		b.flush()
 	}
 }
@@ -163,29 +173,11 @@ const noReceived = -1 << 62
 
 // flush encodes the pending rows as a block.
 func (b *Builder) flush() {
-	n := len(b.times)
+	n := b.rows
 	if n == 0 {
 		return
 	}
-	p := b.payload[:0]
-	lo, hi := b.times[0], b.times[0]
-	prev := int64(0)
-	for _, t := range b.times {
-		lo, hi = min(lo, t), max(hi, t)
-		p = binary.AppendVarint(p, t-prev)
-		prev = t
-	}
-	for _, g := range b.recv {
-		p = binary.AppendVarint(p, g)
-	}
-	for _, c := range b.codes {
-		p = binary.AppendVarint(p, c)
-	}
-	prev = 0
-	for _, o := range b.offs {
-		p = binary.AppendVarint(p, o-prev)
-		prev = o
-	}
+	p := append(append(append(append(b.payload[:0], b.times...), b.recv...), b.codes...), b.offs...)
 	for i := range b.cols {
 		c := &b.cols[i]
 		p = binary.AppendUvarint(p, uint64(len(c.dict)))
@@ -198,8 +190,8 @@ func (b *Builder) flush() {
 	}
 	b.payload = p
 	data := s2.Encode(nil, p)
-	b.blocks = append(b.blocks, rawBlock{rows: n, min: lo, max: hi, data: data, size: len(data), sum: crc32.Checksum(data, castagnoli)})
-	b.times, b.recv, b.codes, b.offs = b.times[:0], b.recv[:0], b.codes[:0], b.offs[:0]
+	b.blocks = append(b.blocks, rawBlock{rows: n, min: b.lo, max: b.hi, data: data, size: len(data), sum: crc32.Checksum(data, castagnoli)})
+	b.times, b.recv, b.codes, b.offs, b.rows = b.times[:0], b.recv[:0], b.codes[:0], b.offs[:0], 0
 }
 
 // Block is a decoded block: the columns of its events.
