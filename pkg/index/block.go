@@ -12,12 +12,11 @@
 // then one id per event, bit-packed in as few bits as the dictionary needs: none for a column
 // with one value in the block). Each block's payload is compressed with S2 (klauspost's
 // Snappy extension: a seventh of zstd's time to compress a block, and less to decompress,
-// for 13 % more bytes)
-// and checksummed (CRC-32C); its row count and time range stand outside the payload so that blocks outside a
-// query's range are skipped without being read. The header (JSON) says which segment and how
-// many of its bytes the index covers, and what the scan that built it counted (malformed and
-// over-long lines, problems). A file whose magic, version or checksums do not match is
-// discarded and rebuilt, never trusted.
+// for 13 % more bytes) and checksummed (CRC-32C); its row count and time range stand outside
+// the payload so that blocks outside a query's range are skipped without being read. The
+// header (JSON) says which segment and how many of its bytes the index covers, and what the
+// scan that built it counted (malformed and over-long lines, problems). A file whose magic,
+// version or checksums do not match is discarded and rebuilt, never trusted.
 package index
 
 import (
