@@ -11,6 +11,7 @@
 package detect
 
 import (
+	"cmp"
 	"path"
 	"slices"
 	"sort"
@@ -59,9 +60,9 @@ type Rule struct {
 	eval func(e *event, emit func(Finding))
 	// window rules collect candidates per worker and decide after merging (bursts, sequences).
 	collect func(e *event) (candidate, bool)
-	decide  func(cands []candidate, cfg Config, emit func(Finding))
+	decide  func(cands []kept, cfg Config, emit func(Finding))
 	// notes explain, after the decision, what the window rule could not judge.
-	notes func(cands []candidate, cfg Config) []string
+	notes func(cands []kept, cfg Config) []string
 	// state rules keep a summary per worker instead of candidates (the permission sweep).
 	state func(cfg Config) ruleState
 }
@@ -189,7 +190,8 @@ var Needs = audit.Fields(0).With(audit.FieldVerb, audit.FieldStage, audit.FieldA
 	audit.FieldImpersonatedGroups, audit.FieldSourceIPs, audit.FieldResource, audit.FieldNamespace, audit.FieldName,
 	audit.FieldSubresource, audit.FieldCode, audit.FieldStageTimestamp, audit.FieldRequestObject)
 
-// candidate is an event a window rule keeps for its decision after all events are seen.
+// candidate is an event a window rule keeps for its decision after all events are seen
+// (as a kept, in the detector's string table).
 type candidate struct {
 	key  string // what the window groups by (source IP, user)
 	item string // what is counted distinct (secret name), or the event kind in a sequence
@@ -206,11 +208,14 @@ type Detector struct {
 	// profiled counts, per rule, the findings the profile left out.
 	profiled map[string]int
 
+	// found are the findings emitted while observing, packed; findings those of Finish.
+	found    []foundFinding
 	findings []Finding
-	cands    map[string][]candidate // by rule id
+	tab      *strtab           // the strings of cands, found and held
+	cands    map[string][]kept // by rule id
 	// merged are other detectors' candidates (by rule id), read and never written: merging a
 	// kept segment's detector then costs a slice header per rule, not a copy of its candidates.
-	merged map[string][][]candidate
+	merged map[string][][]kept
 	states []ruleState // by rule index; nil for rules without state
 	ev     event       // reused for each record
 	cur    *Rule       // the rule being evaluated, for emitFn
@@ -228,15 +233,24 @@ type Detector struct {
 	// long-running requests (which have a ResponseStarted event unless the policy omits it).
 	started, longDone int
 	notes             []string
+	// finishing is set by Finish: findings emitted from then on are kept unpacked.
+	finishing bool
 }
 
 type heldKey struct{ rule, auditID string }
+
+// foundFinding is a finding a rule emitted while the detector observed, packed like a
+// candidate (its rule, severity and counts are set again when it is unpacked).
+type foundFinding struct {
+	rule *Rule
+	k    kept
+}
 
 // heldFinding is a stream rule's finding waiting for Finish. fromStarted: judged on the
 // ResponseStarted event (preferred over the completing one).
 type heldFinding struct {
 	rule        *Rule
-	f           Finding
+	k           kept
 	fromStarted bool
 }
 
@@ -247,16 +261,16 @@ func (h heldFinding) better(o heldFinding) bool {
 	if h.fromStarted != o.fromStarted {
 		return h.fromStarted
 	}
-	if !h.f.Time.Equal(o.f.Time) {
-		return h.f.Time.Before(o.f.Time)
+	if h.k.t != o.k.t {
+		return h.k.t < o.k.t
 	}
-	return h.f.Detail < o.f.Detail
+	return h.k.str(sDetail) < o.k.str(sDetail)
 }
 
 // New returns a detector for rules.
 func New(rules []*Rule, cfg Config) *Detector {
 	cfg = cfg.withDefaults()
-	d := &Detector{cfg: cfg, rules: rules, allow: newAllowList(cfg), cands: map[string][]candidate{}, merged: map[string][][]candidate{},
+	d := &Detector{cfg: cfg, rules: rules, allow: newAllowList(cfg), tab: newStrtab(), cands: map[string][]kept{}, merged: map[string][][]kept{},
 		bodiless: map[string]int{}, bodied: map[string]int{}, bodyRules: map[string][]string{}, held: map[heldKey]heldFinding{},
 		profile: Profiles[cfg.Profile], profiled: map[string]int{}}
 	for _, r := range rules {
@@ -279,7 +293,7 @@ func New(rules []*Rule, cfg Config) *Detector {
 	}
 	d.emitFn = func(f Finding) {
 		if d.cur.stream {
-			d.hold(heldFinding{rule: d.cur, f: f, fromStarted: d.ev.started})
+			d.hold(heldFinding{rule: d.cur, k: d.tab.keep(candidate{f: f}), fromStarted: d.ev.started})
 			return
 		}
 		d.emit(d.cur, f)
@@ -289,11 +303,12 @@ func New(rules []*Rule, cfg Config) *Detector {
 
 // hold keeps a stream rule's finding, one per rule and request.
 func (d *Detector) hold(h heldFinding) {
-	if h.f.AuditID == "" {
+	id := h.k.auditID()
+	if id == "" {
 		d.heldNoID = append(d.heldNoID, h)
 		return
 	}
-	k := heldKey{h.rule.ID, h.f.AuditID}
+	k := heldKey{h.rule.ID, id}
 	if o, ok := d.held[k]; !ok || h.better(o) {
 		d.held[k] = h
 	}
@@ -330,8 +345,7 @@ func (d *Detector) Observe(r *audit.Record) {
 		}
 		if rule.collect != nil {
 			if c, ok := rule.collect(e); ok {
-				c.f.RuleID = rule.ID
-				d.cands[rule.ID] = append(d.cands[rule.ID], c)
+				d.cands[rule.ID] = append(d.cands[rule.ID], d.tab.keep(c))
 			}
 		}
 	}
@@ -348,6 +362,15 @@ func (d *Detector) emit(rule *Rule, f Finding) {
 		d.profiled[rule.ID]++
 		return
 	}
+	if !d.finishing {
+		d.found = append(d.found, foundFinding{rule, d.tab.keep(candidate{f: f})})
+		return
+	}
+	d.add(rule, f)
+}
+
+// add keeps a finding that passed the allow-lists and the profile.
+func (d *Detector) add(rule *Rule, f Finding) {
 	f.RuleID, f.Title, f.Severity = rule.ID, rule.Title, rule.Severity
 	if f.Count == 0 {
 		f.Count = 1
@@ -373,7 +396,7 @@ func (d *Detector) Release() {
 // changed, and what d keeps of it d only reads (and other never changes: it is done
 // observing), so one detector can be merged into many, concurrently.
 func (d *Detector) Merge(other *Detector) {
-	d.findings = append(d.findings, other.findings...)
+	d.found = append(d.found, other.found...)
 	for id, cs := range other.cands {
 		if len(cs) > 0 {
 			d.merged[id] = append(d.merged[id], cs[:len(cs):len(cs)])
@@ -406,11 +429,17 @@ func (d *Detector) Merge(other *Detector) {
 
 // Finish decides the window rules and returns every finding, newest first, and notices.
 func (d *Detector) Finish() ([]Finding, []string) {
+	d.finishing = true
+	d.findings = slices.Grow(d.findings, len(d.found)+len(d.held)+len(d.heldNoID))
+	for i := range d.found {
+		d.add(d.found[i].rule, d.found[i].k.finding())
+	}
+	d.found = nil
 	for _, h := range d.held {
-		d.emit(h.rule, h.f)
+		d.emit(h.rule, h.k.finding())
 	}
 	for _, h := range d.heldNoID {
-		d.emit(h.rule, h.f)
+		d.emit(h.rule, h.k.finding())
 	}
 	d.held, d.heldNoID = map[heldKey]heldFinding{}, nil
 	for i, rule := range d.rules {
@@ -421,7 +450,7 @@ func (d *Detector) Finish() ([]Finding, []string) {
 		if rule.decide == nil {
 			continue
 		}
-		cands := byTime(append([][]candidate{d.cands[rule.ID]}, d.merged[rule.ID]...))
+		cands := byTime(append([][]kept{d.cands[rule.ID]}, d.merged[rule.ID]...))
 		d.cur = rule
 		rule.decide(cands, d.cfg, d.emitFn)
 		if rule.notes != nil {
@@ -521,29 +550,21 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // byTime returns the candidates of parts in one new slice, ordered by time, then auditID
-// (ties keep their order). It sorts pointers and copies each candidate once: a candidate is a
-// whole Finding, and a dashboard's day holds hundreds of thousands of them, which a sort
-// would move O(n log n) times.
-func byTime(parts [][]candidate) []candidate {
+// (ties keep their order).
+func byTime(parts [][]kept) []kept {
 	n := 0
 	for _, p := range parts {
 		n += len(p)
 	}
-	ptrs := make([]*candidate, 0, n)
+	out := make([]kept, 0, n)
 	for _, p := range parts {
-		for i := range p {
-			ptrs = append(ptrs, &p[i])
-		}
+		out = append(out, p...)
 	}
-	slices.SortStableFunc(ptrs, func(a, b *candidate) int {
-		if c := a.f.Time.Compare(b.f.Time); c != 0 {
-			return c
+	slices.SortStableFunc(out, func(a, b kept) int {
+		if a.t != b.t {
+			return cmp.Compare(a.t, b.t)
 		}
-		return strings.Compare(a.f.AuditID, b.f.AuditID)
+		return strings.Compare(a.auditID(), b.auditID())
 	})
-	out := make([]candidate, n)
-	for i, c := range ptrs {
-		out[i] = *c
-	}
 	return out
 }

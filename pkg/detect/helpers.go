@@ -77,7 +77,7 @@ func healthEndpoint(uri string) bool {
 
 // byKey splits time-sorted candidates by key, keys in order of first appearance, each group
 // still sorted by time.
-func byKey(cands []candidate) [][]candidate {
+func byKey(cands []kept) [][]kept {
 	// Two passes: count each group, then fill it, so that no group grows by copying.
 	index := map[string]int{}
 	var sizes []int
@@ -90,9 +90,9 @@ func byKey(cands []candidate) [][]candidate {
 		}
 		sizes[g]++
 	}
-	groups := make([][]candidate, len(sizes))
+	groups := make([][]kept, len(sizes))
 	for g, n := range sizes {
-		groups[g] = make([]candidate, 0, n)
+		groups[g] = make([]kept, 0, n)
 	}
 	for i := range cands {
 		g := index[cands[i].key]
@@ -106,11 +106,11 @@ func byKey(cands []candidate) [][]candidate {
 // last candidate and how many it holds. A run lasts as long as the window keeps the threshold,
 // so an attack that goes on for an hour is one finding, not one per threshold reached.
 // cands are sorted by time.
-func bursts(cands []candidate, window time.Duration, threshold int, hit func(first, last candidate, n int)) {
+func bursts(cands []kept, window time.Duration, threshold int, hit func(first, last *kept, n int)) {
 	for _, cs := range byKey(cands) {
 		start, runFirst := 0, -1
-		for i, c := range cs {
-			for c.f.Time.Sub(cs[start].f.Time) > window {
+		for i := range cs {
+			for cs[i].sub(&cs[start]) > window {
 				start++
 			}
 			switch n := i - start + 1; {
@@ -119,28 +119,29 @@ func bursts(cands []candidate, window time.Duration, threshold int, hit func(fir
 			case n >= threshold:
 			case runFirst >= 0:
 				// The window lost the threshold with c: the run ended with the candidate before.
-				hit(cs[runFirst], cs[i-1], i-runFirst)
+				hit(&cs[runFirst], &cs[i-1], i-runFirst)
 				runFirst = -1
 			}
 		}
 		if runFirst >= 0 {
-			hit(cs[runFirst], cs[len(cs)-1], len(cs)-runFirst)
+			hit(&cs[runFirst], &cs[len(cs)-1], len(cs)-runFirst)
 		}
 	}
 }
 
-// distinctBursts is bursts counting distinct items (item(c)) rather than candidates; n is the
+// distinctBursts is bursts counting distinct items (c.item) rather than candidates; n is the
 // number of distinct items in the whole run.
-func distinctBursts(cands []candidate, window time.Duration, threshold int, item func(c candidate) string, hit func(first, last candidate, n int)) {
+func distinctBursts(cands []kept, window time.Duration, threshold int, hit func(first, last *kept, n int)) {
 	for _, cs := range byKey(cands) {
 		start := 0
 		inWindow := map[string]int{}
 		runFirst := -1
 		var runItems map[string]bool
-		for i, c := range cs {
-			inWindow[item(c)]++
-			for c.f.Time.Sub(cs[start].f.Time) > window {
-				k := item(cs[start])
+		for i := range cs {
+			c := &cs[i]
+			inWindow[c.item]++
+			for c.sub(&cs[start]) > window {
+				k := cs[start].item
 				if inWindow[k]--; inWindow[k] == 0 {
 					delete(inWindow, k)
 				}
@@ -150,25 +151,25 @@ func distinctBursts(cands []candidate, window time.Duration, threshold int, item
 			case len(inWindow) >= threshold && runFirst < 0:
 				runFirst, runItems = start, map[string]bool{}
 				for _, d := range cs[start : i+1] {
-					runItems[item(d)] = true
+					runItems[d.item] = true
 				}
 			case len(inWindow) >= threshold:
-				runItems[item(c)] = true
+				runItems[c.item] = true
 			case runFirst >= 0:
 				// The window lost the threshold with c: the run ended with the candidate before.
-				hit(cs[runFirst], cs[i-1], len(runItems))
+				hit(&cs[runFirst], &cs[i-1], len(runItems))
 				runFirst = -1
 			}
 		}
 		if runFirst >= 0 {
-			hit(cs[runFirst], cs[len(cs)-1], len(runItems))
+			hit(&cs[runFirst], &cs[len(cs)-1], len(runItems))
 		}
 	}
 }
 
 // span says how long a run lasted, for details: "within 1m50s".
-func span(first, last candidate) time.Duration {
-	return last.f.Time.Sub(first.f.Time).Round(time.Second)
+func span(first, last *kept) time.Duration {
+	return last.sub(first).Round(time.Second)
 }
 
 var escalationVerbs = []string{"escalate", "bind", "impersonate"}

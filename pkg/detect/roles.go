@@ -81,14 +81,14 @@ func roleItem(w RoleWrite) string {
 // roleTimeline is every known write of each role, oldest first.
 type roleTimeline map[string][]RoleWrite
 
-func newRoleTimeline(history []RoleWrite, cands []candidate) roleTimeline {
+func newRoleTimeline(history []RoleWrite, cands []kept) roleTimeline {
 	t := roleTimeline{}
 	for _, w := range history {
 		t[w.Key] = append(t[w.Key], w)
 	}
 	for _, c := range cands {
 		if strings.HasPrefix(c.item, "role:") {
-			t[c.key] = append(t[c.key], RoleWrite{Key: c.key, Time: c.f.Time, Wild: c.item == "role:wild", Deleted: c.item == "role:deleted"})
+			t[c.key] = append(t[c.key], RoleWrite{Key: c.key, Time: c.time(), Wild: c.item == "role:wild", Deleted: c.item == "role:deleted"})
 		}
 	}
 	for _, ws := range t {

@@ -132,9 +132,9 @@ var catalogue = []*Rule{
 			}
 			return candidate{key: string(e.user), item: string(e.ns) + "/" + string(e.name), f: e.finding("")}, true
 		},
-		decide: func(cands []candidate, cfg Config, emit func(Finding)) {
-			distinctBursts(cands, cfg.SecretsWindow, cfg.SecretsThreshold, func(c candidate) string { return c.item }, func(first, last candidate, n int) {
-				f := last.f
+		decide: func(cands []kept, cfg Config, emit func(Finding)) {
+			distinctBursts(cands, cfg.SecretsWindow, cfg.SecretsThreshold, func(first, last *kept, n int) {
+				f := last.finding()
 				f.Detail = fmt.Sprintf("%d distinct secrets read within %s", n, span(first, last))
 				emit(f)
 			})
@@ -171,9 +171,9 @@ var catalogue = []*Rule{
 			}
 			return candidate{key: key, f: f}, true
 		},
-		decide: func(cands []candidate, cfg Config, emit func(Finding)) {
-			bursts(cands, cfg.BurstWindow, cfg.BurstThreshold, func(first, last candidate, n int) {
-				f := last.f
+		decide: func(cands []kept, cfg Config, emit func(Finding)) {
+			bursts(cands, cfg.BurstWindow, cfg.BurstThreshold, func(first, last *kept, n int) {
+				f := last.finding()
 				f.Detail = fmt.Sprintf("%d denied requests from %s within %s", n, strings.TrimPrefix(strings.TrimPrefix(last.key, "ip "), "user "), span(first, last))
 				if publicIP(f.SourceIP) {
 					f.Detail += " (public IP)"
@@ -236,14 +236,15 @@ var catalogue = []*Rule{
 			f := e.finding("grants " + b.RoleRef.Kind + " " + b.RoleRef.Name + ", whose rules use wildcards")
 			return candidate{key: b.RoleRef.Kind + "/" + ns + "/" + b.RoleRef.Name, item: "binding", f: f}, true
 		},
-		decide: func(cands []candidate, cfg Config, emit func(Finding)) {
+		decide: func(cands []kept, cfg Config, emit func(Finding)) {
 			roles := newRoleTimeline(cfg.RoleHistory, cands)
-			for _, c := range cands {
+			for i := range cands {
+				c := &cands[i]
 				if c.item != "binding" {
 					continue
 				}
-				if w, ok := roles.at(c.key, c.f.Time); ok && w.Wild && !w.Deleted {
-					f := c.f
+				if w, ok := roles.at(c.key, c.time()); ok && w.Wild && !w.Deleted {
+					f := c.finding()
 					if w.Time.Before(f.Time) && f.Time.Sub(w.Time) > time.Minute {
 						f.Detail += " (role written " + w.Time.UTC().Format(time.RFC3339) + ")"
 					}
@@ -251,12 +252,13 @@ var catalogue = []*Rule{
 				}
 			}
 		},
-		notes: func(cands []candidate, cfg Config) []string {
+		notes: func(cands []kept, cfg Config) []string {
 			roles := newRoleTimeline(cfg.RoleHistory, cands)
 			var unknown []string
-			for _, c := range cands {
+			for i := range cands {
+				c := &cands[i]
 				if c.item == "binding" && !wellKnownRole(c.key) && !slices.Contains(unknown, c.key) {
-					if _, ok := roles.at(c.key, c.f.Time); !ok {
+					if _, ok := roles.at(c.key, c.time()); !ok {
 						unknown = append(unknown, c.key)
 					}
 				}
@@ -330,19 +332,20 @@ var catalogue = []*Rule{
 			}
 			return candidate{}, false
 		},
-		decide: func(cands []candidate, cfg Config, emit func(Finding)) {
-			lastRBAC := map[string]candidate{}
-			for _, c := range cands {
+		decide: func(cands []kept, cfg Config, emit func(Finding)) {
+			lastRBAC := map[string]*kept{}
+			for i := range cands {
+				c := &cands[i]
 				if c.item == "rbac" {
 					lastRBAC[c.key] = c
 					continue
 				}
 				r, ok := lastRBAC[c.key]
-				if !ok || c.f.Time.Sub(r.f.Time) > cfg.SequenceWindow {
+				if !ok || c.sub(r) > cfg.SequenceWindow {
 					continue
 				}
-				f := c.f
-				f.Detail = fmt.Sprintf("%s %s %s/%s %s after %s", f.Verb, f.Resource, f.Namespace, f.Name, c.f.Time.Sub(r.f.Time).Round(1e9), r.f.Detail)
+				f := c.finding()
+				f.Detail = fmt.Sprintf("%s %s %s/%s %s after %s", f.Verb, f.Resource, f.Namespace, f.Name, c.sub(r).Round(1e9), r.str(sDetail))
 				emit(f)
 				delete(lastRBAC, c.key) // one finding per RBAC change
 			}
@@ -470,9 +473,9 @@ var catalogue = []*Rule{
 			}
 			return candidate{key: string(e.user), f: e.finding("")}, true
 		},
-		decide: func(cands []candidate, cfg Config, emit func(Finding)) {
-			bursts(cands, cfg.BurstWindow, cfg.BurstThreshold, func(first, last candidate, n int) {
-				f := last.f
+		decide: func(cands []kept, cfg Config, emit func(Finding)) {
+			bursts(cands, cfg.BurstWindow, cfg.BurstThreshold, func(first, last *kept, n int) {
+				f := last.finding()
 				f.Detail = fmt.Sprintf("%d access reviews within %s", n, span(first, last))
 				emit(f)
 			})
