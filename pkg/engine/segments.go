@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"sync"
+	"time"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/index"
@@ -87,14 +90,25 @@ func runSegments(ctx context.Context, ss source.SegmentScanner, req Request, new
 // can answer; a read of the whole segment, which also builds its index.
 func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Segment, req Request, plan segmentPlan, newAgg func() aggregator, final partialAgg, st *Stats) error {
 	key := seg.ID + "\x00" + plan.fp
-	release, err := req.Cache.acquire(ctx, key)
+	usable := func(p *partial) bool {
+		return p != nil && p.fits(req.From, req.To) && p.end <= seg.Version && (seg.Appendable || p.end == seg.Version)
+	}
+	// A kept partial never changes, so the common case (it answers the segment as it is) needs
+	// no lock.
+	if base := req.Cache.get(key); usable(base) && base.end == seg.Version {
+		st.Segments.Cached++
+		st.Segments.BytesCached += base.src.BytesRead
+		addPartial(ss, seg, final, base, nil, st)
+		return nil
+	}
+	release, err := req.Cache.acquire(ctx, buildKey(key, req.Cache.get(key), req.From, req.To))
 	if err != nil {
 		return err
 	}
 	defer release()
 
 	base := req.Cache.get(key)
-	if base != nil && !(base.fits(req.From, req.To) && base.end <= seg.Version && (seg.Appendable || base.end == seg.Version)) {
+	if !usable(base) {
 		base = nil
 	}
 	if base != nil && base.end == seg.Version {
@@ -105,17 +119,23 @@ func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Seg
 	}
 
 	// The segment's index, if it still describes the segment. Queries of other fingerprints
-	// wait for each other here, so that concurrent panels build a segment's index once (and
-	// the later ones answer from it).
+	// wait for each other while one loads it, and while one builds or extends it, so that
+	// concurrent panels build a segment's index once (and the later ones answer from it). An
+	// index that covers the whole segment is only read from then on (each query has its own
+	// handle), so the others go on at once.
 	var ix *index.Index
 	if req.Index != nil {
 		unlock, err := req.Cache.acquire(ctx, "index\x00"+seg.ID)
 		if err != nil {
 			return err
 		}
-		defer unlock()
+		var once sync.Once
+		defer once.Do(unlock)
 		ix = loadIndex(req.Index, seg, st)
 		defer ix.Close()
+		if ix != nil && ix.End == seg.Version {
+			once.Do(unlock)
+		}
 	}
 	// extend is the index the bytes read now are added to: the segment's, when it ends where
 	// the read starts, or a new one for a read from the start.
@@ -216,6 +236,22 @@ func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Seg
 	req.Cache.put(key, part)
 	addPartial(ss, seg, final, part, tail, st)
 	return nil
+}
+
+// buildKey is what a query that answers a segment anew waits on: concurrent queries that would
+// compute the same partial (one fingerprint, and the same cut of the segment's events as far
+// as the kept partial tells) compute it once, and the others use it. Queries that cut the
+// segment elsewhere (a moving range) could not use each other's, so they do not wait for each
+// other.
+func buildKey(key string, kept *partial, from, to time.Time) string {
+	if kept == nil || kept.first.IsZero() {
+		return key
+	}
+	lo, hi, ok := clip(kept.first, kept.last, from, to)
+	if !ok {
+		return key + "\x00none"
+	}
+	return key + "\x00" + strconv.FormatInt(lo.UnixNano(), 10) + "-" + strconv.FormatInt(hi.UnixNano(), 10)
 }
 
 // loadIndex returns seg's index if it covers a prefix of the segment as it is now; a damaged
