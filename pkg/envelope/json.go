@@ -171,40 +171,15 @@ func unquote(dst, s []byte) ([]byte, bool) {
 }
 
 // strInto reads the string at w.i and appends its content, unescaped, to dst: one pass over
-// the bytes, for the strings that are the event (docker's log, AKS's properties.log).
+// the bytes (audit.AppendQuoted), for the strings that are the event (docker's log, AKS's
+// properties.log).
 func (w *walker) strInto(dst []byte) ([]byte, bool) {
 	if w.peek() != '"' {
 		return dst, false
 	}
-	b := w.b
-	i := w.i + 1
-	run := i
-	for {
-		for i < len(b) && !special[b[i]] {
-			i++
-		}
-		if i >= len(b) {
-			return dst, false
-		}
-		if b[i] == '"' {
-			w.i = i + 1
-			return append(dst, b[run:i]...), true
-		}
-		dst = append(dst, b[run:i]...)
-		if i+1 < len(b) && (b[i+1] == '"' || b[i+1] == '\\') { // the common escapes, inline
-			dst = append(dst, b[i+1])
-			i += 2
-		} else {
-			var n int
-			var ok bool
-			if dst, n, ok = audit.AppendEscape(dst, b[i:]); !ok {
-				return dst, false
-			}
-			i += n
-		}
-		run = i
+	out, n, ok := audit.AppendQuoted(dst, w.b[w.i+1:])
+	if ok {
+		w.i += 1 + n
 	}
+	return out, ok
 }
-
-// special marks the bytes that end a run of plain string bytes.
-var special = [256]bool{'"': true, '\\': true}
