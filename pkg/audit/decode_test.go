@@ -155,11 +155,33 @@ func checkUnescape(t *testing.T, s string) {
 	if got := string(r.Verb()); got != want {
 		t.Errorf("unescape %q = %q, want %q", s, got, want)
 	}
+	// AppendQuoted, after a prefix and with bytes after the closing quote.
+	got, n, ok := audit.AppendQuoted([]byte("pre"), []byte(s+`"}tail"`))
+	if !ok || n != len(s)+1 || string(got) != "pre"+want {
+		t.Errorf("AppendQuoted(%q) = %q, %d, %v; want %q, %d", s, got, n, ok, "pre"+want, len(s)+1)
+	}
+}
+
+func TestAppendQuotedInvalid(t *testing.T) {
+	for _, s := range []string{``, `abc`, `abcdefghijklmnop`, `abcdefgh\`, `\x"`, `abcdefghij\u12"`, `\`} {
+		if got, _, ok := audit.AppendQuoted(nil, []byte(s)); ok {
+			t.Errorf("AppendQuoted(%q) = %q, ok; want not ok", s, got)
+		}
+	}
+}
+
+func TestAppendQuotedRuns(t *testing.T) {
+	// Quotes and backslashes at every position of the eight-byte words.
+	for i := 0; i < 20; i++ {
+		for _, esc := range []string{`\"`, `\\`, `\n`, `\u00e9`, `\ud83d\ude00`} {
+			checkUnescape(t, strings.Repeat("x", i)+esc+strings.Repeat("y", 19-i))
+		}
+	}
 }
 
 // FuzzUnescape: every valid JSON string with valid UTF-8 unescapes as encoding/json unescapes it.
 func FuzzUnescape(f *testing.F) {
-	for _, s := range []string{`a\"b`, `\ud83d\ude00`, `\ud83d`, `\u00e9\n`} {
+	for _, s := range []string{`a\"b`, `\ud83d\ude00`, `\ud83d`, `\u00e9\n`, `{\"kind\":\"Event\",\"verb\":\"get\"}\n`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

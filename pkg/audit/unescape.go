@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -40,6 +42,68 @@ func AppendUnescaped(dst, raw []byte) ([]byte, bool) {
 	}
 	return dst, true
 }
+
+// AppendQuoted reads the JSON string whose content starts at b[0] (just after its opening
+// quote) and appends the content, with its escapes resolved as AppendUnescaped resolves them,
+// to dst; n is the number of bytes of b it took, closing quote included. ok is false for an
+// unterminated string or an invalid escape.
+//
+// It is one pass for strings that are mostly escapes (a JSON event inside a JSON string, where
+// every quote is \"): runs of plain bytes are copied eight at a time, and the next quote or
+// backslash is found in the same word.
+func AppendQuoted(dst, b []byte) (out []byte, n int, ok bool) {
+	// The content is never longer than its escaped form: make room once, then write in place.
+	if need := len(dst) + len(b); cap(dst) < need {
+		grown := make([]byte, len(dst), need)
+		copy(grown, dst)
+		dst = grown
+	}
+	d := dst[:cap(dst)]
+	o, i := len(dst), 0
+	for {
+		// Invariant: o-len(dst) <= i, so o+8 <= cap(d) whenever i+8 <= len(b).
+		for i+8 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[i:])
+			binary.LittleEndian.PutUint64(d[o:], x)
+			if m := zeroByte(x^(lsb*'"')) | zeroByte(x^(lsb*'\\')); m != 0 {
+				k := bits.TrailingZeros64(m) / 8
+				i, o = i+k, o+k
+				goto special
+			}
+			i, o = i+8, o+8
+		}
+		for i < len(b) && b[i] != '"' && b[i] != '\\' {
+			d[o] = b[i]
+			i, o = i+1, o+1
+		}
+		if i >= len(b) {
+			return d[:o], i, false
+		}
+	special:
+		if b[i] == '"' {
+			return d[:o], i + 1, true
+		}
+		if i+1 < len(b) && (b[i+1] == '"' || b[i+1] == '\\') { // the common escapes, inline
+			d[o] = b[i+1]
+			i, o = i+2, o+1
+			continue
+		}
+		e, k, ok := AppendEscape(d[:o], b[i:])
+		if !ok {
+			return e, i, false
+		}
+		i, o = i+k, len(e)
+	}
+}
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// zeroByte marks the zero bytes of x with their high bit. Bytes above the lowest zero byte
+// may be marked falsely (a borrow); the lowest mark is always exact, and only it is used.
+func zeroByte(x uint64) uint64 { return (x - lsb) &^ x & msb }
 
 // AppendEscape appends what the escape sequence at the start of s stands for (s[0] is a
 // backslash) to dst and says how many bytes of s it took. \uXXXX pairs of UTF-16 surrogates

@@ -34,17 +34,17 @@ func (w *walker) peek() byte {
 	return 0
 }
 
-// str reads a string at w.i (after ws): raw is its content without the quotes, escaped says it
-// holds a backslash.
-func (w *walker) str() (raw []byte, escaped, ok bool) {
+// str reads a string at w.i (after ws): raw is its content without the quotes, escapes left
+// as they are. One pass: the next quote, then the backslashes before it, if any.
+func (w *walker) str() (raw []byte, ok bool) {
 	if w.peek() != '"' {
-		return nil, false, false
+		return nil, false
 	}
 	start := w.i + 1
 	for j := start; j < len(w.b); {
 		k := bytes.IndexByte(w.b[j:], '"')
 		if k < 0 {
-			return nil, false, false
+			return nil, false
 		}
 		j += k
 		// The quote ends the string unless an odd number of backslashes precede it.
@@ -52,20 +52,14 @@ func (w *walker) str() (raw []byte, escaped, ok bool) {
 		for p := j - 1; p >= start && w.b[p] == '\\'; p-- {
 			n++
 		}
-		if n > 0 {
-			escaped = true
-		}
 		if n%2 == 1 {
 			j++
 			continue
 		}
-		if !escaped {
-			escaped = bytes.IndexByte(w.b[start:j], '\\') >= 0
-		}
 		w.i = j + 1
-		return w.b[start:j], escaped, true
+		return w.b[start:j], true
 	}
-	return nil, false, false
+	return nil, false
 }
 
 // value reads any value and returns its raw bytes (strings with their quotes).
@@ -74,7 +68,7 @@ func (w *walker) value() ([]byte, bool) {
 	start := w.i
 	switch c {
 	case '"':
-		if _, _, ok := w.str(); !ok {
+		if _, ok := w.str(); !ok {
 			return nil, false
 		}
 	case '{', '[':
@@ -82,7 +76,7 @@ func (w *walker) value() ([]byte, bool) {
 		for w.i < len(w.b) {
 			switch w.b[w.i] {
 			case '"':
-				if _, _, ok := w.str(); !ok {
+				if _, ok := w.str(); !ok {
 					return nil, false
 				}
 				continue
@@ -125,7 +119,7 @@ func (w *walker) object(fn func(key []byte) bool) bool {
 		return true
 	}
 	for {
-		key, _, ok := w.str()
+		key, ok := w.str()
 		if !ok || w.peek() != ':' {
 			return false
 		}
@@ -171,40 +165,15 @@ func unquote(dst, s []byte) ([]byte, bool) {
 }
 
 // strInto reads the string at w.i and appends its content, unescaped, to dst: one pass over
-// the bytes, for the strings that are the event (docker's log, AKS's properties.log).
+// the bytes (audit.AppendQuoted), for the strings that are the event (docker's log, AKS's
+// properties.log).
 func (w *walker) strInto(dst []byte) ([]byte, bool) {
 	if w.peek() != '"' {
 		return dst, false
 	}
-	b := w.b
-	i := w.i + 1
-	run := i
-	for {
-		for i < len(b) && !special[b[i]] {
-			i++
-		}
-		if i >= len(b) {
-			return dst, false
-		}
-		if b[i] == '"' {
-			w.i = i + 1
-			return append(dst, b[run:i]...), true
-		}
-		dst = append(dst, b[run:i]...)
-		if i+1 < len(b) && (b[i+1] == '"' || b[i+1] == '\\') { // the common escapes, inline
-			dst = append(dst, b[i+1])
-			i += 2
-		} else {
-			var n int
-			var ok bool
-			if dst, n, ok = audit.AppendEscape(dst, b[i:]); !ok {
-				return dst, false
-			}
-			i += n
-		}
-		run = i
+	out, n, ok := audit.AppendQuoted(dst, w.b[w.i+1:])
+	if ok {
+		w.i += 1 + n
 	}
+	return out, ok
 }
-
-// special marks the bytes that end a run of plain string bytes.
-var special = [256]bool{'"': true, '\\': true}
