@@ -18,6 +18,10 @@ type pushPlan struct {
 	// build makes the result from the source's counts (validated: one count per bucket and
 	// one value per groupBy dimension).
 	build func(cr *source.CountResult) *Result
+	// buildWith is build for plans that also read raw lines (topn's p99); it replaces build.
+	buildWith func(ctx context.Context, src source.Source, cr *source.CountResult) (*Result, error)
+	// raw, when set, says why this query must be counted from raw lines after all.
+	raw string
 }
 
 // pushPlans are the query types a source that counts can answer exactly. Each plan counts
@@ -26,6 +30,7 @@ type pushPlan struct {
 var pushPlans = map[query.Type]func(req Request) pushPlan{
 	query.TypeTimeSeries: planTimeSeriesPush,
 	query.TypeMatrix:     planMatrixPush,
+	query.TypeTopN:       planTopNPush,
 }
 
 // planTimeSeriesPush counts per interval bucket by the query's groupBy.
@@ -125,6 +130,9 @@ func pushdown(ctx context.Context, src source.Source, req Request) (res *Result,
 	}
 	p := plan(req)
 	can, reason := c.CanCount(p.req.Filter, p.req.GroupBy)
+	if p.raw != "" {
+		can, reason = false, p.raw
+	}
 	switch {
 	case q.SourceMode == query.ModePushdown && !can:
 		return nil, false, &query.Error{Msg: "this query cannot be counted by the source (sourceMode pushdown): " + reason}
@@ -142,7 +150,13 @@ func pushdown(ctx context.Context, src source.Source, req Request) (res *Result,
 			return nil, false, fmt.Errorf("source returned a series with %d buckets and %d labels, want %d and %d", len(s.Counts), len(s.Values), p.req.N, len(p.req.GroupBy))
 		}
 	}
-	res = p.build(cr)
+	if p.buildWith != nil {
+		if res, err = p.buildWith(ctx, src, cr); err != nil {
+			return nil, false, err
+		}
+	} else {
+		res = p.build(cr)
+	}
 	res.Notices = append([]Notice{{Info, "counted by the source (pushdown)"}}, res.Notices...)
 	for _, pr := range cr.Problems {
 		res.Notices = append(res.Notices, Notice{Warning, pr})
