@@ -56,10 +56,13 @@ func planTimeSeriesPush(req Request) pushPlan {
 	}
 }
 
-// wholeRangeStep is the bucket step of counts over the whole range (matrix): a day, which
-// every source can bucket by (Logs Insights by the date of stageTimestamp); the buckets are
-// added up.
-const wholeRangeStep = 24 * time.Hour
+// wholeRangeStep is the bucket step of counts over the whole range (matrix, topn): an hour,
+// which every source can bucket by (Logs Insights by the hour prefix of stageTimestamp); the
+// buckets are added up. Not a day: a refresh asks again for the bucket its moved start cuts,
+// and a day bucket cut at the start is most of a 24 h range (BenchmarkPushdownVsRaw: a day
+// step left 79.5 % fewer bytes scanned on the overview's second refresh, an hour 97.3 %). It
+// costs Insights up to 24× the rows per day, which the row-cap split absorbs.
+const wholeRangeStep = time.Hour
 
 // planMatrixPush counts rows × columns over the whole range.
 func planMatrixPush(req Request) pushPlan {
