@@ -117,6 +117,10 @@ func pushdown(ctx context.Context, src source.Source, req Request) (res *Result,
 		narrowForSource(q)
 	}
 	plan, planned := pushPlans[q.QueryType]
+	if ok && q.QueryType == query.TypeLatency {
+		// Say which mode ran: the source pulls only the lines the filter and stages keep.
+		return &Result{Notices: []Notice{{Info, "counted in the plugin from raw lines: latency quantiles are nearest-rank over stageTimestamp − requestReceivedTimestamp, which the source cannot compute exactly"}}}, false, nil
+	}
 	if !ok || !planned {
 		return nil, false, nil
 	}

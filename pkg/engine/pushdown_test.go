@@ -128,3 +128,14 @@ func TestTopNByP99StaysRaw(t *testing.T) {
 		t.Errorf("forced pushdown of topn by p99: %v", err)
 	}
 }
+
+// TestLatencyNamesItsMode: over a source that counts, latency is computed from raw lines and
+// a notice says so.
+func TestLatencyNamesItsMode(t *testing.T) {
+	ls := lines{ev{at: time.Minute, verb: "get", user: "u", code: 200}.line()}
+	src := &countingLines{lines: ls, prefer: true}
+	res := run(t, src, `{"queryType":"latency"}`, time.Minute)
+	if src.counts != 0 || len(res.Notices) == 0 || !strings.Contains(res.Notices[0].Text, "latency quantiles are nearest-rank") {
+		t.Errorf("latency over a counting source: counts %d notices %+v", src.counts, res.Notices)
+	}
+}
