@@ -111,3 +111,31 @@ func TestPushdownAutoAndForced(t *testing.T) {
 		t.Errorf("denied: counts %d notices %+v", src.counts, res.Notices)
 	}
 }
+
+// TestTopNByP99StaysRaw: a topn ordered by p99 ranks every group by a quantile no source
+// computes exactly, so auto mode pulls lines (saying why) and forced pushdown is an error.
+func TestTopNByP99StaysRaw(t *testing.T) {
+	ls := lines{ev{at: time.Minute, verb: "get", user: "u", code: 200}.line()}
+	src := &countingLines{lines: ls, prefer: true}
+	res := run(t, src, `{"queryType":"topn","groupBy":["verb"],"sortBy":"p99"}`, time.Minute)
+	if src.counts != 0 || !strings.Contains(res.Notices[0].Text, "ordered by p99") {
+		t.Errorf("auto topn by p99: counts %d notices %+v", src.counts, res.Notices)
+	}
+	q, _ := query.Parse([]byte(`{"queryType":"topn","groupBy":["verb"],"sortBy":"p99","sourceMode":"pushdown"}`), "")
+	_, err := Run(context.Background(), src, Request{Query: q, From: t0, To: t0.Add(time.Hour)})
+	var qe *query.Error
+	if !errorsAs(err, &qe) || !strings.Contains(err.Error(), "ordered by p99") {
+		t.Errorf("forced pushdown of topn by p99: %v", err)
+	}
+}
+
+// TestLatencyNamesItsMode: over a source that counts, latency is computed from raw lines and
+// a notice says so.
+func TestLatencyNamesItsMode(t *testing.T) {
+	ls := lines{ev{at: time.Minute, verb: "get", user: "u", code: 200}.line()}
+	src := &countingLines{lines: ls, prefer: true}
+	res := run(t, src, `{"queryType":"latency"}`, time.Minute)
+	if src.counts != 0 || len(res.Notices) == 0 || !strings.Contains(res.Notices[0].Text, "latency quantiles are nearest-rank") {
+		t.Errorf("latency over a counting source: counts %d notices %+v", src.counts, res.Notices)
+	}
+}

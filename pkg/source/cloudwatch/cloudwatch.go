@@ -35,6 +35,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -290,13 +291,35 @@ func LoadAWSConfig(ctx context.Context, cfg Config) (aws.Config, error) {
 // retry quota, and undecodable answers retried: a body cut short (a dropped connection, a
 // proxy) fails to deserialize, and the SDK would otherwise give up on the first one.
 func retryer() aws.Retryer {
-	return retry.NewStandard(func(o *retry.StandardOptions) {
+	return retryAfter{retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = MaxRetryAttempts
 		// The client-side limiter paces calls; the retry token bucket would otherwise turn
 		// a burst of throttles in a long scan into "retry quota exceeded".
 		o.RateLimiter = ratelimit.None
 		o.Retryables = append(o.Retryables, retry.IsErrorRetryableFunc(undecodableAnswer))
-	})
+	})}
+}
+
+// maxRetryAfter bounds the wait a Retry-After header can ask for, as for Loki.
+const maxRetryAfter = 30 * time.Second
+
+// retryAfter is the standard retryer that also honours a plain `Retry-After: <seconds>`
+// header (a proxy or gateway in front of CloudWatch answering 429 or 503), which the SDK
+// ignores: the delay is the longer of the header's (at most maxRetryAfter) and the backoff's.
+type retryAfter struct{ *retry.Standard }
+
+func (r retryAfter) RetryDelay(attempt int, err error) (time.Duration, error) {
+	d, derr := r.Standard.RetryDelay(attempt, err)
+	if derr != nil {
+		return d, derr
+	}
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.ResponseError != nil && re.Response != nil {
+		if secs, perr := strconv.Atoi(strings.TrimSpace(re.Response.Header.Get("Retry-After"))); perr == nil && secs > 0 {
+			d = max(d, min(time.Duration(secs)*time.Second, maxRetryAfter))
+		}
+	}
+	return d, nil
 }
 
 // undecodableAnswer reports an answer whose body could not be decoded: truncated ("unterminated

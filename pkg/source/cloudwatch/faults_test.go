@@ -172,3 +172,18 @@ func TestFaultsInsights(t *testing.T) {
 		})
 	}
 }
+
+// TestRetryAfterHonoured: a plain Retry-After (a proxy's 429, no x-amz-retry-after) is waited
+// out before the retry, however short the SDK's own backoff would be.
+func TestRetryAfterHonoured(t *testing.T) {
+	fx := loadFixtures(t)
+	srv := newServer(t, fx)
+	srv.Fault = on("StartQuery", calls(1), cwtest.Fault{Status: http.StatusTooManyRequests, Body: "Too Many Requests", RetryAfter: "2"})
+	began := time.Now()
+	if _, err := prodSource(t, srv).Count(testCtx(t), countReq(query.Filter{}, "verb")); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(began); d < 2*time.Second {
+		t.Errorf("retried after %v, before the 2 s Retry-After", d)
+	}
+}

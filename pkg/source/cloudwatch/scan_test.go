@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,6 +39,8 @@ var equivalenceQueries = []string{
 	`{"queryType":"matrix","rows":"objectRef.namespace","columns":"responseStatus.code","limit":50,"filter":{"verbs":["get","list","create"]}}`,
 	`{"queryType":"topn","groupBy":["objectRef.resource"],"limit":100}`,
 	`{"queryType":"topn","groupBy":["user.groups"]}`,
+	`{"queryType":"topn","groupBy":["user.username","verb"],"sortBy":"errors","limit":7,"filter":{"verbs":["get","list","create"]}}`,
+	`{"queryType":"topn","groupBy":["responseStatus.code"],"sortBy":"denied"}`,
 	`{"queryType":"events","limit":5000}`,
 	`{"queryType":"events","format":"table","limit":200,"filter":{"stages":["RequestReceived","ResponseStarted"]}}`,
 	`{"queryType":"events","limit":50,"filter":{"search":"kube-system","decisions":["forbid"]}}`,
@@ -96,6 +99,8 @@ func TestEngineEquivalence(t *testing.T) {
 				case query.TypeTimeSeries:
 				case query.TypeMatrix:
 					groupBy = []string{q.Rows, q.Columns}
+				case query.TypeTopN: // requests per group and code; p99 from the top groups' raw events
+					groupBy = append(slices.Clone(q.GroupBy), "responseStatus.code")
 				default:
 					return
 				}

@@ -593,6 +593,9 @@ func (s *Server) metric(w http.ResponseWriter, mq *metricQuery, streams []*lstre
 	var order []string
 	rng := int64(mq.rng)
 	lo, hi := evals[0]-rng, evals[len(evals)-1]
+	// What Loki reports as processed: every line of the selected streams in the range, before
+	// line filters (they run over the lines read from chunks).
+	processedLines, processedBytes := 0, 0
 	for _, st := range streams {
 		if !mq.log.selects(st.labels) {
 			continue
@@ -602,6 +605,8 @@ func (s *Server) metric(w http.ResponseWriter, mq *metricQuery, streams []*lstre
 			if e.ts > hi {
 				break
 			}
+			processedLines++
+			processedBytes += len(e.line)
 			keep, extracted := mq.log.process(e.line, st.labels)
 			if !keep {
 				continue
@@ -658,7 +663,7 @@ func (s *Server) metric(w http.ResponseWriter, mq *metricQuery, streams []*lstre
 				out = append(out, map[string]any{"metric": se.labels, "value": []any{secs(evals[0]), strconv.FormatFloat(n, 'f', -1, 64)}})
 			}
 		}
-		writeJSON(w, map[string]any{"status": "success", "data": map[string]any{"resultType": "vector", "result": out, "stats": stats(0, 0)}})
+		writeJSON(w, map[string]any{"status": "success", "data": map[string]any{"resultType": "vector", "result": out, "stats": stats(processedLines, processedBytes)}})
 		return
 	}
 	out := []map[string]any{}
@@ -674,7 +679,7 @@ func (s *Server) metric(w http.ResponseWriter, mq *metricQuery, streams []*lstre
 			out = append(out, map[string]any{"metric": se.labels, "values": values})
 		}
 	}
-	writeJSON(w, map[string]any{"status": "success", "data": map[string]any{"resultType": "matrix", "result": out, "stats": stats(0, 0)}})
+	writeJSON(w, map[string]any{"status": "success", "data": map[string]any{"resultType": "matrix", "result": out, "stats": stats(processedLines, processedBytes)}})
 }
 
 func (s *Server) labels(w http.ResponseWriter, _ *http.Request, streams []*lstream) {
