@@ -41,6 +41,9 @@ type Request struct {
 	// Envelope is the line format of the source (package envelope): every line is unwrapped
 	// into its audit event before the line filter and the decoder. Zero is envelope.Auto.
 	Envelope envelope.Format
+	// notBare is set by resolveAuto when, under envelope.Auto, some lines of a remote source
+	// are not bare audit events: the source is then given no filter and asked to count nothing.
+	notBare bool
 }
 
 // Severity of a notice.
@@ -154,14 +157,23 @@ func Run(ctx context.Context, src source.Source, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	req, autoNotices, err := resolveAuto(ctx, src, req)
+	if err != nil {
+		return nil, err
+	}
 	if te.run != nil {
-		return te.run(ctx, src, req)
+		res, err := te.run(ctx, src, req)
+		if res != nil {
+			res.Notices = append(autoNotices, res.Notices...)
+		}
+		return res, err
 	}
 	pd, done, err := pushdown(ctx, src, req)
 	if err != nil {
 		return nil, err
 	}
 	if done {
+		pd.Notices = append(autoNotices, pd.Notices...)
 		return pd, nil
 	}
 	newAgg, preNotices, err := te.plan(ctx, src, req)
@@ -190,6 +202,7 @@ func Run(ctx context.Context, src source.Source, req Request) (*Result, error) {
 	if pd != nil {
 		res.Notices = append(pd.Notices, res.Notices...)
 	}
+	res.Notices = append(autoNotices, res.Notices...)
 	return res, nil
 }
 
@@ -228,8 +241,9 @@ func wholeSource(src source.Source, req source.Request) scanFunc {
 func sourceRequest(req Request) source.Request {
 	srcReq := source.Request{From: req.From, To: req.To}
 	// The source matches the filter against raw lines (line filters, filter patterns): only
-	// where the event's JSON is in the line as it is (package envelope; auto is taken as bare).
-	if req.Query != nil && (req.Envelope == envelope.Auto || req.Envelope.LiteralFiltersExact()) {
+	// where the event's JSON is in the line as it is (package envelope). Under auto, a remote
+	// source has been checked (resolveAuto); files ignore the filter.
+	if req.Query != nil && ((req.Envelope == envelope.Auto && !req.notBare) || req.Envelope.LiteralFiltersExact()) {
 		srcReq.Filter = &req.Query.Filter
 	}
 	return srcReq
@@ -418,7 +432,12 @@ func sourceNotices(st Stats) []Notice {
 
 // Values counts the distinct values of a dimension over the matching events, most frequent
 // first, at most limit of them.
-func Values(ctx context.Context, src source.Source, dim *query.Dimension, f query.Filter, from, to time.Time, limit int) ([]ValueCount, Stats, error) {
+// env is the datasource's line format.
+func Values(ctx context.Context, src source.Source, env envelope.Format, dim *query.Dimension, f query.Filter, from, to time.Time, limit int) ([]ValueCount, Stats, error) {
+	req, _, err := resolveAuto(ctx, src, Request{From: from, To: to, Query: &query.Query{Filter: f}, Envelope: env})
+	if err != nil {
+		return nil, Stats{}, err
+	}
 	parts := make([]map[string]int64, workers(0))
 	adds := make([]func(*audit.Record), len(parts))
 	for i := range parts {
@@ -433,7 +452,7 @@ func Values(ctx context.Context, src source.Source, dim *query.Dimension, f quer
 			})
 		}
 	}
-	st, err := scan(ctx, src, Request{From: from, To: to, Query: &query.Query{Filter: f}}, f.Compile(), dim.Needs, adds)
+	st, err := scan(ctx, src, req, f.Compile(), dim.Needs, adds)
 	if err != nil {
 		return nil, st, err
 	}

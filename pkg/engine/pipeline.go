@@ -110,7 +110,7 @@ func runPipeline(ctx context.Context, src source.Source, req Request) (*Result, 
 		return nil
 	}
 	var err error
-	srcReq := source.Request{From: req.From, To: req.To, Filter: &q.Filter}
+	srcReq := sourceRequest(req) // the filter only where line filters are exact
 	if osrc, ok := src.(source.OriginScanner); ok {
 		st.Source, err = osrc.ScanOrigins(ctx, srcReq, visit)
 	} else {

@@ -124,6 +124,12 @@ func pushdown(ctx context.Context, src source.Source, req Request) (res *Result,
 	if !ok || !planned {
 		return nil, false, nil
 	}
+	if req.notBare { // resolveAuto's notice says why
+		if q.SourceMode == query.ModePushdown {
+			return nil, false, &query.Error{Msg: "this query cannot be counted by the source (sourceMode pushdown): some lines are not bare audit JSON (line format auto), and the source cannot parse them as audit events"}
+		}
+		return nil, false, nil
+	}
 	if e := req.Envelope; e != envelope.Auto && !e.PushdownExact() {
 		// The source would parse the envelope, not the event (package envelope).
 		reason := "the lines are in the " + e.String() + " envelope, which the source cannot parse as audit events"

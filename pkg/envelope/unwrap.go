@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"bytes"
+	"strings"
 	"time"
 )
 
@@ -257,3 +258,21 @@ func TimeOf(f Format, of func(line []byte) (time.Time, bool)) func(line []byte) 
 		return of(ev)
 	}
 }
+
+// BareStartRE is a regular expression (RE2, as LogQL line filters and Logs Insights `like`
+// take it) of the lines that Auto reads as bare JSON, with no unwrapping: those bareStart
+// accepts. A remote source counts the lines that do not match it and that may hold an event
+// (EventHintRE) to tell whether its own parsing of the lines is exact (see source.BareChecker).
+var BareStartRE = func() string {
+	keys := make([]string, len(bareKeys))
+	for i, k := range bareKeys {
+		keys[i] = strings.TrimSuffix(k, `"`)
+	}
+	return `^\{"(` + strings.Join(keys, "|") + `)"`
+}()
+
+// EventHintRE matches every line that holds an audit event in any envelope: kube-apiserver
+// writes "kind":"Event" and an auditID in every event (escaped or not, the words stay), and a
+// GKE LogEntry carries a protoPayload. A line that matches neither holds no event that Auto
+// could unwrap, so it is rejected the same way by the engine and by a source's JSON parser.
+const EventHintRE = `Event|auditID|protoPayload`

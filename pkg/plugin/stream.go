@@ -15,6 +15,7 @@ import (
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/envelope"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 )
 
 var _ backend.StreamHandler = (*Datasource)(nil)
@@ -82,9 +83,12 @@ func (d *Datasource) RunStream(ctx context.Context, req *backend.RunStreamReques
 	defer cancel()
 	done := make(chan error, 1)
 	// The source narrows what it sends by the filter (Loki line filters, CloudWatch filter
-	// patterns) only where the event's JSON is in the line as it is, as for queries.
+	// patterns) only where the event's JSON is in the line as it is, as for queries. Under the
+	// automatic line format a remote source's lines may be in an envelope that escapes the
+	// event, and a tail cannot check its future lines first (engine.resolveAuto): no filter.
 	var filter *query.Filter
-	if f := d.lineFormat(); f == envelope.Auto || f.LiteralFiltersExact() {
+	_, remote := d.src.(source.BareChecker)
+	if f := d.lineFormat(); (f == envelope.Auto && !remote) || f.LiteralFiltersExact() {
 		filter = &q.Filter
 	}
 	go func() { done <- ts.tail(tctx, cur, filter, queue) }()

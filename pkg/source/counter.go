@@ -23,6 +23,25 @@ type Counter interface {
 	Count(ctx context.Context, req CountRequest) (*CountResult, error)
 }
 
+// BareChecker is implemented by remote sources (Loki, CloudWatch) that can count the lines of
+// a range that hold an audit event in an envelope, so that the engine knows whether the
+// source's own line filters and counting are exact under the automatic line format (package
+// envelope): a docker, Fluent Bit or AKS envelope escapes the event, and a literal of the event
+// no longer occurs in the line as it is; a LogQL `| json` or Logs Insights parses the envelope.
+// The lines counted are those that do not start as a bare event (envelope.BareStartRE) and may
+// hold one (envelope.EventHintRE). Lines that match neither are rejected alike by the engine
+// and the source.
+type BareChecker interface {
+	// NotBareLines counts, per bucket of the source's choosing, the lines that a scan of
+	// [from, to] would read and that may hold an event in an envelope. Only the total
+	// matters; Requests and BytesScanned say what the check cost.
+	NotBareLines(ctx context.Context, from, to time.Time) (*CountResult, error)
+}
+
+// CheckBucket is the bucket width of BareChecker counts: finished buckets are cached with the
+// counts of queries (countcache), so a refresh checks only the unfinished hour.
+const CheckBucket = time.Hour
+
 // CountRequest is a request count over a time range.
 type CountRequest struct {
 	// From and To bound the events by their own stageTimestamp, inclusive.
@@ -35,6 +54,9 @@ type CountRequest struct {
 	// Filter and GroupBy are those of the query (GroupBy holds canonical dimension names).
 	Filter  query.Filter
 	GroupBy []string
+	// NotBare counts the lines that may hold an event in an envelope (BareChecker), by the
+	// source's own timestamps, instead; Filter and GroupBy are then empty.
+	NotBare bool
 }
 
 // CountResult is what a Counter counted.

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/envelope"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 )
@@ -76,6 +77,60 @@ func (s *Source) Count(ctx context.Context, req source.CountRequest) (*source.Co
 		res.PricePerGB = s.cfg.PricePerGB
 	}
 	return res, err
+}
+
+// NotBareLines implements source.BareChecker: one Logs Insights query counts, per hour of
+// @timestamp, the messages of the window a scan of [from, to] reads (FilterLogEvents, widened by
+// TimestampSlack) that may hold an audit event in an envelope. Finished hours come from the cache of
+// finished buckets, so a refresh checks only the unfinished hour.
+func (s *Source) NotBareLines(ctx context.Context, from, to time.Time) (*source.CountResult, error) {
+	lo, hi := from.Add(-TimestampSlack), to.Add(TimestampSlack)
+	req := source.CountRequest{From: lo, To: hi, Start: lo.Truncate(source.CheckBucket), Step: source.CheckBucket, NotBare: true}
+	req.N = int(hi.Sub(req.Start)/req.Step) + 1
+	res, err := s.cache.Count(ctx, req, s.now().Add(-s.cfg.FinishedAfter), s.countNotBare)
+	if res != nil {
+		res.PricePerGB = s.cfg.PricePerGB
+	}
+	return res, err
+}
+
+// binLayout is how Logs Insights writes the value of bin(...) in its results.
+const binLayout = "2006-01-02 15:04:05.000"
+
+// countNotBare counts the messages of req's buckets that may hold an event in an envelope, by
+// @timestamp. The query's window is wider than the buckets it asks for (runQuery widens it by
+// TimestampSlack); bin() puts each message in its own hour, and hours outside req are dropped.
+func (s *Source) countNotBare(ctx context.Context, req source.CountRequest) (*source.CountResult, error) {
+	bin := "bin(" + strconv.FormatInt(int64(req.Step/time.Second), 10) + "s)"
+	q := fmt.Sprintf("filter @logStream like /^%s/\n| filter @message not like /%s/\n| filter @message like /%s/\n| stats count(*) as lines by %s\n| limit %d",
+		s.streamPattern(), envelope.BareStartRE, envelope.EventHintRE, bin, MaxInsightsRows)
+	rows, scanned, err := s.runQuery(ctx, req, q)
+	if err != nil {
+		return nil, err
+	}
+	counts := make([]float64, req.N)
+	res := &source.CountResult{Requests: 1, BytesScanned: scanned, Series: []source.CountSeries{{Counts: counts}}}
+	if len(rows) >= MaxInsightsRows {
+		res.Problems = append(res.Problems, fmt.Sprintf("Logs Insights returned its maximum of %d rows counting the lines that are not bare audit events", MaxInsightsRows))
+	}
+	for _, row := range rows {
+		vals := map[string]string{}
+		for _, f := range row {
+			vals[aws.ToString(f.Field)] = aws.ToString(f.Value)
+		}
+		t, err := time.Parse(binLayout, vals[bin])
+		n, err2 := strconv.ParseFloat(vals["lines"], 64)
+		if err != nil || err2 != nil || math.IsNaN(n) {
+			// Unreadable: counted as not bare, so the engine takes the exact path.
+			counts[0]++
+			res.Problems = append(res.Problems, fmt.Sprintf("skipped an unreadable Logs Insights row (%s %q, lines %q)", bin, vals[bin], vals["lines"]))
+			continue
+		}
+		if i := int(t.Sub(req.Start) / req.Step); !t.Before(req.Start) && i < req.N {
+			counts[i] += n
+		}
+	}
+	return res, nil
 }
 
 // count counts req with Insights queries (see Count).

@@ -98,7 +98,8 @@ func Fingerprint(req source.CountRequest) string {
 		F any
 		G []string
 		S time.Duration
-	}{req.Filter, req.GroupBy, req.Step})
+		B bool `json:",omitempty"`
+	}{req.Filter, req.GroupBy, req.Step, req.NotBare})
 	return string(b)
 }
 

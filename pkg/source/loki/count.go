@@ -87,7 +87,7 @@ func (s *Source) count(ctx context.Context, req source.CountRequest) (*source.Co
 	if req.Step > s.cfg.MaxQueryLength {
 		i0, i1 = 0, 0 // a bucket longer than max_query_length: every bucket in instant pieces
 	}
-	q := CountQuery(s.cfg.Selector, req.Filter, req.GroupBy, s.cfg.CompactJSON, logqlDuration(req.Step))
+	q := s.countQuery(req, logqlDuration(req.Step))
 	st := &countState{acc: acc, res: res}
 	var jobs []func(ctx context.Context) error
 	// Chunks of whole steps within max_query_length and the points limit.
@@ -123,6 +123,24 @@ func (s *Source) count(ctx context.Context, req source.CountRequest) (*source.Co
 	}
 	res.Series = acc.series
 	return res, nil
+}
+
+// countQuery is the LogQL metric query of req over range vectors of rng.
+func (s *Source) countQuery(req source.CountRequest, rng string) string {
+	if req.NotBare {
+		return NotBareQuery(s.cfg.Selector, rng)
+	}
+	return CountQuery(s.cfg.Selector, req.Filter, req.GroupBy, s.cfg.CompactJSON, rng)
+}
+
+// NotBareLines implements source.BareChecker: it counts, per hour by Loki's timestamps, the
+// lines of the window a scan of [from, to] reads (widened by the ingestion lag) that may hold an
+// audit event in an envelope. Finished hours come from the cache of finished buckets.
+func (s *Source) NotBareLines(ctx context.Context, from, to time.Time) (*source.CountResult, error) {
+	lo, hi := from.Add(-s.cfg.Lag), to.Add(s.cfg.Lag)
+	req := source.CountRequest{From: lo, To: hi, Start: lo.Truncate(source.CheckBucket), Step: source.CheckBucket, NotBare: true}
+	req.N = int(hi.Sub(req.Start)/req.Step) + 1
+	return s.cache.Count(ctx, req, s.cfg.Now().Add(-s.cfg.FinishedAfter), s.count)
 }
 
 // countState is what the requests of one count add to, from several goroutines.
@@ -220,7 +238,7 @@ func (s *Source) rangeCount(ctx context.Context, req source.CountRequest, q stri
 
 // instantCount adds to bucket i the requests of (at-d, at], counted by one instant query.
 func (s *Source) instantCount(ctx context.Context, req source.CountRequest, st *countState, i int, at time.Time, d time.Duration) error {
-	qi := CountQuery(s.cfg.Selector, req.Filter, req.GroupBy, s.cfg.CompactJSON, logqlDuration(d))
+	qi := s.countQuery(req, logqlDuration(d))
 	var resp queryResponse
 	if err := s.c.get(ctx, "/loki/api/v1/query", url.Values{"query": {qi}, "time": {nanos(at)}}, &resp); err != nil {
 		return err

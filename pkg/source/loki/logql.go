@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/envelope"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 )
 
@@ -236,6 +237,12 @@ func stageRuleLogQL(r query.StageRule) string {
 	stages := slices.Sorted(slices.Values(r.Stages))
 	return "(" + stage + "=~" + strconv.Quote(strings.Join(stages, "|")) + " or (" + stage + "=" + strconv.Quote(r.OrStage) +
 		" and " + code + "=" + strconv.Quote(strconv.Itoa(r.OrCode)) + "))"
+}
+
+// NotBareQuery counts the lines of the selector's streams that do not start as a bare audit
+// event and may hold one in an envelope (source.BareChecker), over range vectors of rng.
+func NotBareQuery(selector, rng string) string {
+	return "sum(count_over_time(" + selector + " !~ " + strconv.Quote(envelope.BareStartRE) + " |~ " + strconv.Quote(envelope.EventHintRE) + " [" + rng + "]))"
 }
 
 // CountQuery builds the LogQL metric query counting requests that match f per groupBy

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // insightsQuery is a Logs Insights query in progress.
@@ -25,6 +26,8 @@ var (
 	statsRE        = regexp.MustCompile(`^stats count\(\*\) as (\w+) by (.+)$`)
 	byFieldRE      = regexp.MustCompile("^`([^`]+)` as (\\w+)$")
 	limitRE        = regexp.MustCompile(`^limit (\d+)$`)
+	messageLikeRE  = regexp.MustCompile(`^filter @message (not )?like /(.*)/$`)
+	binRE          = regexp.MustCompile(`^bin\((\d+)([smh])\)$`)
 )
 
 type compiled struct {
@@ -35,6 +38,8 @@ type compiled struct {
 	substrAs       string
 	countAs        string
 	byBucket       bool
+	bin            time.Duration // by bin(...) of @timestamp
+	binAs          string
 	byFields       [][2]string // field, alias
 	limit          int
 	recordsScanned float64
@@ -56,6 +61,17 @@ func compileQuery(q string) (*compiled, error) {
 				return nil, err
 			}
 			c.stream = re
+		case messageLikeRE.MatchString(line):
+			m := messageLikeRE.FindStringSubmatch(line)
+			re, err := regexp.Compile(m[2])
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %w", i+1, err)
+			}
+			not := m[1] != ""
+			c.steps = append(c.steps, func(ev map[string]any) bool {
+				msg, _ := ev["@message"].(string)
+				return re.MatchString(msg) != not
+			})
 		case strings.HasPrefix(line, "filter "):
 			e, err := parseExpr(strings.TrimPrefix(line, "filter "))
 			if err != nil {
@@ -93,6 +109,12 @@ func compileQuery(q string) (*compiled, error) {
 				part = strings.TrimSpace(part)
 				if part == c.substrAs && c.substrAs != "" {
 					c.byBucket = true
+					continue
+				}
+				if bm := binRE.FindStringSubmatch(part); bm != nil {
+					n, _ := strconv.Atoi(bm[1])
+					c.bin = time.Duration(n) * map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour}[bm[2]]
+					c.binAs = part
 					continue
 				}
 				fm := byFieldRE.FindStringSubmatch(part)
@@ -169,6 +191,7 @@ func (s *Server) startQuery(body []byte) (any, *apiError) {
 				c.recordsScanned++
 				c.bytesScanned += float64(len(e.Message))
 				ev := flatten(e.Message)
+				ev["@message"] = e.Message
 				ok := true
 				for _, f := range c.steps {
 					if !f(ev) {
@@ -182,6 +205,11 @@ func (s *Server) startQuery(body []byte) (any, *apiError) {
 				c.recordsMatched++
 				row := map[string]string{}
 				var key []string
+				if c.bin > 0 {
+					v := time.UnixMilli(e.Timestamp).UTC().Truncate(c.bin).Format("2006-01-02 15:04:05.000")
+					row[c.binAs] = v
+					key = append(key, v)
+				}
 				if c.byBucket {
 					v, _ := format(ev[c.substrField])
 					if len(v) > c.substrLen {
@@ -211,6 +239,9 @@ func (s *Server) startQuery(body []byte) (any, *apiError) {
 	var results [][]map[string]string
 	for _, k := range keys {
 		var row []map[string]string
+		if c.bin > 0 {
+			row = append(row, map[string]string{"field": c.binAs, "value": rows[k][c.binAs]})
+		}
 		if c.byBucket {
 			row = append(row, map[string]string{"field": c.substrAs, "value": rows[k][c.substrAs]})
 		}
