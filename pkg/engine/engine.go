@@ -430,41 +430,6 @@ func sourceNotices(st Stats) []Notice {
 	return out
 }
 
-// Values counts the distinct values of a dimension over the matching events, most frequent
-// first, at most limit of them.
-// env is the datasource's line format.
-func Values(ctx context.Context, src source.Source, env envelope.Format, dim *query.Dimension, f query.Filter, from, to time.Time, limit int) ([]ValueCount, Stats, error) {
-	req, _, err := resolveAuto(ctx, src, Request{From: from, To: to, Query: &query.Query{Filter: f}, Envelope: env})
-	if err != nil {
-		return nil, Stats{}, err
-	}
-	parts := make([]map[string]int64, workers(0))
-	adds := make([]func(*audit.Record), len(parts))
-	for i := range parts {
-		counts := map[string]int64{}
-		parts[i] = counts
-		var scratch [16]byte
-		adds[i] = func(r *audit.Record) {
-			dim.Each(r, scratch[:], func(v []byte) {
-				if len(v) > 0 {
-					counts[string(v)]++
-				}
-			})
-		}
-	}
-	st, err := scan(ctx, src, req, f.Compile(), dim.Needs, adds)
-	if err != nil {
-		return nil, st, err
-	}
-	counts := parts[0]
-	for _, p := range parts[1:] {
-		for k, n := range p {
-			counts[k] += n
-		}
-	}
-	return topValues(counts, limit), st, nil
-}
-
 // ValueCount is a value and how many requests had it.
 type ValueCount struct {
 	Value string `json:"value"`

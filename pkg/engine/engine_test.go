@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
-	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/envelope"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 )
@@ -359,7 +358,7 @@ func TestValues(t *testing.T) {
 		ev{at: 3 * time.Second, verb: "list", user: "b", code: 200}.line(),
 	}
 	dim, _ := query.LookupDimension("verb")
-	vals, _, err := Values(context.Background(), src, envelope.Auto, dim, query.Filter{}, t0, t0.Add(time.Hour), 10)
+	vals, _, err := Values(context.Background(), src, Request{}, dim, query.Filter{}, t0, t0.Add(time.Hour), 10)
 	if err != nil || len(vals) != 2 || vals[0] != (ValueCount{"get", 2}) || vals[1] != (ValueCount{"list", 1}) {
 		t.Errorf("values %v err %v", vals, err)
 	}

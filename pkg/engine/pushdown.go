@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -155,6 +156,12 @@ func pushdown(ctx context.Context, src source.Source, req Request) (res *Result,
 		return &Result{Notices: []Notice{{Info, "counted in the plugin from raw lines (small enough to pull)"}}}, false, nil
 	}
 	cr, err := c.Count(ctx, p.req)
+	if errors.Is(err, source.ErrTooManyGroups) {
+		if q.SourceMode == query.ModePushdown {
+			return nil, false, &query.Error{Msg: "this query cannot be counted by the source (sourceMode pushdown): " + err.Error()}
+		}
+		return &Result{Notices: []Notice{{Info, "counted in the plugin from raw lines: the source refused the count for its number of groups (" + err.Error() + ")"}}}, false, nil
+	}
 	if err != nil {
 		return nil, false, err
 	}

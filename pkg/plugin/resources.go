@@ -185,7 +185,7 @@ func (d *Datasource) handleValues(w http.ResponseWriter, r *http.Request) {
 		}
 		f = q.Filter
 	}
-	values, _, err := engine.Values(r.Context(), d.src, d.lineFormat(), dim, f, from, to, limit)
+	values, _, err := engine.Values(r.Context(), d.src, engine.Request{Cache: d.cache, Index: d.index, Envelope: d.lineFormat()}, dim, f, from, to, limit)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return

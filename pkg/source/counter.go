@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
@@ -41,6 +42,11 @@ type BareChecker interface {
 // CheckBucket is the bucket width of BareChecker counts: finished buckets are cached with the
 // counts of queries (countcache), so a refresh checks only the unfinished hour.
 const CheckBucket = time.Hour
+
+// ErrTooManyGroups is matched (errors.Is) by a Count error when the source refused the count
+// because it would return more series than it allows (Loki's max_query_series, default 500):
+// the engine then counts from raw lines instead, or says so under sourceMode pushdown.
+var ErrTooManyGroups = errors.New("more groups than the source returns for one query")
 
 // CountRequest is a request count over a time range.
 type CountRequest struct {

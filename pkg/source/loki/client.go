@@ -52,9 +52,16 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("%s (HTTP %d on %s): %s", what, e.Status, e.Path, msg)
 }
 
-// Retryable reports whether a retry may succeed.
 // HTTPStatus implements source.StatusError.
 func (e *APIError) HTTPStatus() int { return e.Status }
+
+// Is matches source.ErrTooManyGroups when Loki refused a metric query for returning more
+// series than its max_query_series.
+func (e *APIError) Is(target error) bool {
+	return target == source.ErrTooManyGroups && e.Status == http.StatusBadRequest && strings.Contains(e.Message, "maximum number of series")
+}
+
+// Retryable reports whether a retry may succeed.
 
 func (e *APIError) Retryable() bool {
 	return e.Status == http.StatusTooManyRequests || e.Status == http.StatusBadGateway ||
