@@ -39,9 +39,22 @@ type BareChecker interface {
 	NotBareLines(ctx context.Context, from, to time.Time) (*CountResult, error)
 }
 
-// CheckBucket is the bucket width of BareChecker counts: finished buckets are cached with the
-// counts of queries (countcache), so a refresh checks only the unfinished hour.
-const CheckBucket = time.Hour
+// CheckRequest is the count request of a BareChecker over [from, to]: the range widened to
+// whole buckets (counting more lines than the range holds only errs towards the exact path),
+// 5 minutes wide for ranges up to two days, an hour up to 60 days, else a day. Whole buckets
+// are cached once finished (countcache), so a refresh checks only the unfinished tail.
+func CheckRequest(from, to time.Time) CountRequest {
+	step := 24 * time.Hour
+	switch d := to.Sub(from); {
+	case d <= 48*time.Hour:
+		step = 5 * time.Minute
+	case d <= 60*24*time.Hour:
+		step = time.Hour
+	}
+	start := from.Truncate(step)
+	n := int(to.Sub(start)/step) + 1
+	return CountRequest{From: start, To: start.Add(time.Duration(n)*step - time.Nanosecond), Start: start, Step: step, N: n, NotBare: true}
+}
 
 // ErrTooManyGroups is matched (errors.Is) by a Count error when the source refused the count
 // because it would return more series than it allows (Loki's max_query_series, default 500):

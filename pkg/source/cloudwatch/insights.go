@@ -79,14 +79,12 @@ func (s *Source) Count(ctx context.Context, req source.CountRequest) (*source.Co
 	return res, err
 }
 
-// NotBareLines implements source.BareChecker: one Logs Insights query counts, per hour of
-// @timestamp, the messages of the window a scan of [from, to] reads (FilterLogEvents, widened by
-// TimestampSlack) that may hold an audit event in an envelope. Finished hours come from the cache of
-// finished buckets, so a refresh checks only the unfinished hour.
+// NotBareLines implements source.BareChecker: one Logs Insights query counts, per bucket of
+// @timestamp (source.CheckRequest), the messages of the window a scan of [from, to] reads
+// (FilterLogEvents, widened by TimestampSlack) that may hold an audit event in an envelope. Finished buckets come from the
+// cache of finished buckets, so a refresh checks only the unfinished tail.
 func (s *Source) NotBareLines(ctx context.Context, from, to time.Time) (*source.CountResult, error) {
-	lo, hi := from.Add(-TimestampSlack), to.Add(TimestampSlack)
-	req := source.CountRequest{From: lo, To: hi, Start: lo.Truncate(source.CheckBucket), Step: source.CheckBucket, NotBare: true}
-	req.N = int(hi.Sub(req.Start)/req.Step) + 1
+	req := source.CheckRequest(from.Add(-TimestampSlack), to.Add(TimestampSlack))
 	res, err := s.cache.Count(ctx, req, s.now().Add(-s.cfg.FinishedAfter), s.countNotBare)
 	if res != nil {
 		res.PricePerGB = s.cfg.PricePerGB

@@ -133,13 +133,11 @@ func (s *Source) countQuery(req source.CountRequest, rng string) string {
 	return CountQuery(s.cfg.Selector, req.Filter, req.GroupBy, s.cfg.CompactJSON, rng)
 }
 
-// NotBareLines implements source.BareChecker: it counts, per hour by Loki's timestamps, the
+// NotBareLines implements source.BareChecker: it counts, per bucket of Loki's timestamps, the
 // lines of the window a scan of [from, to] reads (widened by the ingestion lag) that may hold an
 // audit event in an envelope. Finished hours come from the cache of finished buckets.
 func (s *Source) NotBareLines(ctx context.Context, from, to time.Time) (*source.CountResult, error) {
-	lo, hi := from.Add(-s.cfg.Lag), to.Add(s.cfg.Lag)
-	req := source.CountRequest{From: lo, To: hi, Start: lo.Truncate(source.CheckBucket), Step: source.CheckBucket, NotBare: true}
-	req.N = int(hi.Sub(req.Start)/req.Step) + 1
+	req := source.CheckRequest(from.Add(-s.cfg.Lag), to.Add(s.cfg.Lag))
 	return s.cache.Count(ctx, req, s.cfg.Now().Add(-s.cfg.FinishedAfter), s.count)
 }
 
