@@ -1,13 +1,15 @@
 /**
- * Browser tests of the query editor and the config editor, in real headless Chromium.
+ * Browser tests of the query editor, the config editor and live tail, in real headless Chromium.
  *
  *   npm run test:browser     (builds the harness, then runs this file)
  *
  * It serves tests/browser/dist/ (the harness built by webpack.config.mjs) on 127.0.0.1 at a
  * random port, launches Chromium through playwright-core (Debian's /usr/bin/chromium, or
  * $CHROMIUM_PATH; never a downloaded browser), drives the editors by clicking and typing, and
- * asserts the query and settings JSON they emit. Screenshots go to tests/browser/artifacts/,
- * also on failure (failure-<test>.png).
+ * asserts the query and settings JSON they emit. The live tail test starts the live bridge
+ * (pkg/e2e/livebridge_test.go: the built plugin binary, streamed as Grafana does) with `go test`
+ * and checks what the plugin's DataSource streams in Explore's Live mode. Screenshots go to
+ * tests/browser/artifacts/, also on failure (failure-<test>.png).
  *
  * Waits are for elements and states, never for fixed times. Every test has a timeout, the whole
  * run a watchdog, and the browser and the server are always closed.
@@ -19,6 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
 import { isDeepStrictEqual } from 'node:util';
 import { chromium } from 'playwright-core';
 
@@ -32,7 +35,9 @@ const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
 const TEST_TIMEOUT_MS = 60_000;
 const ACTION_TIMEOUT_MS = 10_000;
-const WATCHDOG_MS = 150_000;
+// The live tail test builds and starts the plugin binary first (a minute or more, cold).
+const WATCHDOG_MS = 420_000;
+const BRIDGE_START_MS = 240_000;
 
 // The last resort against a hang: fail the run. Playwright kills the browser on exit.
 setTimeout(() => {
@@ -106,6 +111,8 @@ function launchBrowser() {
 
 let server;
 let baseURL;
+// Origins the page may reach: the harness server, and the live bridge once it runs.
+const allowedOrigins = new Set();
 let context;
 let userDataDir;
 
@@ -118,14 +125,15 @@ before(async () => {
   }
   server = await startServer();
   baseURL = `http://127.0.0.1:${server.address().port}`;
+  allowedOrigins.add(baseURL);
   const started = Date.now();
   const launched = launchBrowser();
   userDataDir = launched.userDataDir;
   context = await launched.contextPromise;
   context.setDefaultTimeout(ACTION_TIMEOUT_MS);
-  // Only the harness server: nothing leaves the machine.
+  // Only the harness server (and the live bridge): nothing leaves the machine.
   await context.route(
-    (url) => url.origin !== baseURL,
+    (url) => !allowedOrigins.has(url.origin),
     (route) => route.abort()
   );
   console.log(`# ${CHROMIUM} started in ${Date.now() - started} ms, harness at ${baseURL}`);
@@ -413,7 +421,9 @@ describe('query editor at 700 px', { concurrency: 1 }, () => {
       for (const el of document.querySelectorAll('[data-testid="harness"] *')) {
         const r = el.getBoundingClientRect();
         if (r.width > 0 && r.right > harness.right + 0.5) {
-          out.push(`${describe(el)} ends at ${Math.round(r.right)} px, past the editor's ${Math.round(harness.right)} px`);
+          out.push(
+            `${describe(el)} ends at ${Math.round(r.right)} px, past the editor's ${Math.round(harness.right)} px`
+          );
         }
       }
       for (const el of document.querySelectorAll('[data-testid="harness"] label')) {
@@ -512,5 +522,133 @@ describe('config editor', { concurrency: 1 }, () => {
     await page.getByText('"1w" is not a duration such as 90m, 24h or 7d', { exact: false }).waitFor();
 
     await page.screenshot({ path: path.join(ARTIFACTS, 'config-detections.png'), fullPage: true });
+  });
+});
+
+/**
+ * Starts the live bridge (pkg/e2e/livebridge_test.go): `go test` builds the plugin binary,
+ * starts it over the plugin protocol as Grafana does, and serves the plugin's streams to the page.
+ * Resolves { url, exited } once it has written its URL.
+ */
+async function startBridge() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'k8saudit-bridge-'));
+  const addrFile = path.join(dir, 'addr');
+  const child = spawn('go', ['test', '-count=1', '-run', '^TestLiveBridge$', '-v', './pkg/e2e/'], {
+    cwd: root,
+    env: { ...process.env, K8SAUDIT_LIVE_BRIDGE: addrFile, K8SAUDIT_LIVE_BRIDGE_SECONDS: '300' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (b) => (output += b));
+  child.stderr.on('data', (b) => (output += b));
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve({ code, output })));
+  const deadline = Date.now() + BRIDGE_START_MS;
+  let ended = false;
+  exited.then(() => (ended = true));
+  while (!fs.existsSync(addrFile)) {
+    if (ended || Date.now() > deadline) {
+      child.kill();
+      throw new Error(`the live bridge did not start:\n${output}`);
+    }
+    // The bridge writes the file once: poll for that state.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  const url = fs.readFileSync(addrFile, 'utf8').trim();
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { url, child, exited, output: () => output };
+}
+
+async function bridgeCall(bridge, method, pathname) {
+  const res = await fetch(`${bridge.url}${pathname}`, { method });
+  const body = await res.text();
+  assert.equal(res.status, 200, `${method} ${pathname}: ${res.status} ${body}`);
+  return JSON.parse(body);
+}
+
+/** Waits until the text of <pre data-testid=testid> satisfies ok (its lines), then returns them. */
+async function waitLines(page, testid, ok, what) {
+  const pre = page.getByTestId(testid);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const text = (await pre.textContent()) ?? '';
+    const lines = text === '' ? [] : text.split('\n');
+    if (ok(lines)) {
+      return lines;
+    }
+    const errors = await page.getByTestId('live-errors').textContent();
+    if (errors) {
+      throw new Error(`waiting for ${what}: ${errors}`);
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`waiting for ${what}: ${testid} is ${JSON.stringify(lines)}`);
+    }
+    await page
+      .waitForFunction(([el, before]) => el.textContent !== before, [await pre.elementHandle(), text], {
+        timeout: Math.max(1, deadline - Date.now()),
+      })
+      .catch(() => {});
+  }
+}
+
+describe('live tail', { concurrency: 1 }, () => {
+  let bridge;
+  before(async () => {
+    bridge = await startBridge();
+    allowedOrigins.add(new URL(bridge.url).origin);
+  });
+  after(async () => {
+    if (!bridge) {
+      return;
+    }
+    await fetch(`${bridge.url}/quit`, { method: 'POST' }).catch(() => {});
+    const { code, output } = await Promise.race([
+      bridge.exited,
+      new Promise((resolve) => setTimeout(() => resolve({ code: 'timeout', output: bridge.output() }), 30_000).unref()),
+    ]);
+    if (code !== 0) {
+      bridge.child.kill();
+      throw new Error(`the live bridge ended with ${code}:\n${output}`);
+    }
+  });
+
+  browserTest("Explore's Live mode streams new events from the plugin binary, until stopped", async (page) => {
+    await page.goto(`${baseURL}/?${new URLSearchParams({ editor: 'live', bridge: bridge.url })}`);
+    await page.locator('[data-testid="harness"][data-editor="live"]').waitFor();
+    // The plugin's first frame says what the tail follows; nothing written before it streams.
+    await waitLines(page, 'live-notices', (l) => l.some((n) => n.startsWith('info: live tail: ')), 'the tail to start');
+    assert.deepEqual(await waitLines(page, 'live-ids', () => true, 'rows'), []);
+    assert.equal(await page.getByTestId('live-state').textContent(), 'Streaming');
+
+    // DataSource.query subscribed to the datasource's tail channel with the query as its data.
+    const [addr, more] = await page.evaluate(() => window.__live?.subscribed ?? []);
+    assert.equal(more, undefined, 'one subscription');
+    assert.equal(addr.scope, 'ds');
+    assert.equal(addr.stream, 'k8saudit-browser-test');
+    assert.match(addr.path, /^tail\/[0-9a-f]{16}$/);
+    assert.deepEqual(
+      { queryType: addr.data.queryType, format: addr.data.format, filter: addr.data.filter, stream: addr.data.stream },
+      { queryType: 'events', format: 'logs', filter: { verbs: ['get'] }, stream: undefined }
+    );
+    assert.deepEqual(await bridgeCall(bridge, 'GET', '/status'), { active: 1, runs: 1 });
+
+    // Events appended to audit.log arrive once each, in order, as rows of a logs frame.
+    const first = await bridgeCall(bridge, 'POST', '/append?n=5');
+    assert.deepEqual(await waitLines(page, 'live-ids', (l) => l.length >= 5, 'five rows'), first);
+    const second = await bridgeCall(bridge, 'POST', '/append?n=3');
+    assert.deepEqual(await waitLines(page, 'live-ids', (l) => l.length >= 8, 'eight rows'), [...first, ...second]);
+    assert.match(await page.getByTestId('live-frame').textContent(), / logs 8 rows$/);
+    assert.equal(await page.getByTestId('live-state').textContent(), 'Streaming');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'live-tail.png'), fullPage: true });
+
+    // Stop unsubscribes: the plugin's RunStream ends.
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await page.getByTestId('live-state').filter({ hasText: 'Stopped' }).waitFor();
+    const deadline = Date.now() + 30_000;
+    let status = await bridgeCall(bridge, 'GET', '/status');
+    while (status.active !== 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      status = await bridgeCall(bridge, 'GET', '/status');
+    }
+    assert.deepEqual(status, { active: 0, runs: 1 }, 'the stream ended when the page unsubscribed');
   });
 });
