@@ -34,19 +34,29 @@ type gkeFields struct {
 	method, resource, user, ip, agent, code, message, request, response []byte
 }
 
-// gke synthesises the audit event of a LogEntry line whose protoPayload is proto.
-func (u *Unwrapper) gke(line, proto []byte) ([]byte, bool) {
-	var insertID, ts, labels []byte
+// gkeTop is what the event takes from the LogEntry itself (raw JSON values).
+type gkeTop struct{ insertID, ts, labels []byte }
+
+// topOf reads gkeTop from a LogEntry line (object reads it as it walks the line, but for a
+// line whose walk took another way through the values).
+func topOf(line []byte) gkeTop {
+	var t gkeTop
 	members(line, func(key, val []byte) {
 		switch string(key) {
 		case "insertId":
-			insertID = val
+			t.insertID = val
 		case "timestamp":
-			ts = val
+			t.ts = val
 		case "labels":
-			labels = val
+			t.labels = val
 		}
 	})
+	return t
+}
+
+// gke synthesises the audit event of a LogEntry whose protoPayload is proto.
+func (u *Unwrapper) gke(top gkeTop, proto []byte) ([]byte, bool) {
+	insertID, ts, labels := top.insertID, top.ts, top.labels
 	var g gkeFields
 	isAudit := false
 	members(proto, func(key, val []byte) {
@@ -103,7 +113,7 @@ func (u *Unwrapper) gke(line, proto []byte) ([]byte, bool) {
 			return nil, false
 		}
 	}
-	ref := parseGKE(method, res)
+	ref := parseGKEInto(method, res, &u.gkeScratch)
 
 	b := u.buf[:0]
 	b = append(b, `{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"`...)
@@ -205,13 +215,35 @@ var (
 	coreGroup  = []byte("core")
 	namespaces = []byte("namespaces")
 	slash      = []byte("/")
+	apiPrefix  = []byte("/api/")
+	apisPrefix = []byte("/apis/")
 )
 
 // parseGKE reads methodName ("io.k8s.<group>.<version>.<resource>[.<subresource>].<verb>") and
 // resourceName ("<group>/<version>/[namespaces/<ns>/]<resource>[/<name>[/<subresource>]]").
-func parseGKE(method, res []byte) gkeRef {
+func parseGKE(method, res []byte) gkeRef { return parseGKEInto(method, res, &gkeScratch{}) }
+
+// gkeScratch is parseGKE's memory, kept from one line to the next.
+type gkeScratch struct{ parts, segs, uri [][]byte }
+
+// split is bytes.Split(s, []byte{sep}) into dst[:0].
+func split(dst [][]byte, s []byte, sep byte) [][]byte {
+	dst = dst[:0]
+	for {
+		i := bytes.IndexByte(s, sep)
+		if i < 0 {
+			return append(dst, s)
+		}
+		dst = append(dst, s[:i:i])
+		s = s[i+1:]
+	}
+}
+
+// parseGKEInto is parseGKE with the slices of sc (the result points into them).
+func parseGKEInto(method, res []byte, sc *gkeScratch) gkeRef {
 	var r gkeRef
-	parts := bytes.Split(bytes.TrimPrefix(method, []byte("io.k8s.")), []byte("."))
+	sc.parts = split(sc.parts, bytes.TrimPrefix(method, []byte("io.k8s.")), '.')
+	parts := sc.parts
 	r.verb = parts[len(parts)-1]
 	v := -1
 	for i, p := range parts[:len(parts)-1] {
@@ -231,7 +263,8 @@ func parseGKE(method, res []byte) gkeRef {
 		r.version = parts[v]
 		r.group = methodGroup(parts[:v])
 	}
-	if segs := bytes.Split(res, slash); len(res) > 0 && len(segs) >= 3 {
+	sc.segs = split(sc.segs, res, '/')
+	if segs := sc.segs; len(res) > 0 && len(segs) >= 3 {
 		r.group, r.version = segs[0], segs[1]
 		if bytes.Equal(r.group, coreGroup) {
 			r.group = nil
@@ -255,13 +288,14 @@ func parseGKE(method, res []byte) gkeRef {
 			}
 		}
 		if len(r.group) == 0 {
-			r.uri = [][]byte{[]byte("/api/"), segs[1]}
+			r.uri = append(sc.uri[:0], apiPrefix, segs[1])
 		} else {
-			r.uri = [][]byte{[]byte("/apis/"), segs[0], slash, segs[1]}
+			r.uri = append(sc.uri[:0], apisPrefix, segs[0], slash, segs[1])
 		}
 		for _, s := range segs[2:] {
 			r.uri = append(r.uri, slash, s)
 		}
+		sc.uri = r.uri
 	}
 	if bytes.Equal(r.group, coreGroup) {
 		r.group = nil

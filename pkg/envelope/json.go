@@ -2,6 +2,8 @@ package envelope
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
 )
@@ -35,32 +37,103 @@ func (w *walker) peek() byte {
 }
 
 // str reads a string at w.i (after ws): raw is its content without the quotes, escapes left
-// as they are. One pass: the next quote, then the backslashes before it, if any.
+// as they are (a quote ends the string unless an odd number of backslashes precede it).
 func (w *walker) str() (raw []byte, ok bool) {
 	if w.peek() != '"' {
 		return nil, false
 	}
 	start := w.i + 1
-	for j := start; j < len(w.b); {
-		k := bytes.IndexByte(w.b[j:], '"')
+	end := skipString(w.b, start)
+	if end < 0 {
+		return nil, false
+	}
+	w.i = end
+	return w.b[start : end-1], true
+}
+
+// skipString returns the index just after the closing quote of the string whose content starts
+// at b[start], or -1 when it is not terminated. The first bytes are read eight at a time (keys
+// and most values are short); a long string's rest is searched quote by quote.
+func skipString(b []byte, start int) int {
+	i := start
+	for n := 0; n < 4 && i+8 <= len(b); n++ {
+		x := binary.LittleEndian.Uint64(b[i:])
+		m := zeroByte(x^(lsb*'"')) | zeroByte(x^(lsb*'\\'))
+		if m == 0 {
+			i += 8
+			continue
+		}
+		i += bits.TrailingZeros64(m) >> 3 // the first mark is exact
+		if b[i] == '"' {
+			return i + 1
+		}
+		i += 2 // a backslash and the byte it escapes
+		n--    // an escape does not count as a word
+	}
+	// The rest: the next quote, then the backslashes before it (back to start: the escapes
+	// skipped above are counted again, with the same result).
+	for j := i; j < len(b); {
+		k := bytes.IndexByte(b[j:], '"')
 		if k < 0 {
-			return nil, false
+			return -1
 		}
 		j += k
-		// The quote ends the string unless an odd number of backslashes precede it.
 		n := 0
-		for p := j - 1; p >= start && w.b[p] == '\\'; p-- {
+		for p := j - 1; p >= start && b[p] == '\\'; p-- {
 			n++
 		}
 		if n%2 == 1 {
 			j++
 			continue
 		}
-		w.i = j + 1
-		return w.b[start:j], true
+		return j + 1
 	}
-	return nil, false
+	return -1
 }
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// zeroByte marks the zero bytes of x with their high bit. Bytes above the lowest zero byte
+// may be marked falsely (a borrow); the lowest mark is always exact, and only it is used.
+func zeroByte(x uint64) uint64 { return (x - lsb) &^ x & msb }
+
+// skipContainer returns the index just after the object or array that starts at b[i] ('{' or
+// '['), or -1. Brackets of either kind count alike, as one depth (the walker does not check
+// that they pair up); strings are skipped whole.
+func skipContainer(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		switch jsonClass[b[i]] {
+		case 0:
+			i++
+		case classQuote:
+			if i = skipString(b, i+1); i < 0 {
+				return -1
+			}
+		case classOpen:
+			depth++
+			i++
+		case classClose:
+			depth--
+			i++
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+const (
+	classQuote = 1 + iota
+	classOpen
+	classClose
+)
+
+var jsonClass = [256]uint8{'"': classQuote, '{': classOpen, '[': classOpen, '}': classClose, ']': classClose}
 
 // value reads any value and returns its raw bytes (strings with their quotes).
 func (w *walker) value() ([]byte, bool) {
@@ -72,26 +145,13 @@ func (w *walker) value() ([]byte, bool) {
 			return nil, false
 		}
 	case '{', '[':
-		depth := 0
-		for w.i < len(w.b) {
-			switch w.b[w.i] {
-			case '"':
-				if _, ok := w.str(); !ok {
-					return nil, false
-				}
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					w.i++
-					return w.b[start:w.i], true
-				}
-			}
-			w.i++
+		end := skipContainer(w.b, w.i)
+		if end < 0 {
+			w.i = len(w.b)
+			return nil, false
 		}
-		return nil, false
+		w.i = end
+		return w.b[start:w.i], true
 	case 0:
 		return nil, false
 	default:

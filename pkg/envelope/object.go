@@ -18,6 +18,10 @@ func (u *Unwrapper) object(line []byte) (event []byte, f Format, ok bool) {
 		// unescaped: the payload string is in u.buf (read by strInto); aksLog: it was
 		// properties.log.
 		unescaped, aksLog bool
+		// What gke reads of the LogEntry (the last of each key, as members gives them), valid
+		// unless properties was walked as an object (value might have ended it elsewhere).
+		gkeTop     gkeTop
+		properties bool
 	)
 	u.w.reset(line)
 	w := &u.w
@@ -41,6 +45,7 @@ func (u *Unwrapper) object(line []byte) (event []byte, f Format, ok bool) {
 			v, ok = w.value()
 			proto = v
 		case "properties":
+			properties = true
 			ok = w.object(func(key []byte) bool {
 				switch string(key) {
 				case "log":
@@ -75,12 +80,19 @@ func (u *Unwrapper) object(line []byte) (event []byte, f Format, ok bool) {
 			}
 		case "time", "timestamp", "@timestamp", "date", "receiveTimestamp":
 			v, ok = w.value()
+			if key[0] == 't' && len(key) == len("timestamp") {
+				gkeTop.ts = v
+			}
 			if s, isStr := unquote(nil, v); isStr && (u.Meta.Time == nil || key[0] == 'r') {
 				u.Meta.Time = s
 			}
 		case "auditID", "stage", "requestURI", "verb", "objectRef", "responseStatus", "stageTimestamp":
 			_, ok = w.value()
 			audit = true
+		case "insertId":
+			gkeTop.insertID, ok = w.value()
+		case "labels":
+			gkeTop.labels, ok = w.value()
 		default:
 			_, ok = w.value()
 		}
@@ -91,7 +103,10 @@ func (u *Unwrapper) object(line []byte) (event []byte, f Format, ok bool) {
 	}
 	switch {
 	case proto != nil && !audit:
-		ev, ok := u.gke(line, proto)
+		if properties {
+			gkeTop = topOf(line)
+		}
+		ev, ok := u.gke(gkeTop, proto)
 		return ev, GKE, ok
 	case aksLog && !audit:
 		ev, ok := u.innerPayload(u.buf)

@@ -38,7 +38,9 @@ type Unwrapper struct {
 	partial bool
 	w       walker
 	scratch []byte
-	dropped int64
+	// gkeScratch: parseGKE's slices.
+	gkeScratch gkeScratch
+	dropped    int64
 	// startOff is where the pending partial lines start (UnwrapAt).
 	startOff int64
 }
