@@ -2,77 +2,56 @@ package audit
 
 import (
 	"bytes"
-	"encoding/binary"
-	"math/bits"
+	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
-// refAppendQuoted is AppendQuoted before the speed-up of its loop: the oracle of
-// TestAppendQuotedMatchesReference and FuzzAppendQuoted, for every input (valid JSON strings
-// are also checked against encoding/json, in decode_test.go).
-func refAppendQuoted(dst, b []byte) (out []byte, n int, ok bool) {
-	if need := len(dst) + len(b); cap(dst) < need {
-		grown := make([]byte, len(dst), need)
-		copy(grown, dst)
-		dst = grown
-	}
-	d := dst[:cap(dst)]
-	o, i := len(dst), 0
-	for {
-		for i+8 <= len(b) {
-			x := binary.LittleEndian.Uint64(b[i:])
-			binary.LittleEndian.PutUint64(d[o:], x)
-			if m := zeroByte(x^(lsb*'"')) | zeroByte(x^(lsb*'\\')); m != 0 {
-				k := bits.TrailingZeros64(m) / 8
-				i, o = i+k, o+k
-				goto special
-			}
-			i, o = i+8, o+8
-		}
-		for i < len(b) && b[i] != '"' && b[i] != '\\' {
-			d[o] = b[i]
-			i, o = i+1, o+1
-		}
-		if i >= len(b) {
-			return d[:o], i, false
-		}
-	special:
-		if b[i] == '"' {
-			return d[:o], i + 1, true
-		}
-		if i+1 < len(b) && (b[i+1] == '"' || b[i+1] == '\\') {
-			d[o] = b[i+1]
-			i, o = i+2, o+1
-			continue
-		}
-		e, k, ok := AppendEscape(d[:o], b[i:])
-		if !ok {
-			return e, i, false
-		}
-		i, o = i+k, len(e)
-	}
-}
-
+// checkAppendQuoted: AppendQuoted reads b the way encoding/json reads the string `"`+b: where it
+// says ok, the bytes it consumed are a JSON string's body and its closing quote, and what it
+// appended is that string (compared where encoding/json keeps the bytes as they are: valid
+// UTF-8 and no \u escape, which encoding/json turns into U+FFFD when it is a lone surrogate).
+// Raw control bytes, which JSON does not allow in a string, are taken as they are.
+// A dst with room to spare (the envelope's reused buffer) gives the same answer.
 func checkAppendQuoted(t *testing.T, pre, b []byte) {
 	t.Helper()
-	want, wn, wok := refAppendQuoted(bytes.Clone(pre), b)
 	got, n, ok := AppendQuoted(bytes.Clone(pre), b)
-	if ok != wok || (ok && (n != wn || !bytes.Equal(got, want))) {
-		t.Fatalf("AppendQuoted(%q, %q) = %q, %d, %v; want %q, %d, %v", pre, b, got, n, ok, want, wn, wok)
-	}
-	// With room to spare in dst, as the envelope's reused buffer has.
 	roomy := append(make([]byte, 0, len(pre)+len(b)+64), pre...)
-	got, n, ok = AppendQuoted(roomy, b)
-	if ok != wok || (ok && (n != wn || !bytes.Equal(got, want))) {
-		t.Fatalf("AppendQuoted(roomy %q, %q) = %q, %d, %v; want %q, %d, %v", pre, b, got, n, ok, want, wn, wok)
+	rgot, rn, rok := AppendQuoted(roomy, b)
+	if rok != ok || (ok && (rn != n || !bytes.Equal(rgot, got))) {
+		t.Fatalf("AppendQuoted(roomy %q, %q) = %q, %d, %v; with a plain dst %q, %d, %v", pre, b, rgot, rn, rok, got, n, ok)
+	}
+	if !ok {
+		return
+	}
+	if n < 1 || n > len(b) || b[n-1] != '"' || !bytes.HasPrefix(got, pre) {
+		t.Fatalf("AppendQuoted(%q, %q) = %q, %d: not a string body and its quote after dst", pre, b, got, n)
+	}
+	// AppendQuoted takes raw control bytes as they are, as the scanner does (JSON wants them
+	// escaped): escape them for encoding/json, which decodes them to the same bytes.
+	quoted := []byte{'"'}
+	for _, c := range b[:n] {
+		if c < 0x20 {
+			quoted = fmt.Appendf(quoted, `\u%04x`, c)
+		} else {
+			quoted = append(quoted, c)
+		}
+	}
+	var want string
+	if err := json.Unmarshal(quoted, &want); err != nil {
+		t.Fatalf("AppendQuoted(%q, %q) read %q as a string; encoding/json: %v", pre, b, b[:n], err)
+	}
+	if utf8.Valid(b[:n]) && !bytes.Contains(b[:n], []byte(`\u`)) && string(got[len(pre):]) != want {
+		t.Fatalf("AppendQuoted(%q, %q) = %q, encoding/json %q", pre, b, got[len(pre):], want)
 	}
 }
 
-// TestAppendQuotedMatchesReference: random strings dense in quotes, backslashes and escapes, at
-// every length, read as before.
-func TestAppendQuotedMatchesReference(t *testing.T) {
+// TestAppendQuotedAsEncodingJSON: random strings dense in quotes, backslashes and escapes, at
+// every length, read as encoding/json reads them.
+func TestAppendQuotedAsEncodingJSON(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	parts := []string{`\"`, `\\`, `\n`, `\/`, `\t`, `\u00e9`, `\ud83d\ude00`, `\ud83d`, `\u12`, `\x`, `"`, `\`, `a`, `bc`, `defghijk`, "\x00", "é", `}`, `{`, `:`}
 	for i := 0; i < 50000; i++ {
@@ -90,7 +69,7 @@ func TestAppendQuotedMatchesReference(t *testing.T) {
 	}
 }
 
-// FuzzAppendQuoted: any bytes read as before the speed-up.
+// FuzzAppendQuoted: any bytes read as encoding/json reads them (checkAppendQuoted).
 func FuzzAppendQuoted(f *testing.F) {
 	for _, s := range []string{`a\"b"`, `\ud83d\ude00"`, `{\"kind\":\"Event\",\"verb\":\"get\"}\n","stream":"stdout"}`, `abcdefgh\`, `\x"`, `abcdefghijklmnopq\\\"rs"tail`} {
 		f.Add([]byte(s))
