@@ -39,6 +39,12 @@ type BareChecker interface {
 	NotBareLines(ctx context.Context, from, to time.Time) (*CountResult, error)
 }
 
+// CheckShare is how long a BareChecker keeps the check's unfinished buckets for the next
+// query (countcache.CountShared): every query of a dashboard refresh asks the same check, and
+// the source then answers it once a refresh. A line in an envelope that arrives within it is
+// seen by the check of the next refresh, as one arriving just after a check always is.
+const CheckShare = 30 * time.Second
+
 // CheckRequest is the count request of a BareChecker over [from, to]: the range widened to
 // whole buckets (counting more lines than the range holds only errs towards the exact path),
 // 5 minutes wide for ranges up to two days, an hour up to 60 days, else a day. Whole buckets

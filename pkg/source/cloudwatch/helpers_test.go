@@ -101,7 +101,7 @@ func loadFixtures(t *testing.T) []fixture {
 
 // newServer starts a CloudWatch Logs server holding fixtures in the test log group, spread over
 // the audit streams, plus non-audit streams of the same group that must never be read.
-func newServer(t *testing.T, fx []fixture) *cwtest.Server {
+func newServer(t testing.TB, fx []fixture) *cwtest.Server {
 	t.Helper()
 	srv := cwtest.New()
 	t.Cleanup(srv.Close)
@@ -138,7 +138,7 @@ func testConfig(srv *cwtest.Server) cloudwatch.Config {
 	}
 }
 
-func newSource(t *testing.T, srv *cwtest.Server, edit func(*cloudwatch.Config), opts cloudwatch.Options) *cloudwatch.Source {
+func newSource(t testing.TB, srv *cwtest.Server, edit func(*cloudwatch.Config), opts cloudwatch.Options) *cloudwatch.Source {
 	t.Helper()
 	cfg := testConfig(srv)
 	if edit != nil {

@@ -81,11 +81,13 @@ func (s *Source) Count(ctx context.Context, req source.CountRequest) (*source.Co
 
 // NotBareLines implements source.BareChecker: one Logs Insights query counts, per bucket of
 // @timestamp (source.CheckRequest), the messages of the window a scan of [from, to] reads
-// (FilterLogEvents, widened by TimestampSlack) that may hold an audit event in an envelope. Finished buckets come from the
-// cache of finished buckets, so a refresh checks only the unfinished tail.
+// (FilterLogEvents, widened by TimestampSlack) that may hold an audit event in an envelope.
+// Finished buckets come from the cache of finished buckets, so a refresh checks only the
+// unfinished tail, and that is shared with the queries of the next source.CheckShare.
 func (s *Source) NotBareLines(ctx context.Context, from, to time.Time) (*source.CountResult, error) {
 	req := source.CheckRequest(from.Add(-TimestampSlack), to.Add(TimestampSlack))
-	res, err := s.cache.Count(ctx, req, s.now().Add(-s.cfg.FinishedAfter), s.countNotBare)
+	now := s.now()
+	res, err := s.cache.CountShared(ctx, req, now.Add(-s.cfg.FinishedAfter), now, source.CheckShare, s.countNotBare)
 	if res != nil {
 		res.PricePerGB = s.cfg.PricePerGB
 	}

@@ -37,11 +37,14 @@ type key struct {
 	start       int64 // bucket start, Unix nanoseconds
 }
 
-// entry is one finished bucket: its count per series (series values joined by \x00).
+// entry is one bucket: its count per series (series values joined by \x00). A finished
+// bucket's entry never expires (expires 0); an unfinished one's is shared until expires (Unix
+// nanoseconds; see CountShared).
 type entry struct {
-	key    key
-	counts map[string]float64
-	size   int64
+	key     key
+	counts  map[string]float64
+	size    int64
+	expires int64
 }
 
 // New returns a cache holding at most maxBytes (estimated) of buckets.
@@ -49,18 +52,26 @@ func New(maxBytes int64) *Cache {
 	return &Cache{maxBytes: maxBytes, lru: list.New(), byKey: map[key]*list.Element{}}
 }
 
-func (c *Cache) get(k key) (map[string]float64, bool) {
+// get returns the bucket's counts: a finished entry when finished, else an unfinished one that
+// has not expired at now.
+func (c *Cache) get(k key, finished bool, now int64) (map[string]float64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.byKey[k]
 	if !ok {
 		return nil, false
 	}
+	e := el.Value.(*entry)
+	if finished != (e.expires == 0) || (!finished && e.expires <= now) {
+		// An unfinished bucket's count, for a bucket now finished, is asked again (and then
+		// kept for good); an expired one is asked again.
+		return nil, false
+	}
 	c.lru.MoveToFront(el)
-	return el.Value.(*entry).counts, true
+	return e.counts, true
 }
 
-func (c *Cache) put(k key, counts map[string]float64) {
+func (c *Cache) put(k key, counts map[string]float64, expires int64) {
 	size := int64(64 + len(k.fingerprint))
 	for s := range counts {
 		size += int64(len(s)) + 48
@@ -74,7 +85,7 @@ func (c *Cache) put(k key, counts map[string]float64) {
 		c.bytes -= el.Value.(*entry).size
 		c.lru.Remove(el)
 	}
-	c.byKey[k] = c.lru.PushFront(&entry{key: k, counts: counts, size: size})
+	c.byKey[k] = c.lru.PushFront(&entry{key: k, counts: counts, size: size, expires: expires})
 	c.bytes += size
 	for c.bytes > c.maxBytes {
 		last := c.lru.Back()
@@ -112,21 +123,35 @@ type CountFunc func(ctx context.Context, req source.CountRequest) (*source.Count
 // Problems of any run keep every bucket of the answer out of the cache. res.Cached says how many
 // buckets came from the cache.
 func (c *Cache) Count(ctx context.Context, req source.CountRequest, finishedBefore time.Time, count CountFunc) (*source.CountResult, error) {
+	return c.count(ctx, req, finishedBefore, time.Time{}, 0, count)
+}
+
+// CountShared is Count that also keeps the buckets whole inside [From, To] that are not
+// finished, for share after now: the panels of one dashboard refresh that ask the same count
+// within seconds (the line-format check, the same for every query of a refresh) then ask the
+// source once. A shared bucket is at most share older than the source's answer would be, as if
+// the later queries had come share earlier; once finished it is asked again and kept.
+func (c *Cache) CountShared(ctx context.Context, req source.CountRequest, finishedBefore, now time.Time, share time.Duration, count CountFunc) (*source.CountResult, error) {
+	return c.count(ctx, req, finishedBefore, now, share, count)
+}
+
+func (c *Cache) count(ctx context.Context, req source.CountRequest, finishedBefore, now time.Time, share time.Duration, count CountFunc) (*source.CountResult, error) {
 	if c == nil || req.N <= 0 {
 		return count(ctx, req)
 	}
 	fp := Fingerprint(req)
 	bucketStart := func(i int) time.Time { return req.Start.Add(time.Duration(i) * req.Step) }
-	// cacheable: whole inside the range and finished.
-	cacheable := func(i int) bool {
-		end := bucketStart(i + 1)
-		return !bucketStart(i).Before(req.From) && !end.Add(-time.Nanosecond).After(req.To) && !end.After(finishedBefore)
+	inside := func(i int) bool {
+		return !bucketStart(i).Before(req.From) && !bucketStart(i+1).Add(-time.Nanosecond).After(req.To)
 	}
+	finished := func(i int) bool { return !bucketStart(i + 1).After(finishedBefore) }
+	// cacheable: whole inside the range, and finished or shared for a while.
+	cacheable := func(i int) bool { return inside(i) && (share > 0 || finished(i)) }
 	cached := make([]map[string]float64, req.N)
 	hits := 0
 	for i := range req.N {
 		if cacheable(i) {
-			if m, ok := c.get(key{fp, bucketStart(i).UnixNano()}); ok {
+			if m, ok := c.get(key{fp, bucketStart(i).UnixNano()}, finished(i), now.UnixNano()); ok {
 				cached[i] = m
 				hits++
 			}
@@ -190,9 +215,13 @@ func (c *Cache) Count(ctx context.Context, req source.CountRequest, finishedBefo
 				if cacheable(i + b) {
 					m := fresh[b]
 					if m == nil {
-						m = map[string]float64{} // an empty finished bucket is an answer too
+						m = map[string]float64{} // an empty bucket is an answer too
 					}
-					c.put(key{fp, bucketStart(i + b).UnixNano()}, m)
+					var expires int64
+					if !finished(i + b) {
+						expires = now.Add(share).UnixNano()
+					}
+					c.put(key{fp, bucketStart(i + b).UnixNano()}, m, expires)
 				}
 			}
 		}

@@ -70,20 +70,66 @@ func TestCountAsksOnlyUnfinishedAndEdges(t *testing.T) {
 func TestCacheBounded(t *testing.T) {
 	c := New(2000)
 	for i := range 100 {
-		c.put(key{"fp", int64(i)}, map[string]float64{"a": 1})
+		c.put(key{"fp", int64(i)}, map[string]float64{"a": 1}, 0)
 	}
 	if c.bytes > 2000 || c.Len() == 0 || c.Len() >= 100 {
 		t.Errorf("%d entries, %d bytes", c.Len(), c.bytes)
 	}
-	if _, ok := c.get(key{"fp", 99}); !ok {
+	if _, ok := c.get(key{"fp", 99}, true, 0); !ok {
 		t.Error("the newest entry was evicted")
 	}
-	if _, ok := c.get(key{"fp", 0}); ok {
+	if _, ok := c.get(key{"fp", 0}, true, 0); ok {
 		t.Error("the oldest entry was kept")
 	}
 	var nilCache *Cache
 	f := &fake{}
 	if _, err := nilCache.Count(context.Background(), req(t0, t0.Add(time.Hour)), t0.Add(time.Hour), f.count); err != nil || len(f.asked) != 1 {
 		t.Errorf("nil cache: %v %d", err, len(f.asked))
+	}
+}
+
+// TestCountSharedUnfinished: within share, a second identical count is answered whole from the
+// cache, unfinished buckets included; after share the unfinished ones are asked again; once a
+// shared bucket is finished it is asked again and kept for good.
+func TestCountSharedUnfinished(t *testing.T) {
+	c := New(1 << 20)
+	f := &fake{}
+	now := t0.Add(time.Hour)
+	r := req(t0, now)
+	lag, share := 5*time.Minute, 30*time.Second
+	count := func(now time.Time) *source.CountResult {
+		t.Helper()
+		res, err := c.CountShared(context.Background(), r, now.Add(-lag), now, share, f.count)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	count(now)
+	if len(f.asked) != 1 {
+		t.Fatalf("first count asked %d times", len(f.asked))
+	}
+	// The same count 10 s later (another panel of the refresh): only the last bucket
+	// [11:00, 11:01) is asked, which is not whole inside [From, To=11:00].
+	f.asked = nil
+	if res := count(now.Add(10 * time.Second)); len(f.asked) != 1 || f.asked[0].N != 1 || res.CachedBuckets != r.N-1 {
+		t.Errorf("within share: asked %+v, cached %d of %d", f.asked, res.CachedBuckets, r.N)
+	}
+	// 40 s later: the unfinished buckets (10:55 on) and the cut last one are asked again.
+	f.asked = nil
+	count(now.Add(40 * time.Second))
+	if len(f.asked) != 1 || !f.asked[0].Start.Equal(t0.Add(55*time.Minute)) || f.asked[0].N != 6 {
+		t.Errorf("after share: asked %+v", f.asked)
+	}
+	// 10 minutes later every bucket of r is finished: the ones shared while unfinished are asked
+	// once more, then kept.
+	f.asked = nil
+	count(now.Add(10 * time.Minute))
+	if len(f.asked) != 1 || !f.asked[0].Start.Equal(t0.Add(55*time.Minute)) {
+		t.Errorf("finished: asked %+v", f.asked)
+	}
+	f.asked = nil
+	if res := count(now.Add(20 * time.Minute)); len(f.asked) != 1 || f.asked[0].N != 1 || res.CachedBuckets != r.N-1 {
+		t.Errorf("kept: asked %+v, cached %d of %d", f.asked, res.CachedBuckets, r.N)
 	}
 }

@@ -135,10 +135,12 @@ func (s *Source) countQuery(req source.CountRequest, rng string) string {
 
 // NotBareLines implements source.BareChecker: it counts, per bucket of Loki's timestamps, the
 // lines of the window a scan of [from, to] reads (widened by the ingestion lag) that may hold an
-// audit event in an envelope. Finished hours come from the cache of finished buckets.
+// audit event in an envelope. Finished buckets come from the cache of finished buckets, and the
+// unfinished ones are shared with the queries of the next source.CheckShare.
 func (s *Source) NotBareLines(ctx context.Context, from, to time.Time) (*source.CountResult, error) {
 	req := source.CheckRequest(from.Add(-s.cfg.Lag), to.Add(s.cfg.Lag))
-	return s.cache.Count(ctx, req, s.cfg.Now().Add(-s.cfg.FinishedAfter), s.count)
+	now := s.cfg.Now()
+	return s.cache.CountShared(ctx, req, now.Add(-s.cfg.FinishedAfter), now, source.CheckShare, s.count)
 }
 
 // countState is what the requests of one count add to, from several goroutines.
