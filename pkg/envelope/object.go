@@ -182,15 +182,41 @@ func (u *Unwrapper) innerPayload(p []byte) ([]byte, bool) {
 	return p, true
 }
 
-// kubernetes reads the pod name of Fluent Bit's and Vector's kubernetes metadata.
+// kubernetes reads the pod name of Fluent Bit's and Vector's kubernetes metadata. The
+// metadata is the same on every line of a pod: when raw is the bytes of the last walk, the
+// answer is the same, at the same place in raw.
 func (u *Unwrapper) kubernetes(raw []byte) {
+	k := &u.kube
+	if k.valid && bytes.Equal(raw, k.raw) {
+		if k.pod {
+			u.Meta.Pod = raw[k.start:k.end]
+		}
+		return
+	}
+	k.valid, k.pod = true, false
 	members(raw, func(key, val []byte) {
 		if string(key) == "pod_name" {
 			if s, ok := unquote(nil, val); ok {
 				u.Meta.Pod = s
+				// s is a slice of raw unless it was unescaped (then it is not remembered):
+				// raw's and s's capacities end at the same byte.
+				k.valid = bytes.IndexByte(val, '\\') < 0
+				k.pod, k.start = true, cap(raw)-cap(s)
+				k.end = k.start + len(s)
 			}
 		}
 	})
+	if k.valid {
+		k.raw = append(k.raw[:0], raw...)
+	}
+}
+
+// kubeMemo is what kubernetes read from the last metadata: the pod name is raw[start:end]
+// when pod.
+type kubeMemo struct {
+	valid, pod bool
+	start, end int
+	raw        []byte
 }
 
 // unquote is the content of the raw JSON string s: a slice of s, or, when it holds escapes,

@@ -44,7 +44,9 @@ type Unwrapper struct {
 	// there met only keys that change nothing (see object): a line that starts with the same
 	// bytes resumes its walk there. It is a cache of the walk, not state: Reset keeps it.
 	aksPrefix []byte
-	dropped   int64
+	// kube: the last Fluent Bit kubernetes metadata read (a cache too).
+	kube    kubeMemo
+	dropped int64
 	// startOff is where the pending partial lines start (UnwrapAt).
 	startOff int64
 }
