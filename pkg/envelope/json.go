@@ -178,15 +178,21 @@ func (w *walker) object(fn func(key []byte) bool) bool {
 		w.i++
 		return true
 	}
+	key, ok := w.str()
+	if !ok || w.peek() != ':' {
+		return false
+	}
+	w.i++
+	if !fn(key) {
+		return false
+	}
+	return w.rest(fn)
+}
+
+// rest reads the rest of an object whose member's value ends at w.i: the members after it
+// (fn as for object) and the closing brace.
+func (w *walker) rest(fn func(key []byte) bool) bool {
 	for {
-		key, ok := w.str()
-		if !ok || w.peek() != ':' {
-			return false
-		}
-		w.i++
-		if !fn(key) {
-			return false
-		}
 		switch w.peek() {
 		case ',':
 			w.i++
@@ -194,6 +200,14 @@ func (w *walker) object(fn func(key []byte) bool) bool {
 			w.i++
 			return true
 		default:
+			return false
+		}
+		key, ok := w.str()
+		if !ok || w.peek() != ':' {
+			return false
+		}
+		w.i++
+		if !fn(key) {
 			return false
 		}
 	}

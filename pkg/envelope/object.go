@@ -22,13 +22,47 @@ func (u *Unwrapper) object(line []byte) (event []byte, f Format, ok bool) {
 		// unless properties was walked as an object (value might have ended it elsewhere).
 		gkeTop     gkeTop
 		properties bool
+		// plain: every key so far was one that changes nothing above (skipped, or properties
+		// holding only such keys); fromMemo: the walk resumed after u.aksPrefix.
+		plain, fromMemo = true, false
 	)
 	u.w.reset(line)
 	w := &u.w
-	walked := w.object(func(key []byte) bool {
+	var props func(key []byte) bool
+	props = func(key []byte) bool {
+		switch string(key) {
+		case "log":
+			if w.peek() == '"' && !unescaped {
+				if plain && !fromMemo {
+					u.aksPrefix = append(u.aksPrefix[:0], line[:w.i+1]...)
+				}
+				var ok bool
+				u.buf, ok = w.strInto(u.buf[:0])
+				unescaped, aksLog = ok, ok
+				return ok
+			}
+		case "pod", "stream":
+			plain = false
+			v, ok := w.value()
+			if s, isStr := unquote(nil, v); isStr {
+				if key[0] == 'p' {
+					u.Meta.Pod = s
+				} else {
+					u.Meta.Stream = s
+				}
+			}
+			return ok
+		}
+		_, ok := w.value()
+		return ok
+	}
+	top := func(key []byte) bool {
 		var v []byte
 		var ok bool
 		switch string(key) {
+		case "properties":
+			properties = true
+			return w.object(props)
 		case "log", "message":
 			if payload != nil || unescaped {
 				_, ok = w.value()
@@ -44,31 +78,6 @@ func (u *Unwrapper) object(line []byte) (event []byte, f Format, ok bool) {
 		case "protoPayload":
 			v, ok = w.value()
 			proto = v
-		case "properties":
-			properties = true
-			ok = w.object(func(key []byte) bool {
-				switch string(key) {
-				case "log":
-					if w.peek() == '"' && !unescaped {
-						var ok bool
-						u.buf, ok = w.strInto(u.buf[:0])
-						unescaped, aksLog = ok, ok
-						return ok
-					}
-				case "pod", "stream":
-					v, ok := w.value()
-					if s, isStr := unquote(nil, v); isStr {
-						if key[0] == 'p' {
-							u.Meta.Pod = s
-						} else {
-							u.Meta.Stream = s
-						}
-					}
-					return ok
-				}
-				_, ok := w.value()
-				return ok
-			})
 		case "kubernetes":
 			v, ok = w.value()
 			kube = v
@@ -95,9 +104,22 @@ func (u *Unwrapper) object(line []byte) (event []byte, f Format, ok bool) {
 			gkeTop.labels, ok = w.value()
 		default:
 			_, ok = w.value()
+			return ok // plain: nothing changed
 		}
+		plain = false
 		return ok
-	})
+	}
+	var walked bool
+	if p := u.aksPrefix; len(p) > 0 && bytes.HasPrefix(line, p) {
+		// The line starts as a line before it whose walk met only plain keys up to the quote
+		// that opens properties.log: the walk of these bytes is the same (it reads no byte
+		// after that quote to get there), so it resumes there, in properties, at key log.
+		// AKS records repeat the same keys and values before properties on every line.
+		w.i, properties, fromMemo = len(p)-1, true, true
+		walked = props(logKey) && w.rest(props) && w.rest(top)
+	} else {
+		walked = w.object(top)
+	}
 	if !walked || u.w.peek() != 0 {
 		return nil, Auto, false
 	}
@@ -139,7 +161,10 @@ func (u *Unwrapper) object(line []byte) (event []byte, f Format, ok bool) {
 	return nil, Auto, false
 }
 
-var quote = []byte{'"'}
+var (
+	quote  = []byte{'"'}
+	logKey = []byte("log")
+)
 
 // innerPayload is the event in a shipper's payload p, which may still carry the runtime's
 // CRI prefix (an F line; P lines of such payloads are joined like CRI lines).
@@ -157,15 +182,41 @@ func (u *Unwrapper) innerPayload(p []byte) ([]byte, bool) {
 	return p, true
 }
 
-// kubernetes reads the pod name of Fluent Bit's and Vector's kubernetes metadata.
+// kubernetes reads the pod name of Fluent Bit's and Vector's kubernetes metadata. The
+// metadata is the same on every line of a pod: when raw is the bytes of the last walk, the
+// answer is the same, at the same place in raw.
 func (u *Unwrapper) kubernetes(raw []byte) {
+	k := &u.kube
+	if k.valid && bytes.Equal(raw, k.raw) {
+		if k.pod {
+			u.Meta.Pod = raw[k.start:k.end]
+		}
+		return
+	}
+	k.valid, k.pod = true, false
 	members(raw, func(key, val []byte) {
 		if string(key) == "pod_name" {
 			if s, ok := unquote(nil, val); ok {
 				u.Meta.Pod = s
+				// s is a slice of raw unless it was unescaped (then it is not remembered):
+				// raw's and s's capacities end at the same byte.
+				k.valid = bytes.IndexByte(val, '\\') < 0
+				k.pod, k.start = true, cap(raw)-cap(s)
+				k.end = k.start + len(s)
 			}
 		}
 	})
+	if k.valid {
+		k.raw = append(k.raw[:0], raw...)
+	}
+}
+
+// kubeMemo is what kubernetes read from the last metadata: the pod name is raw[start:end]
+// when pod.
+type kubeMemo struct {
+	valid, pod bool
+	start, end int
+	raw        []byte
 }
 
 // unquote is the content of the raw JSON string s: a slice of s, or, when it holds escapes,

@@ -40,7 +40,13 @@ type Unwrapper struct {
 	scratch []byte
 	// gkeScratch: parseGKE's slices.
 	gkeScratch gkeScratch
-	dropped    int64
+	// aksPrefix is the start of a line, up to the quote that opens properties.log, whose walk
+	// there met only keys that change nothing (see object): a line that starts with the same
+	// bytes resumes its walk there. It is a cache of the walk, not state: Reset keeps it.
+	aksPrefix []byte
+	// kube: the last Fluent Bit kubernetes metadata read (a cache too).
+	kube    kubeMemo
+	dropped int64
 	// startOff is where the pending partial lines start (UnwrapAt).
 	startOff int64
 }
