@@ -20,8 +20,12 @@ import (
 // stamped as its bare event would be.
 func wrapFixtures(t *testing.T, format string) []fixture {
 	t.Helper()
+	requests := 1500
+	if raceEnabled {
+		requests = 400
+	}
 	var gen bytes.Buffer
-	if _, err := auditgen.Write(&gen, auditgen.Options{Seed: 7, Start: genStart, Duration: time.Hour, Requests: 1500}); err != nil {
+	if _, err := auditgen.Write(&gen, auditgen.Options{Seed: 7, Start: genStart, Duration: time.Hour, Requests: requests}); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer

@@ -1,0 +1,5 @@
+//go:build !race
+
+package cloudwatch_test
+
+const raceEnabled = false
