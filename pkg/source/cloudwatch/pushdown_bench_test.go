@@ -82,7 +82,7 @@ func meteredCloudWatch(tb testing.TB, target string) (string, *cwMeter) {
 // Insights concurrency), counted by Logs Insights against raw FilterLogEvents pages: calls, bytes
 // sent back and bytes Insights scanned. Then the overview dashboard's counts twice, the second a
 // minute later with the cache of finished buckets (FinishedAfter, 10 min by default). The size
-// is fixed so that a run takes about a minute on two shared cores.
+// is fixed: a run takes about three minutes on two cores (cwtest evaluates every query itself).
 //
 //	go test -run '^$' -bench InsightsVsRaw -benchtime 1x ./pkg/source/cloudwatch/
 func BenchmarkInsightsVsRaw(b *testing.B) {
