@@ -205,17 +205,20 @@ func pluginGoroutines(url string) (int, error) {
 }
 
 // pluginRSS is the plugin process's resident set (VmRSS of /proc/<pid>/status), in KiB.
-func pluginRSS(pid int) (int64, error) {
+func pluginRSS(pid int) (int64, error) { return procStatusKiB(pid, "VmRSS") }
+
+// procStatusKiB reads one of the kB fields of /proc/<pid>/status (VmRSS, VmHWM).
+func procStatusKiB(pid int, name string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(l, name+":"); ok {
 			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", name, pid)
 }
 
 // dashboardTargets are the queries of every panel of the bundled dashboards, with each

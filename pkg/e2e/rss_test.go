@@ -18,25 +18,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
 // pluginPeakRSS is the plugin process's peak resident set so far (VmHWM), in KiB.
-func pluginPeakRSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
-}
+func pluginPeakRSS(pid int) (int64, error) { return procStatusKiB(pid, "VmHWM") }
 
 func TestQueryRSS(t *testing.T) {
 	if os.Getenv("K8SAUDIT_RSS") == "" {

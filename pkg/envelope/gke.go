@@ -287,15 +287,16 @@ func parseGKEInto(method, res []byte, sc *gkeScratch) gkeRef {
 				r.subresource = rest[2]
 			}
 		}
+		// The parts of the URI, in a slice kept between lines.
 		if len(r.group) == 0 {
-			r.uri = append(sc.uri[:0], apiPrefix, segs[1])
+			sc.uri = append(sc.uri[:0], apiPrefix, segs[1])
 		} else {
-			r.uri = append(sc.uri[:0], apisPrefix, segs[0], slash, segs[1])
+			sc.uri = append(sc.uri[:0], apisPrefix, segs[0], slash, segs[1])
 		}
 		for _, s := range segs[2:] {
-			r.uri = append(r.uri, slash, s)
+			sc.uri = append(sc.uri, slash, s)
 		}
-		sc.uri = r.uri
+		r.uri = sc.uri
 	}
 	if bytes.Equal(r.group, coreGroup) {
 		r.group = nil

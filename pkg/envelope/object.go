@@ -123,37 +123,53 @@ func (u *Unwrapper) object(line []byte) (event []byte, f Format, ok bool) {
 	if !walked || u.w.peek() != 0 {
 		return nil, Auto, false
 	}
+	return u.envelopeEvent(line, &walkedObject{
+		payload: payload, payloadKey: payloadKey, proto: proto, kube: kube, gkeTop: gkeTop,
+		audit: audit, hasStream: hasStream, unescaped: unescaped, aksLog: aksLog, properties: properties,
+	})
+}
+
+// walkedObject is what object's walk of an envelope line found.
+type walkedObject struct {
+	payload, proto, kube                            []byte
+	payloadKey                                      byte
+	gkeTop                                          gkeTop
+	audit, hasStream, unescaped, aksLog, properties bool
+}
+
+// envelopeEvent tells which envelope the walked line is, and returns its event.
+func (u *Unwrapper) envelopeEvent(line []byte, o *walkedObject) (event []byte, f Format, ok bool) {
 	switch {
-	case proto != nil && !audit:
-		if properties {
-			gkeTop = topOf(line)
+	case o.proto != nil && !o.audit:
+		if o.properties {
+			o.gkeTop = topOf(line)
 		}
-		ev, ok := u.gke(gkeTop, proto)
+		ev, ok := u.gke(o.gkeTop, o.proto)
 		return ev, GKE, ok
-	case aksLog && !audit:
+	case o.aksLog && !o.audit:
 		ev, ok := u.innerPayload(u.buf)
 		return ev, AKS, ok
-	case audit:
+	case o.audit:
 		return line, Bare, true
-	case unescaped:
+	case o.unescaped:
 		// A string payload (docker, Fluent Bit, Vector).
-		payload = quote
-	case payload == nil:
+		o.payload = quote
+	case o.payload == nil:
 		return nil, Auto, false
 	}
-	if kube != nil {
-		u.kubernetes(kube)
+	if o.kube != nil {
+		u.kubernetes(o.kube)
 	}
 	f = FluentBit
-	if payloadKey == 'l' && hasStream && kube == nil {
+	if o.payloadKey == 'l' && o.hasStream && o.kube == nil {
 		f = Docker
 	}
-	switch payload[0] {
+	switch o.payload[0] {
 	case '{':
 		if f == Docker {
 			f = FluentBit // docker always writes a string
 		}
-		return payload, f, true
+		return o.payload, f, true
 	case '"':
 		ev, ok := u.innerPayload(u.buf)
 		return ev, f, ok
