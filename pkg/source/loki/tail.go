@@ -192,7 +192,17 @@ func (s *Source) tailOnce(ctx context.Context, q string, start int64, cur *TailC
 	if connected != nil {
 		connected()
 	}
-	for {
+	deliver := func(stream string, ts int64, line []byte) error {
+		if ts < start || !cur.fresh(stream, ts, line) {
+			return nil // before the reconnect's start (Loki should not send it), or sent already
+		}
+		got = true
+		if err := fn(stream, time.Unix(0, ts).UTC(), line); err != nil {
+			return tailFnError{err}
+		}
+		return nil
+	}
+	for first := true; ; first = false {
 		_, msg, err := conn.Read(ctx)
 		if err != nil {
 			return got, err
@@ -205,16 +215,18 @@ func (s *Source) tailOnce(ctx context.Context, q string, start int64, cur *TailC
 			problem(fmt.Sprintf("Loki dropped %d entries of the tail: it could not send them fast enough", n))
 		}
 		entries := tailEntries(m.Streams)
+		// The first message replays at most limit entries from start, the newest. A full
+		// replay may leave out older ones (more than limit came between the caller's read and
+		// this connection): they are read with query_range up to the oldest one replayed, before
+		// it (fresh drops what both give).
+		if first && len(entries) >= s.cfg.PageSize && entries[0].ts > start {
+			if _, err := s.scanEntries(ctx, q, time.Unix(0, start), time.Unix(0, entries[0].ts+1), deliver); err != nil {
+				return got, err
+			}
+		}
 		for _, e := range entries {
-			if e.ts < start {
-				continue // before the reconnect's start: Loki should not send it
-			}
-			if !cur.fresh(e.stream, e.ts, []byte(e.line)) {
-				continue
-			}
-			got = true
-			if err := fn(e.stream, time.Unix(0, e.ts).UTC(), []byte(e.line)); err != nil {
-				return got, tailFnError{err}
+			if err := deliver(e.stream, e.ts, []byte(e.line)); err != nil {
+				return got, err
 			}
 		}
 	}

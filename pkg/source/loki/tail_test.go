@@ -160,3 +160,29 @@ func TestTailRefusedCredentialsEndsTail(t *testing.T) {
 		t.Fatalf("Tail returned %v, want a 401 APIError on %s", err, loki.TailPath)
 	}
 }
+
+// TestTailFullReplayFillsTheGap: more than limit entries came after the catch-up read and
+// before the tail connected (here the read ends 10 s in the past, by the source's clock), so
+// Loki's replay of the newest limit entries leaves older ones out: they are read with
+// query_range, and every entry arrives once, in order.
+func TestTailFullReplayFillsTheGap(t *testing.T) {
+	srv := lokitest.New()
+	defer srv.Close()
+	now := time.Now()
+	var want []string
+	for i := range 30 {
+		line := fmt.Sprintf(`{"auditID":"gap-%03d","stage":"ResponseComplete","verb":"get"}`, i)
+		srv.Push(tailLabels, now.Add(-5*time.Second+time.Duration(i)*time.Millisecond), line)
+		want = append(want, line)
+	}
+	s := newSource(t, srv, func(c *loki.Config) {
+		c.PageSize = 10
+		c.Now = func() time.Time { return now.Add(-10 * time.Second) }
+	})
+	resumed := now.Add(-20 * time.Second).UnixNano()
+	r := startTail(t, s, &loki.TailCursor{Start: resumed, Last: resumed})
+	r.waitConnected(t)
+	r.expect(t, want)
+	marker := push(srv, "end", 1)
+	r.expect(t, marker) // nothing was repeated before it
+}

@@ -369,18 +369,23 @@ func repeatResult(body []byte) []byte {
 	return b.Bytes()
 }
 
-// snapshot sorts the streams' entries once and returns them (entries are not modified after).
+// snapshot sorts the streams' entries once and returns copies of the streams: a query reads
+// its copy's entries while Push appends to the server's (past the copy's length, or into a new
+// array), so neither sees the other's writes.
 func (s *Server) snapshot() []*lstream {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	out := make([]*lstream, len(s.streams))
 	for i, st := range s.streams {
 		if !st.sorted {
 			cp := &lstream{labels: st.labels, entries: slices.Clone(st.entries), sorted: true}
 			sort.SliceStable(cp.entries, func(a, b int) bool { return cp.entries[a].ts < cp.entries[b].ts })
 			s.streams[i] = cp
 		}
+		c := *s.streams[i]
+		out[i] = &c
 	}
-	return slices.Clone(s.streams)
+	return out
 }
 
 func badRequest(w http.ResponseWriter, format string, args ...any) {
