@@ -113,15 +113,7 @@ func TestLoad(t *testing.T) {
 	}
 	workers := envInt(t, "K8SAUDIT_LOAD_WORKERS", 100)
 	duration := envDuration(t, "K8SAUDIT_LOAD_DURATION", 5*time.Minute)
-	mib := envInt(t, "K8SAUDIT_LOAD_MB", 500)
-
-	dir := os.Getenv("K8SAUDIT_LOAD_DIR")
-	if dir == "" {
-		dir = filepath.Join(t.TempDir(), "logs")
-	}
-	sum := generatedLog(t, dir, int64(mib)<<20)
-	t.Logf("log: %s, %d MiB in %d events of %d requests, %s to %s", dir, sum.Bytes>>20, sum.Events, sum.Requests,
-		sum.From.Format(time.RFC3339), sum.To.Format(time.RFC3339))
+	dir, sum := envGeneratedLog(t, "K8SAUDIT_LOAD_MB", 500, "K8SAUDIT_LOAD_DIR")
 
 	h, debug := startProfiledPlugin(t)
 	cfg := loadConfig{
@@ -510,6 +502,21 @@ func generatedLog(t *testing.T, dir string, minBytes int64) auditgen.Summary {
 	}
 	t.Logf("generated %d MiB in %s", sum.Bytes>>20, time.Since(began).Round(time.Second))
 	return sum
+}
+
+// envGeneratedLog is generatedLog of at least $mibVar MiB (default defMiB), in $dirVar when it is
+// set (kept for the next run) or in a temporary directory; it logs what the log holds.
+func envGeneratedLog(t *testing.T, mibVar string, defMiB int, dirVar string) (string, auditgen.Summary) {
+	t.Helper()
+	mib := envInt(t, mibVar, defMiB)
+	dir := os.Getenv(dirVar)
+	if dir == "" {
+		dir = filepath.Join(t.TempDir(), "logs")
+	}
+	sum := generatedLog(t, dir, int64(mib)<<20)
+	t.Logf("log: %s, %d MiB in %d events of %d requests, %s to %s", dir, sum.Bytes>>20, sum.Events, sum.Requests,
+		sum.From.Format(time.RFC3339), sum.To.Format(time.RFC3339))
+	return dir, sum
 }
 
 func envInt(t *testing.T, name string, def int) int {

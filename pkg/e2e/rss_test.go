@@ -16,7 +16,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -31,14 +30,7 @@ func TestQueryRSS(t *testing.T) {
 		t.Skip("the per-query memory run: set K8SAUDIT_RSS=1 (see rss_test.go)")
 	}
 	const boundKiB = 300 << 10
-	mib := envInt(t, "K8SAUDIT_RSS_MB", 2048)
-	dir := os.Getenv("K8SAUDIT_RSS_DIR")
-	if dir == "" {
-		dir = filepath.Join(t.TempDir(), "logs")
-	}
-	sum := generatedLog(t, dir, int64(mib)<<20)
-	t.Logf("log: %s, %d MiB in %d events of %d requests, %s to %s", dir, sum.Bytes>>20, sum.Events, sum.Requests,
-		sum.From.Format(time.RFC3339), sum.To.Format(time.RFC3339))
+	dir, sum := envGeneratedLog(t, "K8SAUDIT_RSS_MB", 2048, "K8SAUDIT_RSS_DIR")
 	cacheDir := t.TempDir() // the index, shared by every process
 	ds := fileDatasource(1, "e2e-rss", dir)
 	targets := dashboardTargets(t)
