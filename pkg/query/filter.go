@@ -2,6 +2,7 @@ package query
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/netip"
 	"slices"
 	"strings"
@@ -329,4 +330,43 @@ func (cm *codeMatcher) match(code int) bool {
 		}
 	}
 	return false
+}
+
+// FilterOf builds a filter from lists by the filter's JSON keys (FilterField.Key).
+func FilterOf(lists map[string][]string) (Filter, error) {
+	var f Filter
+	b, err := json.Marshal(lists)
+	if err != nil {
+		return f, err
+	}
+	err = json.Unmarshal(b, &f)
+	return f, err
+}
+
+// NarrowedBy is what a source may be asked for when the engine needs only the events of f that
+// also match p: a superset of f AND p, which is f with, per field of p, p's values added where
+// f has no include values of its own (f's exclusions stay; where f includes, its includes are
+// already a superset of the conjunction). p holds include values only. The engine still applies
+// f exactly, so p only narrows what is read.
+func (f Filter) NarrowedBy(p Filter) Filter {
+	lists := map[string][]string{}
+	for _, ff := range FilterFields {
+		fv := ff.Values(&f)
+		if ff.Kind == KindSearch {
+			continue
+		}
+		pv := ff.Values(&p)
+		if inc, _ := Split(fv); len(inc) == 0 && len(pv) > 0 {
+			fv = append(slices.Clone(fv), pv...)
+		}
+		if len(fv) > 0 {
+			lists[ff.Key] = fv
+		}
+	}
+	out, err := FilterOf(lists)
+	if err != nil {
+		return f // cannot happen: lists come from a filter
+	}
+	out.Search, out.SearchMode = f.Search, f.SearchMode
+	return out
 }

@@ -2,6 +2,7 @@ package query_test
 
 import (
 	"encoding/json"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -365,5 +366,21 @@ func TestFilterSourceIPErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("sourceIPs %s: error %v, want %q", raw, err, want)
 		}
+	}
+}
+
+// TestNarrowedBy: a filter narrowed by a prefilter keeps its own includes, adds the
+// prefilter's values where it has none (its exclusions stay), and keeps its search.
+func TestNarrowedBy(t *testing.T) {
+	f := query.Filter{Users: query.StringList{"!system:*"}, Resources: query.StringList{"pods", "secrets"}, Stages: query.StringList{"ResponseComplete"}, Search: "kubectl"}
+	p := query.Filter{Users: query.StringList{"alice", "bob*"}, Resources: query.StringList{"pods"}, Subresources: query.StringList{"exec"}, Codes: query.StringList{"403"}}
+	got := f.NarrowedBy(p)
+	want := query.Filter{Users: query.StringList{"!system:*", "alice", "bob*"}, Resources: query.StringList{"pods", "secrets"}, Subresources: query.StringList{"exec"},
+		Codes: query.StringList{"403"}, Stages: query.StringList{"ResponseComplete"}, Search: "kubectl"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+	if !reflect.DeepEqual(f.NarrowedBy(query.Filter{}), f) {
+		t.Errorf("narrowed by nothing: %+v", f.NarrowedBy(query.Filter{}))
 	}
 }
