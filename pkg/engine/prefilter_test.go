@@ -136,7 +136,10 @@ func prefilterSets() [][]string {
 // prefilter are sent fewer lines.
 func TestDetectionsPrefilterSameResult(t *testing.T) {
 	cfg := detect.Config{ClusterNetworks: []string{"10.0.0.0/8", "172.16.0.0/12"}, Profile: detect.ProfileKnownGood}
-	filters := []string{``, `,"filter":{"users":["!system:kube-*"],"namespaces":["!kube-public"]}`, `,"filter":{"resources":["pods","secrets","*roles"],"users":["*"]}`}
+	filters := []string{``, `,"filter":{"users":["!system:kube-*"],"namespaces":["!kube-public"]}`, `,"filter":{"resources":["pods","secrets","*roles"],"users":["*"]}`,
+		// The security dashboard's variables at All, and at one value.
+		`,"filter":{"namespaces":["*"],"users":["*"],"verbs":["*"],"resources":["*"],"userKinds":["*"]}`,
+		`,"filter":{"namespaces":["*"],"users":["*"],"verbs":["get"],"resources":["secrets"],"userKinds":["*"]}`}
 	for _, set := range []string{"incident", "incident without ResponseStarted", "testdata/audit"} {
 		withoutStarted := set == "incident without ResponseStarted"
 		var data lines
@@ -155,7 +158,7 @@ func TestDetectionsPrefilterSameResult(t *testing.T) {
 		}
 		for _, rules := range sets {
 			for fi, filter := range filters {
-				if fi > 0 && len(rules) == 1 && rules[0] != "exec-into-pod" && rules[0] != "denied-burst" && rules[0] != detect.RoleRule {
+				if fi > 0 && len(rules) == 1 && !slices.Contains([]string{"exec-into-pod", "denied-burst", detect.RoleRule, "many-secrets-read", "privileged-workload"}, rules[0]) {
 					continue // the query's filter is combined on a few selections only
 				}
 				for _, format := range []string{"table", "timeseries"} {

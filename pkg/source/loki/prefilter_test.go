@@ -84,6 +84,20 @@ func TestDetectionsPrefilterEqualsFile(t *testing.T) {
 			}
 		}
 	}
+	// The security dashboard's query with its variables at All (`*`) and one rule picked: the
+	// prefilter's exact values stand in for the `*`.
+	before := len(srv.Queries())
+	dash := `{"queryType":"detections","format":"table","rules":["many-secrets-read"],"severities":["*"],` +
+		`"filter":{"namespaces":["*"],"users":["*"],"verbs":["*"],"resources":["*"],"userKinds":["*"]}}`
+	res, err := engine.Run(context.Background(), lk, engine.Request{Query: parse(t, dash), From: from, To: to})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(srv.Queries()[before:], func(q string) bool {
+		return strings.Contains(q, `"resource\":\"(secrets)\""`) && strings.Contains(q, `"verb\":\"(get)\""`)
+	}) || res.Stats.Source.LinesRead != pulled[`["many-secrets-read"]`] {
+		t.Errorf("the dashboard's query pulled %d lines (the rule alone %d): %q", res.Stats.Source.LinesRead, pulled[`["many-secrets-read"]`], srv.Queries()[before:])
+	}
 	all := pulled["[]"]
 	for _, c := range []struct {
 		ids    string
