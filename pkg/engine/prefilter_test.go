@@ -140,6 +140,9 @@ func TestDetectionsPrefilterSameResult(t *testing.T) {
 		// The security dashboard's variables at All, and at one value.
 		`,"filter":{"namespaces":["*"],"users":["*"],"verbs":["*"],"resources":["*"],"userKinds":["*"]}`,
 		`,"filter":{"namespaces":["*"],"users":["*"],"verbs":["get"],"resources":["secrets"],"userKinds":["*"]}`}
+	if raceDetector { // no filter, and the dashboard's at All
+		filters = []string{filters[0], filters[3]}
+	}
 	for _, set := range []string{"incident", "incident without ResponseStarted", "testdata/audit"} {
 		withoutStarted := set == "incident without ResponseStarted"
 		var data lines
