@@ -47,6 +47,9 @@ type Rule struct {
 	// NeedsBody names the resources whose request body the rule reads: at Metadata level those
 	// requests cannot be judged, and a notice says so.
 	NeedsBody []string
+	// Prefilter is a superset of the events the rule can look at (see Prefilter); nil when
+	// the rule needs every event.
+	Prefilter *Prefilter
 
 	// stream rules judge a streaming request (exec, attach, port-forward) on whichever of its
 	// ResponseStarted and completing events the data holds, once per request (by auditID):
@@ -123,6 +126,11 @@ type Config struct {
 	// a service-account or node credential, or an anonymous request, from outside them is a
 	// finding. Empty: those rules judge nothing and a notice says what they could not judge.
 	ClusterNetworks []string
+	// Scope, when set, limits the counts behind the detector's notices (ResponseStarted
+	// events among long-running requests, bodies of changes) to the events it accepts: the
+	// selected rules' prefilter (UnionPrefilter), so that a source that sends only those lines
+	// gives the same notices as the whole log. Every rule still sees every event.
+	Scope func(r *audit.Record) bool
 }
 
 // Allow is one set of allow-lists.
@@ -321,13 +329,16 @@ func (d *Detector) Observe(r *audit.Record) {
 	if !e.final && !e.started {
 		return // no rule judges a request on its RequestReceived event
 	}
+	inScope := func() bool { return d.cfg.Scope == nil || d.cfg.Scope(r) }
 	if e.started {
-		d.started++
-	} else if e.code > 0 && e.code < 400 && e.r.LongRunning() {
+		if inScope() {
+			d.started++
+		}
+	} else if e.code > 0 && e.code < 400 && e.r.LongRunning() && inScope() {
 		d.longDone++
 	}
 	if len(d.bodyRules) > 0 && e.final && e.code < 400 && e.writes() && len(e.sub) == 0 {
-		if _, ok := d.bodyRules[string(e.resource)]; ok {
+		if _, ok := d.bodyRules[string(e.resource)]; ok && inScope() {
 			if len(r.RequestObject()) == 0 {
 				d.bodiless[string(e.resource)]++
 			} else {

@@ -245,6 +245,7 @@ func (d *Detector) outsideNotice() string {
 var outsideRules = []*Rule{
 	{
 		ID: TokenOutsideRule, Title: "Service-account or node credential used from outside the cluster", Severity: High,
+		Prefilter:   &Prefilter{Users: []string{"system:serviceaccount:*", "system:node:*"}},
 		Description: "A service-account token or a node's credentials, which live inside the cluster, were used from an address outside the cluster's networks (detections.clusterNetworks): a stolen credential. One finding per principal, address and run of use.",
 		Fields:      []string{"user", "source IP", "user agent", "detail"},
 		state: newOutsideState(func(e *event) bool {
@@ -253,6 +254,7 @@ var outsideRules = []*Rule{
 	},
 	{
 		ID: AnonymousOutsideRule, Title: "Anonymous requests from outside the cluster", Severity: Low,
+		// No prefilter: anonymous includes requests without a user name, which a filter cannot name.
 		Description: "An anonymous request (system:anonymous, or one that failed authentication) reached the API server from an address outside the cluster's networks (detections.clusterNetworks): the endpoint is reachable from there, and someone is probing it. One finding per hour (or burst window, if longer) of such requests, naming the addresses.",
 		Fields:      []string{"source IP", "user agent", "detail"},
 		state: newOutsideState(func(e *event) bool { return e.kind == audit.UserAnonymous },

@@ -15,6 +15,7 @@ var workloadResources = []string{"pods", "deployments", "daemonsets", "statefuls
 var catalogue = []*Rule{
 	{
 		ID: "exec-into-pod", Title: "Exec or attach into a pod", Severity: Medium,
+		Prefilter:      &Prefilter{Resources: []string{"pods"}, Subresources: []string{"exec", "attach"}},
 		Description:    "Someone opened a shell or attached to a container: the most direct way into a workload.",
 		Fields:         []string{"user", "namespace", "name", "detail (command and container)"},
 		stream:         true,
@@ -29,6 +30,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "risky-exec-command", Title: "Risky command run in a pod", Severity: High,
+		Prefilter:      &Prefilter{Resources: []string{"pods"}, Subresources: []string{"exec"}},
 		Description:    "An exec ran a shell, a downloader, or read service-account tokens, kubeconfigs or the cloud metadata endpoint.",
 		Fields:         []string{"user", "namespace", "name", "detail (command and why it is risky)"},
 		stream:         true,
@@ -45,6 +47,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "port-forward", Title: "Port-forward to a pod", Severity: Medium,
+		Prefilter:      &Prefilter{Resources: []string{"pods"}, Subresources: []string{"portforward"}},
 		Description:    "A port-forward tunnels traffic from the client into a pod, around network policies and ingress.",
 		Fields:         []string{"user", "namespace", "name"},
 		stream:         true,
@@ -57,6 +60,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "ephemeral-container", Title: "Ephemeral container added to a pod", Severity: Medium,
+		Prefilter:   &Prefilter{Resources: []string{"pods"}, Subresources: []string{"ephemeralcontainers"}, Verbs: writeVerbs},
 		Description: "kubectl debug adds an ephemeral container, which can run any image in a running pod's namespaces.",
 		Fields:      []string{"user", "namespace", "name"},
 		eval: func(e *event, emit func(Finding)) {
@@ -67,6 +71,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "node-proxy", Title: "Access through nodes/proxy", Severity: High,
+		Prefilter:   &Prefilter{Resources: []string{"nodes"}, Subresources: []string{"proxy"}},
 		Description: "nodes/proxy reaches the kubelet API directly (exec, logs, pods) and bypasses admission and most audit.",
 		Fields:      []string{"user", "name (node)", "detail (path)"},
 		eval: func(e *event, emit func(Finding)) {
@@ -79,6 +84,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "secret-read-unexpected", Title: "Secret read by an unexpected principal", Severity: Medium,
+		Prefilter:   &Prefilter{Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch"}},
 		Description: "A secret was read by a person, a node (listing, or its credentials used by another client than the kubelet), a namespace's default service account (what pods run as unless they name one) or a scripting client, rather than by a controller.",
 		Fields:      []string{"user", "user agent", "namespace", "name"},
 		eval: func(e *event, emit func(Finding)) {
@@ -107,6 +113,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "secrets-list-wide", Title: "Cluster-wide or kube-system secrets listed", Severity: High,
+		Prefilter:   &Prefilter{Resources: []string{"secrets"}, Verbs: []string{"list", "watch"}},
 		Description: "Listing every secret of the cluster or of kube-system hands over the credentials of the control plane.",
 		Fields:      []string{"user", "namespace"},
 		eval: func(e *event, emit func(Finding)) {
@@ -124,6 +131,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "many-secrets-read", Title: "One principal read many distinct secrets", Severity: High,
+		Prefilter:   &Prefilter{Resources: []string{"secrets"}, Verbs: []string{"get"}},
 		Description: "A principal read many different secrets within a short window: credential harvesting.",
 		Fields:      []string{"user", "detail (how many, which window)"},
 		collect: func(e *event) (candidate, bool) {
@@ -142,6 +150,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "anonymous-allowed", Title: "Anonymous request allowed", Severity: High,
+		// No prefilter: the rule also takes any user in group system:unauthenticated, and a filter cannot say "this user or that group".
 		Description: "An unauthenticated request was allowed on something other than a health or discovery endpoint.",
 		Fields:      []string{"source IP", "verb", "resource", "detail (URI)"},
 		eval: func(e *event, emit func(Finding)) {
@@ -156,6 +165,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "denied-burst", Title: "Burst of 401/403 from one source", Severity: Medium,
+		Prefilter:   &Prefilter{Codes: []string{"401", "403"}},
 		Description: "Many denied requests from one source IP or user within a short window: probing or a broken credential.",
 		Fields:      []string{"source IP or user", "detail (how many, window, public IP)"},
 		// WithFailedAuthenticationAudit writes a failed authentication as one ResponseStarted event.
@@ -184,6 +194,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "binding-privileged", Title: "Binding to cluster-admin, a wildcard role or an anonymous subject", Severity: Critical,
+		Prefilter:   &Prefilter{Resources: []string{"clusterrolebindings", "rolebindings"}, Verbs: writeVerbs},
 		Description: "A (cluster) role binding grants cluster-admin or a wildcard role, or grants anything to system:anonymous, system:unauthenticated or system:authenticated.",
 		Fields:      []string{"user", "name", "detail (role and subjects)"},
 		NeedsBody:   []string{"clusterrolebindings", "rolebindings"},
@@ -212,6 +223,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: RoleRule, Title: "Binding to a wildcard role", Severity: Critical,
+		Prefilter:   &Prefilter{Resources: rbacResources, Verbs: changeVerbs},
 		Description: "A binding grants a role whose rules allow every verb or every resource. Audit logs hold no RBAC state: the role is known from its writes within the range and within the datasource's RBAC look-back before it.",
 		Fields:      []string{"user", "name", "detail (the role and its wildcards)"},
 		NeedsBody:   []string{"clusterrolebindings", "rolebindings", "clusterroles", "roles"},
@@ -286,6 +298,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "role-dangerous", Title: "Role with wildcards or escalation rights", Severity: High,
+		Prefilter:   &Prefilter{Resources: []string{"clusterroles", "roles"}, Verbs: writeVerbs},
 		Description: "A role was created or changed with wildcards, escalate/bind/impersonate, pods/exec, or rights over RBAC itself.",
 		Fields:      []string{"user", "name", "detail (the dangerous rules)"},
 		NeedsBody:   []string{"clusterroles", "roles"},
@@ -304,6 +317,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "system-role-modified", Title: "Built-in system role or binding changed", Severity: High,
+		Prefilter:   &Prefilter{Resources: rbacResources, Verbs: []string{"update", "patch", "delete"}, Names: []string{"system:*"}},
 		Description: "A system:* role or binding was modified or deleted by someone other than the control plane.",
 		Fields:      []string{"user", "name"},
 		eval: func(e *event, emit func(Finding)) {
@@ -318,6 +332,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "rbac-then-workload", Title: "RBAC change followed by a workload change", Severity: High,
+		Prefilter:   &Prefilter{Resources: append(slices.Clone(rbacResources), workloadResources...), Verbs: changeVerbs},
 		Description: "The same user changed RBAC and then created or changed a workload within minutes: a typical escalation sequence.",
 		Fields:      []string{"user", "detail (the RBAC change and the workload)"},
 		collect: func(e *event) (candidate, bool) {
@@ -353,6 +368,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "privileged-workload", Title: "Privileged or host-access workload", Severity: High,
+		Prefilter:   &Prefilter{Resources: workloadResources, Verbs: writeVerbs},
 		Description: "A pod or pod template is privileged, shares the host's network/PID/IPC, adds dangerous capabilities or mounts a sensitive host path.",
 		Fields:      []string{"user", "namespace", "name", "detail (what and in which container)"},
 		NeedsBody:   workloadResources,
@@ -378,6 +394,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "system-namespace-workload", Title: "Workload or service account created in kube-system or kube-public", Severity: Medium,
+		Prefilter:   &Prefilter{Resources: append([]string{"serviceaccounts"}, workloadResources...), Verbs: []string{"create"}, Namespaces: []string{"kube-system", "kube-public"}},
 		Description: "Something other than the control plane created a workload or service account in a system namespace.",
 		Fields:      []string{"user", "namespace", "name"},
 		eval: func(e *event, emit func(Finding)) {
@@ -400,6 +417,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "impersonation-privileged", Title: "Impersonation of a privileged identity", Severity: High,
+		// No prefilter: no filter field holds the impersonated user.
 		Description: "A request impersonated system:masters, a system:* user or cluster-admin.",
 		Fields:      []string{"user", "detail (who was impersonated)"},
 		eval: func(e *event, emit func(Finding)) {
@@ -420,6 +438,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "admission-or-auth-config-change", Title: "Admission webhook, aws-auth or CoreDNS configuration changed", Severity: High,
+		Prefilter:   &Prefilter{Resources: []string{"mutatingwebhookconfigurations", "validatingwebhookconfigurations", "validatingadmissionpolicies", "validatingadmissionpolicybindings", "configmaps"}, Verbs: changeVerbs},
 		Description: "Changes to admission webhooks, the EKS aws-auth map or CoreDNS alter who gets in and what runs.",
 		Fields:      []string{"user", "resource", "name"},
 		eval: func(e *event, emit func(Finding)) {
@@ -436,6 +455,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "token-or-csr", Title: "Service-account token or certificate requested by an unusual principal", Severity: Medium,
+		Prefilter:   &Prefilter{Resources: []string{"serviceaccounts", "certificatesigningrequests"}, Verbs: writeVerbs},
 		Description: "A person or script created a service-account token (TokenRequest) or created/approved a certificate signing request.",
 		Fields:      []string{"user", "namespace", "name"},
 		eval: func(e *event, emit func(Finding)) {
@@ -454,6 +474,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "events-deleted", Title: "Kubernetes events deleted", Severity: Medium,
+		Prefilter:   &Prefilter{Resources: []string{"events"}, Verbs: []string{"delete", "deletecollection"}},
 		Description: "Deleting events erases the trail of what happened in a namespace (anti-forensics).",
 		Fields:      []string{"user", "namespace"},
 		eval: func(e *event, emit func(Finding)) {
@@ -464,6 +485,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "permission-enumeration", Title: "Permission enumeration", Severity: Medium,
+		// No prefilter: the sweep weighs every read of every principal.
 		Description: "A known enumeration tool, a request for every permission at once (kubectl auth can-i --list), a burst of access reviews, or a sweep that reads many resource types and meets a mix of allowed and forbidden answers: mapping what a credential can do.",
 		Fields:      []string{"user", "user agent", "detail (tool, reviews, or the forbidden and allowed resource types)"},
 		state:       newSweepState,
@@ -483,6 +505,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "nodeport-service", Title: "NodePort service created", Severity: Low,
+		Prefilter:   &Prefilter{Resources: []string{"services"}, Verbs: writeVerbs},
 		Description: "A NodePort service opens a port on every node, often outside the ingress and firewall plan.",
 		Fields:      []string{"user", "namespace", "name", "detail (ports)"},
 		NeedsBody:   []string{"services"},
@@ -504,6 +527,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "configmap-credentials", Title: "ConfigMap that looks like it holds credentials", Severity: Medium,
+		Prefilter:   &Prefilter{Resources: []string{"configmaps"}, Verbs: writeVerbs},
 		Description: "Credentials belong in secrets: a ConfigMap whose keys name passwords, tokens or keys is readable by far more principals.",
 		Fields:      []string{"user", "namespace", "name", "detail (the keys)"},
 		NeedsBody:   []string{"configmaps"},
@@ -529,6 +553,7 @@ var catalogue = []*Rule{
 	},
 	{
 		ID: "system-identity-public-ip", Title: "System identity calling from a public IP", Severity: High,
+		Prefilter:   &Prefilter{Users: []string{"system:*", "eks:*"}},
 		Description: "Control-plane and EKS identities (system:*, eks:*) call from inside the cluster; one calling from the internet is a stolen credential.",
 		Fields:      []string{"user", "source IP"},
 		eval: func(e *event, emit func(Finding)) {

@@ -58,6 +58,40 @@ func detectConfig(q *query.Query, base detect.Config) detect.Config {
 	return cfg
 }
 
+// detectionsPrefilter is the union of the prefilters of rules (detect.UnionPrefilter) as a
+// query filter of any stage, and the union itself; nil when the rules need every event.
+func detectionsPrefilter(rules []*detect.Rule) (*query.Filter, *detect.Prefilter) {
+	u, ok := detect.UnionPrefilter(rules)
+	if !ok {
+		return nil, nil
+	}
+	lists := map[string][]string{"stages": {"*"}}
+	u.Each(func(key string, values []string) { lists[key] = values })
+	f, err := query.FilterOf(lists)
+	if err != nil {
+		return nil, nil
+	}
+	return &f, u
+}
+
+// detectionsSourceFilter is what a detections query asks of a remote source: its filter
+// narrowed by its rules' prefilter (query.Filter.NarrowedBy), or nil when the rules need every
+// event. The query's own filter and every rule still run in Go over what the source sends.
+func detectionsSourceFilter(q *query.Query) *query.Filter {
+	rules, err := detectionRules(q)
+	if err != nil {
+		return nil
+	}
+	p, _ := detectionsPrefilter(rules)
+	if p == nil {
+		return nil
+	}
+	pp := *p
+	pp.Stages = nil // the query's stages (the type's defaults) stand
+	f := q.Filter.NarrowedBy(pp)
+	return &f
+}
+
 func newDetections(q *query.Query, rules []*detect.Rule, cfg detect.Config, b *buckets) *detections {
 	return &detections{q: q, b: b, det: detect.New(rules, cfg)}
 }

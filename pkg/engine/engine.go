@@ -243,10 +243,20 @@ func sourceRequest(req Request) source.Request {
 	// The source matches the filter against raw lines (line filters, filter patterns): only
 	// where the event's JSON is in the line as it is (package envelope). Under auto, a remote
 	// source has been checked (resolveAuto); files ignore the filter.
-	if req.Query != nil && ((req.Envelope == envelope.Auto && !req.notBare) || req.Envelope.LiteralFiltersExact()) {
+	if filterToSource(req) {
 		srcReq.Filter = &req.Query.Filter
+		if req.Query.QueryType == query.TypeDetections {
+			if f := detectionsSourceFilter(req.Query); f != nil {
+				srcReq.Filter = f
+			}
+		}
 	}
 	return srcReq
+}
+
+// filterToSource reports whether the source is given the query's filter (sourceRequest).
+func filterToSource(req Request) bool {
+	return req.Query != nil && ((req.Envelope == envelope.Auto && !req.notBare) || req.Envelope.LiteralFiltersExact())
 }
 
 // scanAll reads everything scanFn yields with one aggregator per worker and returns them

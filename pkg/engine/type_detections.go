@@ -15,6 +15,25 @@ func init() {
 	registerType(query.TypeDetections, &typeEngine{plan: planDetections, bucketed: notTable})
 }
 
+// prefilterNoticePrefix starts the notice of a detections query whose source was asked only for
+// its rules' candidate lines.
+const prefilterNoticePrefix = "asked the source only for the selected rules' candidate lines ("
+
+// prefilterPushable reports whether a remote source can apply some field of the prefilter p
+// (Loki line filters, CloudWatch filter patterns: query.FilterFields' Push), so that asking for
+// it may pull fewer lines: globs alone (users system:*) are not.
+func prefilterPushable(p *query.Filter) bool {
+	for _, ff := range query.FilterFields {
+		if ff.Key == "stages" {
+			continue
+		}
+		if vs := ff.Values(p); len(vs) > 0 && (ff.Pushable(ff.Push.LokiLine, vs) || ff.Pushable(ff.Push.CWPattern, vs)) {
+			return true
+		}
+	}
+	return false
+}
+
 // planDetections selects the query's rules and, when the wildcard-role rule needs it, reads
 // the RBAC look-back before the range.
 func planDetections(ctx context.Context, src source.Source, req Request) (func() aggregator, []Notice, error) {
@@ -29,6 +48,14 @@ func planDetections(ctx context.Context, src source.Source, req Request) (func()
 	}
 	var preNotices []Notice
 	cfg := detectConfig(q, req.Detect)
+	if p, u := detectionsPrefilter(rules); p != nil {
+		// The notices' counts see only what the prefilter keeps, from any source, so that
+		// they do not depend on whether the source applied it.
+		cfg.Scope = p.Compile().Match
+		if _, files := src.(source.SegmentScanner); !files && filterToSource(req) && prefilterPushable(p) {
+			preNotices = append(preNotices, Notice{Info, prefilterNoticePrefix + u.String() + "); every rule and the query's filter ran in the plugin on what it sent, as on files"})
+		}
+	}
 	if cfg.RoleLookback > 0 && slices.ContainsFunc(rules, func(r *detect.Rule) bool { return r.ID == detect.RoleRule }) {
 		hist, st, err := roleHistory(ctx, src, req, cfg.RoleLookback)
 		switch {

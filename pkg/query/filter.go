@@ -2,6 +2,7 @@ package query
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/netip"
 	"slices"
 	"strings"
@@ -329,4 +330,76 @@ func (cm *codeMatcher) match(code int) bool {
 		}
 	}
 	return false
+}
+
+// FilterOf builds a filter from lists by the filter's JSON keys (FilterField.Key).
+func FilterOf(lists map[string][]string) (Filter, error) {
+	var f Filter
+	b, err := json.Marshal(lists)
+	if err != nil {
+		return f, err
+	}
+	err = json.Unmarshal(b, &f)
+	return f, err
+}
+
+// NarrowedBy is what a source may be asked for when the engine needs only the events of f that
+// also match p: a superset of f AND p. Per field of p (include values only): where f has no
+// include values, p's are added to f's exclusions; where both include, the includes are f's
+// exact values that p also lists (strings compare exactly; not codes, where 403 and 0403 are
+// one), or, when f's includes hold a glob or a code class (a dashboard variable's All, `*`) and
+// p's do not, p's; otherwise f's. Either side's includes alone hold every event of the
+// conjunction. f's exclusions always stay. The engine still applies f
+// exactly, so p only narrows what is read.
+func (f Filter) NarrowedBy(p Filter) Filter {
+	lists := map[string][]string{}
+	for _, ff := range FilterFields {
+		fv := ff.Values(&f)
+		if ff.Kind == KindSearch {
+			continue
+		}
+		if pv := ff.Values(&p); len(pv) > 0 {
+			fv = narrowValues(ff, fv, pv)
+		}
+		if len(fv) > 0 {
+			lists[ff.Key] = fv
+		}
+	}
+	out, err := FilterOf(lists)
+	if err != nil {
+		return f // cannot happen: lists come from a filter
+	}
+	out.Search, out.SearchMode = f.Search, f.SearchMode
+	return out
+}
+
+// narrowValues is one field of NarrowedBy: f's values fv narrowed by p's includes pv.
+func narrowValues(ff *FilterField, fv, pv []string) []string {
+	inc, exc := Split(fv)
+	excl := make([]string, len(exc))
+	for i, e := range exc {
+		excl[i] = "!" + e
+	}
+	// A glob, or a code class (4xx), matches more than one value.
+	glob := func(vs []string) bool {
+		return slices.ContainsFunc(vs, func(v string) bool {
+			return strings.Contains(v, "*") || ff.Kind == KindCode && strings.ContainsAny(v, "xX")
+		})
+	}
+	switch {
+	case len(inc) == 0, glob(inc) && !glob(pv):
+		return append(excl, pv...)
+	case !glob(inc) && ff.Kind == KindGlob:
+		// Exact strings on one value: the events of both lists hold a value in both.
+		var both []string
+		for _, v := range inc {
+			if slices.Contains(pv, v) {
+				both = append(both, v)
+			}
+		}
+		if len(both) > 0 {
+			return append(excl, both...)
+		}
+	}
+	return fv
 }

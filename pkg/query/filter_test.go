@@ -2,6 +2,7 @@ package query_test
 
 import (
 	"encoding/json"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -365,5 +366,33 @@ func TestFilterSourceIPErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("sourceIPs %s: error %v, want %q", raw, err, want)
 		}
+	}
+}
+
+// TestNarrowedBy: a filter narrowed by a prefilter keeps its own includes, adds the
+// prefilter's values where it has none (its exclusions stay), and keeps its search.
+func TestNarrowedBy(t *testing.T) {
+	f := query.Filter{Users: query.StringList{"!system:*"}, Resources: query.StringList{"pods", "secrets"}, Stages: query.StringList{"ResponseComplete"}, Search: "kubectl"}
+	p := query.Filter{Users: query.StringList{"alice", "bob*"}, Resources: query.StringList{"pods"}, Subresources: query.StringList{"exec"}, Codes: query.StringList{"403"}}
+	got := f.NarrowedBy(p)
+	want := query.Filter{Users: query.StringList{"!system:*", "alice", "bob*"}, Resources: query.StringList{"pods"}, Subresources: query.StringList{"exec"},
+		Codes: query.StringList{"403"}, Stages: query.StringList{"ResponseComplete"}, Search: "kubectl"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+	// A dashboard's All (`*`) and a code class give way to the prefilter's exact values; exact
+	// codes stay the query's (403 and 0403 are one code); lists with nothing in common stay.
+	dash := query.Filter{Resources: query.StringList{"*"}, Verbs: query.StringList{"*", "!watch"}, Codes: query.StringList{"4xx"}, Namespaces: query.StringList{"prod"}}
+	got = dash.NarrowedBy(query.Filter{Resources: query.StringList{"secrets"}, Verbs: query.StringList{"get", "list"}, Codes: query.StringList{"401", "403"}, Namespaces: query.StringList{"kube-system"}})
+	want = query.Filter{Resources: query.StringList{"secrets"}, Verbs: query.StringList{"!watch", "get", "list"}, Codes: query.StringList{"401", "403"}, Namespaces: query.StringList{"prod"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("dashboard: got %+v\nwant %+v", got, want)
+	}
+	codes := query.Filter{Codes: query.StringList{"0403"}}.NarrowedBy(query.Filter{Codes: query.StringList{"401", "403"}})
+	if !slices.Equal(codes.Codes, []string{"0403"}) {
+		t.Errorf("codes: %v", codes.Codes)
+	}
+	if !reflect.DeepEqual(f.NarrowedBy(query.Filter{}), f) {
+		t.Errorf("narrowed by nothing: %+v", f.NarrowedBy(query.Filter{}))
 	}
 }
