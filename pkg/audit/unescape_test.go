@@ -53,7 +53,7 @@ func checkAppendQuoted(t *testing.T, pre, b []byte) {
 // every length, read as encoding/json reads them.
 func TestAppendQuotedAsEncodingJSON(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	parts := []string{`\"`, `\\`, `\n`, `\/`, `\t`, `\u00e9`, `\ud83d\ude00`, `\ud83d`, `\u12`, `\x`, `"`, `\`, `a`, `bc`, `defghijk`, "\x00", "é", `}`, `{`, `:`}
+	parts := []string{`\"`, `\\`, `\n`, `\/`, `\t`, `\u00e9`, `\ud83d\ude00`, `\ud83d`, `\u12`, `\x`, `"`, `\`, `a`, `bc`, `defghijk`, "\x00", "é", `}`, `{`, `:`, `#`, `]`, `\"\"\"`}
 	for i := 0; i < 50000; i++ {
 		var sb strings.Builder
 		for n := rng.IntN(30); n > 0; n-- {
