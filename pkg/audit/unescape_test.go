@@ -74,7 +74,7 @@ func TestAppendQuotedAsEncodingJSON(t *testing.T) {
 
 // FuzzAppendQuoted: any bytes read as encoding/json reads them (checkAppendQuoted).
 func FuzzAppendQuoted(f *testing.F) {
-	for _, s := range []string{`a\"b"`, `\ud83d\ude00"`, `{\"kind\":\"Event\",\"verb\":\"get\"}\n","stream":"stdout"}`, `abcdefgh\`, `\x"`, `abcdefghijklmnopq\\\"rs"tail`} {
+	for _, s := range []string{`{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\",\"level\":\"Metadata\",\"annotations\":{\"r\":\"RBAC: allowed by \\\"x\\\"\"},\"ips\":[\"10.0.0.1\"],\"code\":200}\n","stream":"stdout"}`, `a\"b"`, `\ud83d\ude00"`, `{\"kind\":\"Event\",\"verb\":\"get\"}\n","stream":"stdout"}`, `abcdefgh\`, `\x"`, `abcdefghijklmnopq\\\"rs"tail`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -83,17 +83,42 @@ func FuzzAppendQuoted(f *testing.F) {
 	})
 }
 
+// TestAppendQuotedGeneratedEvents: generated events, each escaped as docker's json-file writes
+// it (encoding/json), read back byte for byte.
+func TestAppendQuotedGeneratedEvents(t *testing.T) {
+	var dst []byte
+	for _, l := range generatedEvents(t, 500) {
+		in := string(l) + "\n"
+		q, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		var ok bool
+		dst, n, ok = AppendQuoted(dst[:0], append(q[1:], `,"stream":"stdout"}`...))
+		if !ok || n != len(q)-1 || string(dst) != in {
+			t.Fatalf("AppendQuoted(%s) = %q, %d, %v", q, dst, n, ok)
+		}
+	}
+}
+
+// generatedEvents returns the lines of an auditgen log of the given number of requests.
+func generatedEvents(tb testing.TB, requests int) [][]byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	if _, err := auditgen.Write(&buf, auditgen.Options{Seed: 9, Start: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), Duration: time.Hour, Requests: requests}); err != nil {
+		tb.Fatal(err)
+	}
+	return bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))
+}
+
 // BenchmarkAppendQuoted unescapes generated events as docker's json-file holds them (each one a
 // JSON string: every quote of the event is \", about one escape every 11 bytes), with the
 // envelope's rest after the closing quote. Bytes are the escaped strings'.
 func BenchmarkAppendQuoted(b *testing.B) {
-	var buf bytes.Buffer
-	if _, err := auditgen.Write(&buf, auditgen.Options{Seed: 9, Start: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), Duration: time.Hour, Requests: 4000}); err != nil {
-		b.Fatal(err)
-	}
 	var strs [][]byte
 	total := 0
-	for _, l := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
+	for _, l := range generatedEvents(b, 4000) {
 		q, err := json.Marshal(string(l) + "\n")
 		if err != nil {
 			b.Fatal(err)
