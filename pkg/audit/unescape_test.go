@@ -7,7 +7,10 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/auditgen"
 )
 
 // checkAppendQuoted: AppendQuoted reads b the way encoding/json reads the string `"`+b: where it
@@ -53,7 +56,7 @@ func checkAppendQuoted(t *testing.T, pre, b []byte) {
 // every length, read as encoding/json reads them.
 func TestAppendQuotedAsEncodingJSON(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	parts := []string{`\"`, `\\`, `\n`, `\/`, `\t`, `\u00e9`, `\ud83d\ude00`, `\ud83d`, `\u12`, `\x`, `"`, `\`, `a`, `bc`, `defghijk`, "\x00", "é", `}`, `{`, `:`}
+	parts := []string{`\"`, `\\`, `\n`, `\/`, `\t`, `\u00e9`, `\ud83d\ude00`, `\ud83d`, `\u12`, `\x`, `"`, `\`, `a`, `bc`, `defghijk`, "\x00", "é", `}`, `{`, `:`, `#`, `]`, `\"\"\"`}
 	for i := 0; i < 50000; i++ {
 		var sb strings.Builder
 		for n := rng.IntN(30); n > 0; n-- {
@@ -71,11 +74,67 @@ func TestAppendQuotedAsEncodingJSON(t *testing.T) {
 
 // FuzzAppendQuoted: any bytes read as encoding/json reads them (checkAppendQuoted).
 func FuzzAppendQuoted(f *testing.F) {
-	for _, s := range []string{`a\"b"`, `\ud83d\ude00"`, `{\"kind\":\"Event\",\"verb\":\"get\"}\n","stream":"stdout"}`, `abcdefgh\`, `\x"`, `abcdefghijklmnopq\\\"rs"tail`} {
+	for _, s := range []string{`{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\",\"level\":\"Metadata\",\"annotations\":{\"r\":\"RBAC: allowed by \\\"x\\\"\"},\"ips\":[\"10.0.0.1\"],\"code\":200}\n","stream":"stdout"}`, `a\"b"`, `\ud83d\ude00"`, `{\"kind\":\"Event\",\"verb\":\"get\"}\n","stream":"stdout"}`, `abcdefgh\`, `\x"`, `abcdefghijklmnopq\\\"rs"tail`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		checkAppendQuoted(t, nil, b)
 		checkAppendQuoted(t, []byte("pre"), b)
 	})
+}
+
+// TestAppendQuotedGeneratedEvents: generated events, each escaped as docker's json-file writes
+// it (encoding/json), read back byte for byte.
+func TestAppendQuotedGeneratedEvents(t *testing.T) {
+	var dst []byte
+	for _, l := range generatedEvents(t, 500) {
+		in := string(l) + "\n"
+		q, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		var ok bool
+		dst, n, ok = AppendQuoted(dst[:0], append(q[1:], `,"stream":"stdout"}`...))
+		if !ok || n != len(q)-1 || string(dst) != in {
+			t.Fatalf("AppendQuoted(%s) = %q, %d, %v", q, dst, n, ok)
+		}
+	}
+}
+
+// generatedEvents returns the lines of an auditgen log of the given number of requests.
+func generatedEvents(tb testing.TB, requests int) [][]byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	if _, err := auditgen.Write(&buf, auditgen.Options{Seed: 9, Start: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), Duration: time.Hour, Requests: requests}); err != nil {
+		tb.Fatal(err)
+	}
+	return bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))
+}
+
+// BenchmarkAppendQuoted unescapes generated events as docker's json-file holds them (each one a
+// JSON string: every quote of the event is \", about one escape every 11 bytes), with the
+// envelope's rest after the closing quote. Bytes are the escaped strings'.
+func BenchmarkAppendQuoted(b *testing.B) {
+	var strs [][]byte
+	total := 0
+	for _, l := range generatedEvents(b, 4000) {
+		q, err := json.Marshal(string(l) + "\n")
+		if err != nil {
+			b.Fatal(err)
+		}
+		q = append(q[1:], `,"stream":"stdout","time":"2025-01-01T00:00:00.000000000Z"}`...)
+		strs = append(strs, q)
+		total += len(q)
+	}
+	b.SetBytes(int64(total))
+	var dst []byte
+	for b.Loop() {
+		for _, s := range strs {
+			var ok bool
+			if dst, _, ok = AppendQuoted(dst[:0], s); !ok {
+				b.Fatalf("AppendQuoted(%.80q…) not ok", s)
+			}
+		}
+	}
 }
