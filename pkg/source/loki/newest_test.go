@@ -149,7 +149,7 @@ func TestNewestMalformedLines(t *testing.T) {
 		`{"queryType":"events","format":"table","limit":500}`,
 		`{"queryType":"denied","limit":5}`,
 	} {
-		newestVsFull(t, lk, js, from, to)
+		t.Logf("%s: %q", js, newestVsFull(t, lk, js, from, to))
 	}
 	// Malformed lines only before the newest rows: the rest of the range is checked.
 	srv2 := lokitest.New()
