@@ -72,7 +72,11 @@ func genLines(t testing.TB, start time.Time, d time.Duration, requests, malforme
 // with a literal search (lines Loki sends that the plugin rejects: paging goes on) and with
 // filters LogQL cannot count (read in full).
 func TestNewestEqualsFullRead(t *testing.T) {
-	lines := genLines(t, genStart, 6*time.Hour, 3000, 0)
+	requests := 3000
+	if raceEnabled {
+		requests = 1500
+	}
+	lines := genLines(t, genStart, 6*time.Hour, requests, 0)
 	srv := lokitest.New()
 	defer srv.Close()
 	srv.Limits.MaxEntriesLimitPerQuery = 500
@@ -138,7 +142,11 @@ func TestNewestTiesAcrossPages(t *testing.T) {
 // truncated events, legacy text, JSON that is not an event) among the events: the full read
 // counts them in a notice, which the newest-first path must give alike, or not apply.
 func TestNewestMalformedLines(t *testing.T) {
-	lines := genLines(t, genStart, 6*time.Hour, 2000, 300)
+	requests := 2000
+	if raceEnabled {
+		requests = 1000
+	}
+	lines := genLines(t, genStart, 6*time.Hour, requests, 300)
 	srv := lokitest.New()
 	defer srv.Close()
 	load(srv, lines, noLag)
@@ -154,7 +162,7 @@ func TestNewestMalformedLines(t *testing.T) {
 	// Malformed lines only before the newest rows: the rest of the range is checked.
 	srv2 := lokitest.New()
 	defer srv2.Close()
-	clean := genLines(t, genStart, 6*time.Hour, 2000, 0)
+	clean := genLines(t, genStart, 6*time.Hour, requests, 0)
 	load(srv2, clean, noLag)
 	srv2.Push(map[string]string{"job": "kubernetes-audit", "host": "master-1", "filename": "/var/log/kubernetes/audit/audit.log"},
 		genStart.Add(time.Minute), `{"kind":"Event","stage":"ResponseComplete","responseStatus":{"code":403},"verb":"get"`)
@@ -222,14 +230,18 @@ func TestScanNewestWithinLag(t *testing.T) {
 // share of the bytes of the full read.
 func TestNewestFewRequests(t *testing.T) {
 	start := time.Date(2025, 3, 10, 0, 0, 0, 0, time.UTC)
-	lines := genLines(t, start, 24*time.Hour, 20000, 0)
+	requests, limit := 20000, 100
+	if raceEnabled {
+		requests, limit = 4000, 20 // the race detector slows lokitest tenfold
+	}
+	lines := genLines(t, start, 24*time.Hour, requests, 0)
 	srv := lokitest.New()
 	defer srv.Close()
 	for i, l := range lines {
 		ts, _ := audit.LineTime([]byte(l))
 		srv.Push(map[string]string{"job": "kubernetes-audit", "host": []string{"a", "b"}[i%2]}, ts, l)
 	}
-	purl, requests, bytesOut, _ := meteredProxy(t, srv.URL)
+	purl, sent, bytesOut, _ := meteredProxy(t, srv.URL)
 	lk := newSource(t, srv, func(c *loki.Config) { c.URL = purl })
 	from, to := start, start.Add(24*time.Hour)
 	for _, c := range []struct {
@@ -237,17 +249,17 @@ func TestNewestFewRequests(t *testing.T) {
 		maxReqs int64
 		maxPct  int64 // of the bytes of the full read
 	}{
-		{`{"queryType":"denied","limit":100}`, 5, 1},
-		// 1000 of about 20000 requests: a page of 1126 lines, 5.6 % of them.
-		{`{"queryType":"events","limit":1000}`, 5, 8},
+		{fmt.Sprintf(`{"queryType":"denied","limit":%d}`, limit), 5, 1},
+		// 100 of about 20000 requests (20 of 4000 under -race): a page of 113 lines.
+		{fmt.Sprintf(`{"queryType":"events","limit":%d}`, limit), 5, 1},
 	} {
 		cost := func(js string) (int64, int64) {
-			requests.Store(0)
+			sent.Store(0)
 			bytesOut.Store(0)
 			if _, err := engine.Run(context.Background(), lk, engine.Request{Query: parse(t, js), From: from, To: to}); err != nil {
 				t.Fatal(err)
 			}
-			return requests.Load(), bytesOut.Load()
+			return sent.Load(), bytesOut.Load()
 		}
 		nr, nb := cost(c.js)
 		_, fb := cost(`{"queryType":"events","sourceMode":"raw","limit":1}`)
