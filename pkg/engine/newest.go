@@ -113,7 +113,8 @@ func runNewest(ctx context.Context, src source.Source, req Request, newAgg func(
 	pages := stats.Source.FilesScanned
 	asked := fmt.Sprintf("%s%d rows newest first: asked the source for %d %s backward (%d lines)", NewestNoticePrefix, q.Limit, pages, plural(pages, "page", "pages"), stats.Source.LinesRead)
 	var problems []string
-	if unread != nil {
+	switch {
+	case unread != nil:
 		suspect, reqs, bytes, err := ns.SuspectLines(ctx, srcReq, *unread)
 		if err != nil {
 			return nil, false, err
@@ -121,8 +122,8 @@ func runNewest(ctx context.Context, src source.Source, req Request, newAgg func(
 		if suspect != 0 {
 			return nil, false, nil // the full read counts them in its notice
 		}
-		start := req.From
-		cr, err := c.Count(ctx, source.CountRequest{From: req.From, To: req.To, Start: start, Step: req.To.Sub(start) + time.Nanosecond, N: 1, Filter: q.Filter})
+		// One bucket, [From, To]: one metric query (instant pieces past max_query_length).
+		cr, err := c.Count(ctx, source.CountRequest{From: req.From, To: req.To, Start: req.From, Step: req.To.Sub(req.From) + time.Nanosecond, N: 1, Filter: q.Filter})
 		if err != nil {
 			return nil, false, err
 		}
@@ -141,8 +142,10 @@ func runNewest(ctx context.Context, src source.Source, req Request, newAgg func(
 		reqs += cr.Requests
 		bytes += cr.BytesScanned
 		asked += fmt.Sprintf(", then checked the rest of the range and counted the total (%d) at the source in %d %s, %s scanned", int(total), reqs, plural(reqs, "request", "requests"), humanBytes(bytes))
-	} else {
+	case len(stats.Source.Problems) == 0:
 		asked += ", the whole range"
+	default:
+		asked += ", until it stopped (see the warnings)"
 	}
 	res = &Result{Stats: stats}
 	agg.finish(res)
