@@ -180,6 +180,15 @@ func Run(ctx context.Context, src source.Source, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if nr, done, err := runNewest(ctx, src, req, newAgg); err != nil {
+		return nil, err
+	} else if done {
+		if pd != nil {
+			nr.Notices = append(pd.Notices, nr.Notices...)
+		}
+		nr.Notices = append(autoNotices, nr.Notices...)
+		return nr, nil
+	}
 	res := &Result{}
 	var agg aggregator
 	var stats Stats

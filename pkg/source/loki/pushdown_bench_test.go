@@ -69,7 +69,7 @@ func meteredProxy(tb testing.TB, target string) (url string, requests, bytesOut,
 
 func urlParse(s string) (*url.URL, error) { return url.Parse(s) }
 
-// BenchmarkPushdownVsRaw: topn, matrix and denied over 24 h of a generated busy log in lokitest
+// BenchmarkPushdownVsRaw: topn, matrix, denied and the newest events over 24 h of a generated busy log in lokitest
 // (its real limits: 5000 lines per page, max_query_series), pushdown against raw: requests sent
 // and bytes Loki sent back. Then the overview dashboard's counts twice, the second a minute
 // later with the cache of finished buckets. K8SAUDIT_BENCH_REQUESTS is not read: the size is
@@ -108,6 +108,9 @@ func BenchmarkPushdownVsRaw(b *testing.B) {
 			{"topn", `{"queryType":"topn","sourceMode":"pushdown","groupBy":["objectRef.namespace"],"limit":20}`, `{"queryType":"topn","sourceMode":"raw","groupBy":["objectRef.namespace"],"limit":20}`},
 			{"matrix", `{"queryType":"matrix","sourceMode":"pushdown","rows":"user.username","columns":"objectRef.resource","limit":15}`, `{"queryType":"matrix","sourceMode":"raw","rows":"user.username","columns":"objectRef.resource","limit":15}`},
 			{"denied", `{"queryType":"denied","limit":500}`, `{"queryType":"events","sourceMode":"raw","limit":1}`},
+			// Newest first (backward pages, the total counted by Loki) against the full read.
+			{"denied-newest", `{"queryType":"denied","limit":100}`, `{"queryType":"events","sourceMode":"raw","limit":1}`},
+			{"events-newest", `{"queryType":"events","limit":1000}`, `{"queryType":"events","sourceMode":"raw","limit":1}`},
 		} {
 			pr, pb := run(c.push)
 			rr, rb := run(c.raw)

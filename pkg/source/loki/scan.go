@@ -89,7 +89,7 @@ func (s *Source) scanEntries(ctx context.Context, q string, lo, hi time.Time, fn
 			if err := ctx.Err(); err != nil {
 				return st, err
 			}
-			page, raw, keys, warnings, err := s.page(ctx, q, start, end)
+			page, raw, keys, warnings, err := s.page(ctx, q, start, end, "forward", s.cfg.PageSize)
 			if err != nil {
 				if delivered == 0 || ctx.Err() != nil {
 					return st, err
@@ -164,7 +164,8 @@ func (s *Source) scanEntries(ctx context.Context, q string, lo, hi time.Time, fn
 	return st, nil
 }
 
-// page fetches one query_range page and returns its distinct entries in time order, how many
+// page fetches one query_range page (direction forward or backward, at most limit entries) and returns its distinct
+// entries in ascending time order, how many
 // entries Loki sent (raw, for the end-of-range test), a key per stream (its sorted labels) and
 // Loki's warnings.
 //
@@ -172,13 +173,13 @@ func (s *Source) scanEntries(ctx context.Context, q string, lo, hi time.Time, fn
 // from replicas the querier failed to merge) is kept once. Loki itself never holds such twins:
 // it ignores a pushed line identical to one of its stream at the same timestamp
 // (grafana/loki#1519), so a repeat is always an artefact of the answer.
-func (s *Source) page(ctx context.Context, q string, start, end int64) (out []entry, raw int, keys []string, warnings []string, err error) {
+func (s *Source) page(ctx context.Context, q string, start, end int64, direction string, limit int) (out []entry, raw int, keys []string, warnings []string, err error) {
 	params := url.Values{
 		"query":     {q},
 		"start":     {strconv.FormatInt(start, 10)},
 		"end":       {strconv.FormatInt(end, 10)},
-		"limit":     {strconv.Itoa(s.cfg.PageSize)},
-		"direction": {"forward"},
+		"limit":     {strconv.Itoa(limit)},
+		"direction": {direction},
 	}
 	var resp queryResponse
 	if err := s.c.get(ctx, "/loki/api/v1/query_range", params, &resp); err != nil {
