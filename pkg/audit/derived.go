@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"encoding/binary"
 	"net/url"
 	"strings"
 	"time"
@@ -105,19 +106,41 @@ func ParseExec(subresource, requestURI string) (ExecInfo, bool) {
 // number of fractional digits (kube-apiserver writes microseconds), a 'Z' or numeric offset, and
 // the space-separated form ("2022-11-29 00:09:04.38") some pipelines write, read as UTC.
 func ParseTime(b []byte) (time.Time, bool) {
-	// yyyy-mm-ddThh:mm:ss
-	if len(b) < 19 || b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != ' ' && b[10] != 't') ||
-		b[13] != ':' || b[16] != ':' {
+	minute, ok := parseMinute(b)
+	if !ok {
 		return time.Time{}, false
+	}
+	return parseSeconds(b, minute)
+}
+
+// parseMinute parses a timestamp's "yyyy-mm-ddThh:mm" (its first 16 bytes, see ParseTime) as
+// the Unix time of that minute, in seconds, before any offset.
+func parseMinute(b []byte) (int64, bool) {
+	if len(b) < 19 || b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != ' ' && b[10] != 't') ||
+		b[13] != ':' {
+		return 0, false
 	}
 	year, ok1 := digits(b[0:4])
 	month, ok2 := digits(b[5:7])
 	day, ok3 := digits(b[8:10])
 	hour, ok4 := digits(b[11:13])
 	minute, ok5 := digits(b[14:16])
-	sec, ok6 := digits(b[17:19])
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || month < 1 || month > 12 || day < 1 || day > 31 ||
-		hour > 23 || minute > 59 || sec > 60 || day > daysIn(month, year) {
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || month < 1 || month > 12 || day < 1 || day > 31 ||
+		hour > 23 || minute > 59 || day > daysIn(month, year) {
+		return 0, false
+	}
+	// time.Unix from a civil date is several times cheaper than time.Date's normalisation.
+	return daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60), true
+}
+
+// parseSeconds parses what follows a timestamp's minute (":ss", a fraction, the offset), given
+// the minute's Unix time (parseMinute).
+func parseSeconds(b []byte, minute int64) (time.Time, bool) {
+	if len(b) < 19 || b[16] != ':' {
+		return time.Time{}, false
+	}
+	sec, ok := digits(b[17:19])
+	if !ok || sec > 60 {
 		return time.Time{}, false
 	}
 	rest := b[19:]
@@ -151,9 +174,30 @@ func ParseTime(b []byte) (time.Time, bool) {
 	default:
 		return time.Time{}, false
 	}
-	// time.Unix from a civil date is several times cheaper than time.Date's normalisation.
-	unix := daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec-offset)
-	return time.Unix(unix, int64(nsec)).UTC(), true
+	return time.Unix(minute+int64(sec-offset), int64(nsec)).UTC(), true
+}
+
+// timeCache is ParseTime that remembers the last minute it parsed ("yyyy-mm-ddThh:mm", the
+// first 16 bytes of a timestamp): the timestamps of neighbouring lines (and an event's two)
+// share it, so most are parsed from their seconds on. One per goroutine (it is in a Record).
+type timeCache struct {
+	key  [2]uint64 // the minute's 16 bytes; valid only with ok
+	unix int64     // the minute's Unix time (parseMinute)
+	ok   bool
+}
+
+func (c *timeCache) parse(b []byte) (time.Time, bool) {
+	if len(b) >= 19 {
+		k := [2]uint64{binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])}
+		if c.ok && k == c.key {
+			return parseSeconds(b, c.unix)
+		}
+		if m, ok := parseMinute(b); ok {
+			c.key, c.unix, c.ok = k, m, true
+			return parseSeconds(b, m)
+		}
+	}
+	return time.Time{}, false
 }
 
 // daysFromCivil is the number of days from 1970-01-01 to a proleptic Gregorian date

@@ -43,8 +43,13 @@ func (w *walker) peek() byte {
 // str reads a string at w.i (which must be '"') and returns its raw content (escapes kept)
 // and whether it has escapes.
 func (w *walker) str() (raw []byte, escaped, ok bool) {
-	raw, ok = w.key()
-	return raw, ok && bytes.IndexByte(raw, '\\') >= 0, ok
+	start := w.i + 1
+	end, esc := skipStringEsc(w.b, start)
+	if end < 0 {
+		return nil, false, false
+	}
+	w.i = end
+	return w.b[start : end-1], esc, true
 }
 
 // key reads a string at w.i (which must be '"') and returns its raw content.
@@ -157,6 +162,40 @@ func skipString(b []byte, i int) int {
 		}
 		i = j + 1
 	}
+}
+
+// skipStringEsc is skipString that also reports whether the string has a backslash: the
+// first 32 bytes are searched as skipString does, noting escapes on the way (so that a short
+// value is read once, not searched again for backslashes); the rest, if any, by skipString
+// and bytes.IndexByte.
+func skipStringEsc(b []byte, i int) (int, bool) {
+	const (
+		ones   = 0x0101010101010101
+		highs  = 0x8080808080808080
+		quotes = 0x2222222222222222 // '"'
+		slashs = 0x5c5c5c5c5c5c5c5c // '\\'
+	)
+	esc := false
+	for words := 0; words < 4 && i+8 <= len(b); words++ {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q, s := x^quotes, x^slashs
+		m := ((q-ones)&^q | (s-ones)&^s) & highs
+		if m == 0 {
+			i += 8
+			continue
+		}
+		j := i + bits.TrailingZeros64(m)/8
+		if b[j] == '"' {
+			return j + 1, esc
+		}
+		i, esc = j+2, true // an escape: skip the backslash and the escaped byte
+		words = -1
+	}
+	end := skipString(b, i)
+	if end < 0 {
+		return -1, false
+	}
+	return end, esc || bytes.IndexByte(b[min(i, end-1):end-1], '\\') >= 0
 }
 
 // value reads one value and returns its raw bytes: for strings the content without quotes,

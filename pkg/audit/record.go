@@ -82,6 +82,7 @@ type Record struct {
 	decision, reason []byte
 	annParsed        bool
 	buf              []byte
+	tc               timeCache // kept from line to line
 }
 
 // Scanner extracts a fixed set of fields from audit lines in one pass, skipping everything
@@ -142,13 +143,13 @@ func (s *Scanner) Scan(line []byte, r *Record) error {
 		case "userAgent":
 			return s.str(&w, r, FieldUserAgent)
 		case "stageTimestamp":
-			return timeValue(&w, &r.Time)
+			return timeValue(&w, &r.tc, &r.Time)
 		case "requestReceivedTimestamp":
 			if s.fields.Has(FieldRequestReceived) {
-				return timeValue(&w, &r.Received)
+				return timeValue(&w, &r.tc, &r.Received)
 			}
 		case "timestamp":
-			return timeValue(&w, &fallback)
+			return timeValue(&w, &r.tc, &fallback)
 		case "sourceIPs":
 			if s.fields.Has(FieldSourceIPs) {
 				return rawValue(&w, &r.sourceIPs, '[')
@@ -235,7 +236,7 @@ func (s *Scanner) Scan(line []byte, r *Record) error {
 			if w.peek() == '{' {
 				return w.object(func(k []byte) bool {
 					if string(k) == "creationTimestamp" && fallback.IsZero() {
-						return timeValue(&w, &fallback)
+						return timeValue(&w, &r.tc, &fallback)
 					}
 					return w.skip()
 				})
@@ -260,11 +261,11 @@ func (s *Scanner) Scan(line []byte, r *Record) error {
 
 // str stores a string field if the scanner wants it, and skips the value otherwise.
 func (s *Scanner) str(w *walker, r *Record, f Field) bool {
-	if !s.fields.Has(f) {
-		return w.skip()
+	if !s.fields.Has(f) || w.peek() != '"' {
+		return w.skip() // not wanted, or not a string (which leaves the field empty)
 	}
-	raw, kind, esc, ok := w.value()
-	if ok && kind == '"' {
+	raw, esc, ok := w.str()
+	if ok {
 		if esc {
 			raw = r.unescape(raw)
 		}
@@ -273,10 +274,10 @@ func (s *Scanner) str(w *walker, r *Record, f Field) bool {
 	return ok
 }
 
-func timeValue(w *walker, t *time.Time) bool {
+func timeValue(w *walker, c *timeCache, t *time.Time) bool {
 	raw, kind, _, ok := w.value()
 	if ok && kind == '"' {
-		*t, _ = ParseTime(raw)
+		*t, _ = c.parse(raw)
 	}
 	return ok
 }
@@ -309,8 +310,8 @@ func atoi(b []byte) int {
 }
 
 func (r *Record) reset(line []byte) {
-	buf := r.buf[:0]
-	*r = Record{Line: line, buf: buf}
+	buf, tc := r.buf[:0], r.tc
+	*r = Record{Line: line, buf: buf, tc: tc}
 }
 
 // unescape returns v itself when it has no escapes (the common case), else its unescaped copy

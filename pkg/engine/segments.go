@@ -72,14 +72,17 @@ func runSegments(ctx context.Context, ss source.SegmentScanner, req Request, new
 		return nil, st, err
 	}
 	final := newAgg().(partialAgg)
+	saves := newIndexSaves()
+	defer saves.wait(nil) // no save outlives the query
 	for _, seg := range segs {
 		if err := ctx.Err(); err != nil {
 			return nil, st, err
 		}
-		if err := answerSegment(ctx, ss, seg, req, plan, newAgg, final, &st); err != nil {
+		if err := answerSegment(ctx, ss, seg, req, plan, newAgg, final, saves, &st); err != nil {
 			return nil, st, err
 		}
 	}
+	saves.wait(&st)
 	st.Segments.Total = len(segs)
 	return final, st, nil
 }
@@ -88,7 +91,7 @@ func runSegments(ctx context.Context, ss source.SegmentScanner, req Request, new
 // the cached partial of the segment as it is now; a cached partial of an older version, plus
 // the appended bytes; the segment's column index (plus the appended bytes), for queries it
 // can answer; a read of the whole segment, which also builds its index.
-func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Segment, req Request, plan segmentPlan, newAgg func() aggregator, final partialAgg, st *Stats) error {
+func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Segment, req Request, plan segmentPlan, newAgg func() aggregator, final partialAgg, saves *indexSaves, st *Stats) error {
 	key := seg.ID + "\x00" + plan.fp
 	usable := func(p *partial) bool {
 		return p != nil && p.fits(req.From, req.To) && p.end <= seg.Version && (seg.Appendable || p.end == seg.Version)
@@ -124,15 +127,22 @@ func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Seg
 	// index that covers the whole segment is only read from then on (each query has its own
 	// handle), so the others go on at once.
 	var ix *index.Index
+	// held lets the segment's index go (closes the one loaded, unlocks): when this returns,
+	// or after the index is saved in the background.
+	held := func() {}
+	defer func() { held() }()
 	if req.Index != nil {
 		unlock, err := req.Cache.acquire(ctx, "index\x00"+seg.ID)
 		if err != nil {
 			return err
 		}
 		var once sync.Once
-		defer once.Do(unlock)
 		ix = loadIndex(req.Index, seg, st)
-		defer ix.Close()
+		loaded := ix
+		held = func() {
+			loaded.Close()
+			once.Do(unlock)
+		}
 		if ix != nil && ix.End == seg.Version {
 			once.Do(unlock)
 		}
@@ -219,7 +229,14 @@ func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Seg
 		part.src.BytesRead -= from + scanned.BytesRead - scanned.End
 	}
 	if extend != nil {
-		saveIndex(req.Index, seg, extend, part, builders, st)
+		// Saved while the next segment is read; the index stays held (other queries wait
+		// for it) until it is on disk.
+		read, release := *part, held
+		held = func() {}
+		saves.start(func(st *Stats) {
+			defer release()
+			saveIndex(req.Index, seg, extend, &read, builders, st)
+		})
 	}
 	if prefix != nil {
 		if base != nil {
@@ -272,6 +289,50 @@ func loadIndex(store *index.Store, seg source.Segment, st *Stats) *index.Index {
 		return nil
 	}
 	return ix
+}
+
+// indexSaves saves a query's new index files in the background, one at a time, so that
+// encoding, writing and syncing a segment's index (a few milliseconds, most of it the sync)
+// overlaps the read of the next segment instead of adding to the query's time.
+type indexSaves struct {
+	slot chan struct{} // held by the save in progress
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	st   SegmentStats // IndexWritten and IndexProblem of the saves done
+}
+
+func newIndexSaves() *indexSaves { return &indexSaves{slot: make(chan struct{}, 1)} }
+
+// start runs save (which reports into its Stats' Segments) once the previous save is done.
+func (s *indexSaves) start(save func(st *Stats)) {
+	s.slot <- struct{}{}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-s.slot }()
+		var st Stats
+		save(&st)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.st.IndexWritten += st.Segments.IndexWritten
+		if p := st.Segments.IndexProblem; p != "" {
+			s.st.IndexProblem = p
+		}
+	}()
+}
+
+// wait waits for the saves started and adds what they report to st (when not nil).
+func (s *indexSaves) wait(st *Stats) {
+	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st != nil {
+		st.Segments.IndexWritten += s.st.IndexWritten
+		if p := s.st.IndexProblem; p != "" {
+			st.Segments.IndexProblem = p
+		}
+	}
+	s.st = SegmentStats{}
 }
 
 // saveIndex adds what was just read (part, with its builders' blocks) to ix and stores it; a

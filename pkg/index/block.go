@@ -71,16 +71,25 @@ type Builder struct {
 	// where each event's line starts in its segment (deltas).
 	times, recv, codes, offs  []byte
 	lo, hi, lastTime, lastOff int64 // stageTimestamp range and the last time and offset
-	cols                      []dictColumn
+	cols                      *[numColumns]dictColumn
 	payload                   []byte // the pending block's payload, reused from block to block
 	blocks                    []rawBlock
 }
 
+// numColumns is len(columns).
+const numColumns = 17
+
 // dictColumn is one column of the pending block: its distinct values and one id per row.
 type dictColumn struct {
-	dict []string          // distinct values, in id order
-	ids  []uint16          // one per row (a block has at most BlockRows distinct values)
-	seen map[string]uint16 // value -> id
+	dict []string           // distinct values, in id order
+	ids  *[BlockRows]uint16 // one per row (a block has at most BlockRows distinct values)
+	seen map[string]uint16  // value -> id
+	// last is the previous row's value and id (lastOK false for none yet): an audit log's
+	// neighbouring lines (an event's stages, a client's requests) often share a column's
+	// value, which one comparison then finds, without hashing.
+	last   string
+	lastID uint16
+	lastOK bool
 	// recent holds, per shortHash, the id (plus one; 0 for none) of the last value met with
 	// that hash: a cheap guess that one comparison confirms, right for most rows (the values
 	// of a column in a block are few), before the map's hashing of the whole value.
@@ -100,10 +109,11 @@ func shortHash(v []byte) uint8 {
 	return uint8((x * 0x9E3779B97F4A7C15) >> 56)
 }
 
-// id returns v's id, adding v to the dictionary if it is new.
+// id returns v's id, adding v to the dictionary if it is new, and makes it the last value.
 func (c *dictColumn) id(v []byte) uint16 {
 	h := shortHash(v)
 	if e := c.recent[h]; e != 0 && c.dict[e-1] == string(v) {
+		c.last, c.lastID, c.lastOK = c.dict[e-1], e-1, true
 		return e - 1
 	}
 	id, ok := c.seen[string(v)] // no allocation: the conversion is only the lookup's key
@@ -114,24 +124,34 @@ func (c *dictColumn) id(v []byte) uint16 {
 		c.seen[s] = id
 	}
 	c.recent[h] = id + 1
+	c.last, c.lastID, c.lastOK = c.dict[id], id, true
 	return id
 }
 
 // reset empties the column for the next block.
 func (c *dictColumn) reset() {
-	c.dict, c.ids = c.dict[:0], c.ids[:0]
+	c.dict = c.dict[:0]
 	clear(c.seen)
 	clear(c.recent[:])
+	c.last, c.lastID, c.lastOK = "", 0, false
 }
 
 // NewBuilder returns an empty builder.
 func NewBuilder() *Builder {
-	b := &Builder{cols: make([]dictColumn, len(columns))}
+	b := &Builder{cols: new([numColumns]dictColumn)}
 	for i := range b.cols {
 		b.cols[i].seen = map[string]uint16{}
+		b.cols[i].ids = new([BlockRows]uint16)
 	}
 	return b
 }
+
+// strCols and rawCols are audit.StrFields and audit.RawFields as arrays (columns is the one,
+// then the other), so that Add's loops over them have constant bounds.
+var (
+	strCols = [numColumns - 4]audit.Field(audit.StrFields)
+	rawCols = [4]audit.Field(audit.RawFields)
+)
 
 // Add stores r, which must have been scanned with (at least) audit.IndexedFields, and off, where
 // its line starts in the segment (so that Block.Offset can find it again).
@@ -152,17 +172,26 @@ func (b *Builder) Add(r *audit.Record, off int64) {
 	b.codes = binary.AppendVarint(b.codes, int64(r.Code))
 	b.offs = binary.AppendVarint(b.offs, off-b.lastOff)
 	b.lastTime, b.lastOff = t, off
-	b.rows++
-	for i, f := range columns {
-		var v []byte
-		if colRaw[i] {
-			v = r.Raw(f)
+	// The value of the row before, else the dictionary (dictColumn.last): in the loop, not
+	// in a function of its own, as calls cost more than the comparison.
+	row := b.rows
+	for i, f := range &strCols {
+		c, v := &b.cols[i], r.Str(f)
+		if c.lastOK && string(v) == c.last {
+			c.ids[row] = c.lastID
 		} else {
-			v = r.Str(f)
+			c.ids[row] = c.id(v)
 		}
-		c := &b.cols[i]
-		c.ids = append(c.ids, c.id(v))
 	}
+	for i, f := range &rawCols {
+		c, v := &b.cols[len(strCols)+i], r.Raw(f)
+		if c.lastOK && string(v) == c.last {
+			c.ids[row] = c.lastID
+		} else {
+			c.ids[row] = c.id(v)
+		}
+	}
+	b.rows++
 	if b.rows == BlockRows {
 		b.flush()
 	}
@@ -185,7 +214,7 @@ func (b *Builder) flush() {
 			p = binary.AppendUvarint(p, uint64(len(v)))
 			p = append(p, v...)
 		}
-		p = appendPacked(p, c.ids, idBits(len(c.dict)))
+		p = appendPacked(p, c.ids[:n], idBits(len(c.dict)))
 		c.reset()
 	}
 	b.payload = p
@@ -302,6 +331,16 @@ func idBits(distinct int) uint {
 func appendPacked(p []byte, ids []uint16, w uint) []byte {
 	if w == 0 {
 		return p
+	}
+	if w <= 8 {
+		// Eight ids at a time: 8*w bits, w whole bytes (the same bits as one at a time).
+		for len(ids) >= 8 {
+			g := ids[:8]
+			x := uint64(g[0]) | uint64(g[1])<<w | uint64(g[2])<<(2*w) | uint64(g[3])<<(3*w) |
+				uint64(g[4])<<(4*w) | uint64(g[5])<<(5*w) | uint64(g[6])<<(6*w) | uint64(g[7])<<(7*w)
+			p = binary.LittleEndian.AppendUint64(p, x)[:len(p)+int(w)]
+			ids = ids[8:]
+		}
 	}
 	var acc uint64
 	var n uint // bits in acc: below 32 between ids, so that an id of up to 16 bits fits

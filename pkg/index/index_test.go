@@ -282,6 +282,20 @@ func TestPackedIDs(t *testing.T) {
 			if want := 1 + (n*int(w)+7)/8; len(p) != want {
 				t.Fatalf("%d ids of %d bits: %d bytes, want %d", n, w, len(p), want)
 			}
+			// The bits are those of the ids one after another, least significant first
+			// (the format, whatever shortcuts appendPacked takes).
+			want := make([]byte, (n*int(w)+7)/8)
+			for i, id := range ids {
+				for k := range w {
+					if id>>k&1 != 0 {
+						bit := i*int(w) + int(k)
+						want[bit/8] |= 1 << (bit % 8)
+					}
+				}
+			}
+			if !slices.Equal(p[1:], want) {
+				t.Fatalf("%d ids of %d bits: % x, want % x", n, w, p[1:], want)
+			}
 			r := reader{p: p[1:]}
 			got := make([]uint16, n)
 			if !r.packed(got, w, uint32(distinct)) || len(r.p) != 0 || !slices.Equal(got, ids) {
