@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -100,11 +101,15 @@ func planMatrixPush(req Request) pushPlan {
 
 // narrowForSource adds to the query's filter what its type implies, so that a remote source
 // (Loki line filters, CloudWatch filter patterns) sends only the lines that can count: denied
-// reads only 401 and 403 responses. The result is the same; only fewer lines are pulled (and
-// "events matched" counts those lines). Files are left alone: they are read whole anyway.
+// reads only 401 and 403 responses, an events query with auditIDs only those requests' lines.
+// The result is the same; only fewer lines are pulled (and "events matched" counts those
+// lines). Files are left alone: they are read whole anyway.
 func narrowForSource(q *query.Query) {
 	if q.QueryType == query.TypeDenied && len(q.Filter.Codes) == 0 {
 		q.Filter.Codes = query.StringList{"401", "403"}
+	}
+	if q.QueryType == query.TypeEvents && len(q.AuditIDs) > 0 {
+		q.Filter.AuditIDs = slices.Clone(q.AuditIDs)
 	}
 }
 

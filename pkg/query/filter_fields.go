@@ -119,6 +119,10 @@ var FilterFields = []*FilterField{
 	strField("subresources", "subresource", "objectRef.subresource", audit.FieldSubresource, func(f *Filter) []string { return f.Subresources }),
 	strField("apiGroups", "API group", "objectRef.apiGroup", audit.FieldAPIGroup, func(f *Filter) []string { return f.APIGroups }),
 	strField("names", "name", "objectRef.name", audit.FieldName, func(f *Filter) []string { return f.Names }),
+	// auditIDs: set by the engine only (Filter.AuditIDs), exact values; a prefilter of the lines
+	// for Loki and CloudWatch, never counted by them.
+	withPush(strField("auditIDs", "audit ID", "auditID", audit.FieldAuditID, func(f *Filter) []string { return f.AuditIDs }),
+		Pushdown{LokiLine: PushIncludes, Insights: PushIncludes, CWPattern: PushIncludes}),
 	withPush(strField("userAgents", "user agent", "userAgent", audit.FieldUserAgent, func(f *Filter) []string { return f.UserAgents }),
 		Pushdown{LokiLine: PushIncludes, LokiMetric: PushAll, Insights: PushIncludes}),
 	withValid(strField("levels", "level", "level", audit.FieldLevel, func(f *Filter) []string { return f.Levels }), validLevels),

@@ -112,6 +112,10 @@ type Filter struct {
 	Search       string     `json:"search,omitempty"`
 	// SearchMode is how Search matches: text (default), caseInsensitive or regex (RE2).
 	SearchMode string `json:"searchMode,omitempty"`
+	// AuditIDs is an events query's auditIDs, set by the engine for remote sources only, so
+	// that they are asked for those requests' lines alone (engine narrowForSource). It is not
+	// part of the filter's JSON: queries give auditIDs beside the filter.
+	AuditIDs StringList `json:"-"`
 }
 
 // Allow lists what detections must not report: users, groups, namespaces and images (globs)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -133,6 +134,57 @@ func BenchmarkDetectionsPrefilter(b *testing.B) {
 			p, o, l, f := run(c.rules)
 			b.Logf("%s: %d pages, %d events, %d bytes (%.2f %% of all rules'), %d findings", c.name, p, l, o, 100*float64(o)/float64(ab), f)
 			b.ReportMetric(100*float64(o)/float64(ab), c.name+"-%all-bytes")
+		}
+	}
+}
+
+// TestEventsByAuditIDReadsOnlyTheirEvents: an events query with auditIDs (the raw-event link of
+// tables and findings) asks CloudWatch only for those requests' events (a filter pattern on
+// the auditID), and its result is the file's.
+func TestEventsByAuditIDReadsOnlyTheirEvents(t *testing.T) {
+	fx := loadFixtures(t)
+	srv := newServer(t, fx)
+	cw := newSource(t, srv, nil, cloudwatch.Options{})
+	fs, err := file.New(file.Config{Paths: []string{writeFile(t, fx)}}, file.Options{TimeOf: audit.LineTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, f := range []fixture{fx[0], fx[len(fx)/2], fx[len(fx)-1]} {
+		r, err := audit.Decode([]byte(f.line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, string(r.Str(audit.FieldAuditID)))
+	}
+	rng := equivalenceRanges[0]
+	for _, format := range []string{"logs", "table"} {
+		raw := `{"queryType":"events","format":"` + format + `","limit":1000,"auditIDs":["` + strings.Join(ids, `","`) + `"]}`
+		run := func(src source.Source) *engine.Result {
+			q, err := query.Parse([]byte(raw), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := engine.Run(testCtx(t), src, engine.Request{Query: q, From: rng[0], To: rng[1], Interval: time.Minute, MaxDataPoints: 1000})
+			if err != nil {
+				t.Fatalf("%s: %v", raw, err)
+			}
+			return res
+		}
+		want, got := run(fs), run(cw)
+		read := got.Stats.Source.LinesRead
+		skipped := func(n engine.Notice) bool { return strings.HasPrefix(n.Text, "skipped") }
+		want.Notices = slices.DeleteFunc(want.Notices, skipped)
+		want.Stats, got.Stats = engine.Stats{}, engine.Stats{}
+		if d := cmp.Diff(want, got, cmpopts.EquateEmpty(), cmp.Exporter(func(reflect.Type) bool { return true })); d != "" {
+			t.Errorf("%s: CloudWatch differs from the file (-file +cloudwatch):\n%.3000s", format, d)
+		}
+		if len(want.Events.Events) < len(ids) {
+			t.Fatalf("%s: %d events for %d requests", format, len(want.Events.Events), len(ids))
+		}
+		t.Logf("%s: read %d of %d events", format, read, len(fx))
+		if read > int64(4*len(ids)) {
+			t.Errorf("%s: read %d of %d events for the events of %d requests", format, read, len(fx), len(ids))
 		}
 	}
 }
