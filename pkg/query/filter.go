@@ -369,7 +369,9 @@ func (f Filter) NarrowedBy(p Filter) Filter {
 	if err != nil {
 		return f // cannot happen: lists come from a filter
 	}
-	out.Search, out.SearchMode = f.Search, f.SearchMode
+	// The search is not narrowed (the loop leaves it out) and AuditIDs is not in the filter's
+	// JSON (FilterOf cannot set it): both are kept as they are.
+	out.Search, out.SearchMode, out.AuditIDs = f.Search, f.SearchMode, f.AuditIDs
 	return out
 }
 

@@ -238,21 +238,13 @@ func (s *Source) rangeCount(ctx context.Context, req source.CountRequest, q stri
 
 // instantCount adds to bucket i the requests of (at-d, at], counted by one instant query.
 func (s *Source) instantCount(ctx context.Context, req source.CountRequest, st *countState, i int, at time.Time, d time.Duration) error {
-	qi := s.countQuery(req, logqlDuration(d))
-	var resp queryResponse
-	if err := s.c.get(ctx, "/loki/api/v1/query", url.Values{"query": {qi}, "time": {nanos(at)}}, &resp); err != nil {
+	resp, vec, err := s.instantVector(ctx, s.countQuery(req, logqlDuration(d)), at)
+	if err != nil {
 		return err
-	}
-	if resp.Data.ResultType != "vector" {
-		return remoteErr(nil, "loki answered a %q result to an instant metric query", resp.Data.ResultType)
-	}
-	var vec []vectorSample
-	if err := json.Unmarshal(resp.Data.Result, &vec); err != nil {
-		return remoteErr(err, "cannot decode Loki's vector")
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	st.answered(&resp)
+	st.answered(resp)
 	for _, v := range distinctSeries(vec, func(v vectorSample) map[string]string { return v.Metric }) {
 		_, n, err := parseSample(v.Value)
 		if err != nil {
@@ -261,6 +253,22 @@ func (s *Source) instantCount(ctx context.Context, req source.CountRequest, st *
 		st.acc.add(v.Metric, i, n)
 	}
 	return nil
+}
+
+// instantVector evaluates the metric query q at t and returns Loki's answer and its vector.
+func (s *Source) instantVector(ctx context.Context, q string, t time.Time) (*queryResponse, []vectorSample, error) {
+	var resp queryResponse
+	if err := s.c.get(ctx, "/loki/api/v1/query", url.Values{"query": {q}, "time": {nanos(t)}}, &resp); err != nil {
+		return nil, nil, err
+	}
+	if resp.Data.ResultType != "vector" {
+		return nil, nil, remoteErr(nil, "loki answered a %q result to an instant metric query", resp.Data.ResultType)
+	}
+	var vec []vectorSample
+	if err := json.Unmarshal(resp.Data.Result, &vec); err != nil {
+		return nil, nil, remoteErr(err, "cannot decode Loki's vector")
+	}
+	return &resp, vec, nil
 }
 
 // counts accumulates series by their groupBy values.

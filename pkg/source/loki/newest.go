@@ -2,9 +2,7 @@ package loki
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/url"
 	"slices"
 	"time"
 
@@ -163,16 +161,9 @@ func (s *Source) SuspectLines(ctx context.Context, req source.Request, w source.
 
 // instantSum evaluates a metric query without grouping at t.
 func (s *Source) instantSum(ctx context.Context, q string, t time.Time) (n int64, bytes int64, err error) {
-	var resp queryResponse
-	if err := s.c.get(ctx, "/loki/api/v1/query", url.Values{"query": {q}, "time": {nanos(t)}}, &resp); err != nil {
+	resp, vec, err := s.instantVector(ctx, q, t)
+	if err != nil {
 		return 0, 0, err
-	}
-	if resp.Data.ResultType != "vector" {
-		return 0, 0, remoteErr(nil, "loki answered a %q result to an instant metric query", resp.Data.ResultType)
-	}
-	var vec []vectorSample
-	if err := json.Unmarshal(resp.Data.Result, &vec); err != nil {
-		return 0, 0, remoteErr(err, "cannot decode Loki's vector")
 	}
 	for _, v := range vec {
 		_, x, err := parseSample(v.Value)

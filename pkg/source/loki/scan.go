@@ -164,10 +164,9 @@ func (s *Source) scanEntries(ctx context.Context, q string, lo, hi time.Time, fn
 	return st, nil
 }
 
-// page fetches one query_range page (direction forward or backward, at most limit entries) and returns its distinct
-// entries in ascending time order, how many
-// entries Loki sent (raw, for the end-of-range test), a key per stream (its sorted labels) and
-// Loki's warnings.
+// page fetches one query_range page (direction forward or backward, at most limit entries) and
+// returns its distinct entries in ascending time order, how many entries Loki sent (raw, for
+// the end-of-range test), a key per stream (its sorted labels) and Loki's warnings.
 //
 // An entry repeated in one answer (same stream, timestamp and line: a stream listed twice, as
 // from replicas the querier failed to merge) is kept once. Loki itself never holds such twins:
