@@ -23,6 +23,10 @@ type newestKeeper interface {
 	// counted is how many rows it was given; setTotal replaces it with the range's total.
 	counted() int
 	setTotal(n int)
+	// keepsNewest is N when the rows it keeps are the newest N of every event its locator
+	// wants (by stageTimestamp, ties by its own id), so that an index can leave the older
+	// ones unread (readBack); 0 when it selects further.
+	keepsNewest() int
 }
 
 func (n *largest[T]) cut() (int64, bool) {
@@ -38,6 +42,15 @@ func (d *denied) setTotal(n int)     { d.keep.total = n }
 func (e *events) cut() (int64, bool) { return e.keep.cut() }
 func (e *events) counted() int       { return e.keep.total }
 func (e *events) setTotal(n int)     { e.keep.total = n }
+func (d *denied) keepsNewest() int   { return d.keep.limit }
+
+// keepsNewest: events of a query's auditIDs are picked from the lines read, so every line is.
+func (e *events) keepsNewest() int {
+	if e.auditIDs != nil {
+		return 0
+	}
+	return e.keep.limit
+}
 
 // newestApplies reports whether a query can be answered newest first (runNewest): a table of
 // the newest N requests over a source that reads newest first and counts exactly what the

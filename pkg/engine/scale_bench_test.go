@@ -281,6 +281,32 @@ func BenchmarkScaleColdQuery(b *testing.B) {
 	}
 }
 
+// BenchmarkScaleNewestTables: the newest rows of a day, a table of events and of 401/403
+// requests, from the column index with nothing cached (a range that cuts every segment
+// anew): log-read/log is the share of the log's bytes read back.
+func BenchmarkScaleNewestTables(b *testing.B) {
+	s := newScale(b)
+	st := openStore(b)
+	s.refresh(b, day[0], day[1], engine.NewCache(0), st) // builds the index
+	for _, raw := range []string{`{"queryType":"events","format":"logs","limit":1000}`, `{"queryType":"denied","limit":100}`} {
+		q, err := query.Parse([]byte(raw), "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(string(q.QueryType), func(b *testing.B) {
+			var read int64
+			for b.Loop() {
+				res, err := engine.Run(context.Background(), s.src, engine.Request{Query: q, From: day[0], To: day[1], Interval: time.Minute, MaxDataPoints: 1000, Cache: engine.NewCache(0), Index: st})
+				if err != nil {
+					b.Fatal(err)
+				}
+				read = res.Stats.Source.BytesRead
+			}
+			b.ReportMetric(float64(read)/float64(s.bytes), "log-read/log")
+		})
+	}
+}
+
 // BenchmarkScaleGrowth: audit.log grew by 1 % of the log since the last refresh.
 func BenchmarkScaleGrowth(b *testing.B) {
 	s := newScale(b)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -446,24 +447,33 @@ func indexPartial(ix *index.Index, req Request, agg aggregator, matched []int64)
 func readBack(ctx context.Context, ss source.SegmentScanner, seg source.Segment, ix *index.Index, req Request, use indexUse, newAgg func() aggregator, st *Stats) (*partial, int64, error) {
 	probe := newAgg()
 	nw := workers(req.Workers)
-	offs := make([][]int64, nw)
+	rows := make([][]indexRow, nw)
 	var m *query.Matcher
 	var needs audit.Fields
 	wants := func(*audit.Record) bool { return true }
+	limit := 0
 	if use == indexReadBack {
 		m, needs, wants = req.Query.Filter.Compile(), probe.needs(), probe.(locator).wants
+		if k, ok := probe.(newestKeeper); ok {
+			limit = k.keepsNewest()
+		}
 	}
 	matched, read, err := eachIndexed(ix, req, m, needs, nw, func(w int, r *audit.Record, b *index.Block, i int) {
 		if wants(r) {
-			offs[w] = append(offs[w], b.Offset(i))
+			rows[w] = append(rows[w], indexRow{b.UnixNano(i), b.Offset(i)})
 		}
 	})
 	if err != nil {
 		return nil, read, err
 	}
-	all := slices.Concat(offs...)
-	if float64(len(all)) > maxReadBack*float64(ix.Events) {
+	wanted := slices.Concat(rows...)
+	kept := newestRows(wanted, limit)
+	if float64(len(kept)) > maxReadBack*float64(ix.Events) {
 		return nil, read, errNotSelective
+	}
+	all := make([]int64, len(kept))
+	for i, r := range kept {
+		all[i] = r.off
 	}
 	slices.Sort(all)
 	var lines, bytes int64
@@ -489,7 +499,31 @@ func readBack(ctx context.Context, ss source.SegmentScanner, seg source.Segment,
 	if use == indexRange { // the filter ran on the lines
 		matched = []int64{scanned.Matched}
 	}
+	if unread := len(wanted) - len(kept); unread > 0 {
+		k := agg.(newestKeeper)
+		k.setTotal(k.counted() + unread)
+	}
 	return indexPartial(ix, req, agg, matched), read, nil
+}
+
+// indexRow is an event the index found: its stageTimestamp (Unix ns) and its line's offset.
+type indexRow struct{ t, off int64 }
+
+// newestRows returns the rows a table of the newest limit rows can keep (limit 0: all): every
+// row at least as new as the limit-th newest. The rows older than it cannot be kept, since at
+// least limit rows rank above each of them; the rows at its time are all read back, because a
+// tie is broken by fields the index does not hold. rows may be reordered.
+func newestRows(rows []indexRow, limit int) []indexRow {
+	if limit <= 0 || len(rows) <= limit {
+		return rows
+	}
+	slices.SortFunc(rows, func(a, b indexRow) int { return cmp.Compare(b.t, a.t) })
+	cut := rows[limit-1].t
+	n := limit
+	for n < len(rows) && rows[n].t == cut {
+		n++
+	}
+	return rows[:n]
 }
 
 // aggregateIndex answers req over the events of ix into a new partial; read is the compressed

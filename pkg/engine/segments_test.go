@@ -453,6 +453,11 @@ func TestIndexEqualsRawScan(t *testing.T) {
 	if st := read[segmentQueries[4]]; st.Segments.LinesReadBack == 0 || st.Source.BytesRead > logBytes/50 {
 		t.Errorf("denied: want its rows read back, a small part of the log: %d lines, %d bytes of %d", st.Segments.LinesReadBack, st.Source.BytesRead, logBytes)
 	}
+	// events, limit 40: each segment reads back its newest 40 events (and any tied with the
+	// 40th), not every event of the range.
+	if st := read[segmentQueries[12]]; st.Segments.Indexed != st.Segments.Total || st.Segments.LinesReadBack > int64(41*st.Segments.Total) {
+		t.Errorf("events: want at most its newest rows read back per segment: %+v", st.Segments)
+	}
 	files, size := store.Usage()
 	t.Logf("index: %d files, %d bytes", files, size)
 
@@ -594,4 +599,63 @@ func TestSegmentOutsideTheRangeIsKept(t *testing.T) {
 	}
 	back := segStart.Add(-49 * time.Hour)
 	resultsEqual(t, "a range reaching its events", r.run(raw, back, to, nil), r.run(raw, back, to, r.cache))
+}
+
+// TestIndexNewestRowsTies: a table of the newest N rows read back from the index reads the
+// rows tied with the N-th too, since the tie is broken by fields the index does not hold
+// (auditID, stage). Runs of events share one stageTimestamp across the cut in two segments;
+// every limit gives the raw scan's rows and total.
+func TestIndexNewestRowsTies(t *testing.T) {
+	dir := t.TempDir()
+	at := func(i int) time.Time { return segStart.Add(time.Duration(i/25) * time.Second) } // runs of 25
+	write := func(name string, from, to int) {
+		var buf bytes.Buffer
+		for i := from; i < to; i++ {
+			code := 200
+			if i%3 == 0 {
+				code = 403
+			}
+			fmt.Fprintf(&buf, `{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"id-%03d","stage":"ResponseComplete","requestURI":"/api/v1/pods","verb":"list","user":{"username":"u%d"},"objectRef":{"resource":"pods","apiVersion":"v1"},"responseStatus":{"code":%d},"requestReceivedTimestamp":%q,"stageTimestamp":%q}`+"\n",
+				(i*37)%1000, i%4, code, at(i).Add(-time.Millisecond).Format(time.RFC3339Nano), at(i).Format(time.RFC3339Nano))
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("audit-2026-11-25T00-00-00.000.log", 0, 300)
+	write("audit.log", 300, 600)
+	store, err := index.Open(t.TempDir(), 1<<30, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := newFileSource(t, dir)
+	from, to := segStart.Add(-time.Minute), segStart.Add(time.Hour)
+	for _, raw := range []string{
+		`{"queryType":"events","limit":10}`, `{"queryType":"events","limit":30}`, `{"queryType":"events","limit":260}`,
+		`{"queryType":"events","limit":5000}`, `{"queryType":"denied","limit":7}`, `{"queryType":"denied","limit":100}`,
+		`{"queryType":"events","limit":12,"filter":{"users":["u1","u2"]}}`,
+	} {
+		q, err := query.Parse([]byte(raw), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := engine.Request{Query: q, From: from, To: to, Interval: time.Minute, MaxDataPoints: 600}
+		want, err := engine.Run(context.Background(), src, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Index = store
+		for _, pass := range []string{"building", "indexed"} {
+			req.Cache = engine.NewCache(0)
+			got, err := engine.Run(context.Background(), src, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resultsEqual(t, pass+" "+raw, want, got)
+			// Past a quarter of a segment's events a plain read is cheaper (limits 260 and up).
+			if small := q.Limit <= 30; pass == "indexed" && small && got.Stats.Segments.Indexed != 2 {
+				t.Errorf("%s: want both segments from the index: %+v", raw, got.Stats.Segments)
+			}
+		}
+	}
 }

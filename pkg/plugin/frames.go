@@ -56,6 +56,7 @@ func queryStats(st engine.Stats) []data.QueryStat {
 			stat("Segments read", "short", float64(s.Scanned)),
 			stat("Bytes answered from cache", "decbytes", float64(s.BytesCached)),
 			stat("Index bytes read", "decbytes", float64(s.IndexBytes)),
+			stat("Lines read back", "short", float64(s.LinesReadBack)),
 		)
 	}
 	return out
