@@ -45,6 +45,23 @@ type partial struct {
 	malformed   int64
 	matched     int64
 	src         source.Stats // lines and bytes read, over-long lines, problems (but the over-long one)
+	// pruned: a table of the newest N rows left out the rows older than floor (Unix ns), which
+	// the rows of newer segments outranked (readBack); it answers only a query whose floor,
+	// when it reaches the segment, is at least as new (usableFor).
+	pruned bool
+	floor  int64
+}
+
+// usableFor reports whether p holds every row a query with plan needs from its segment.
+func (p *partial) usableFor(plan segmentPlan) bool {
+	if !p.pruned {
+		return true
+	}
+	if plan.floor == nil {
+		return false
+	}
+	f, ok := plan.floor()
+	return ok && f >= p.floor
 }
 
 // fits reports whether p answers a query over [from, to]: p's events in that range are the

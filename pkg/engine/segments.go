@@ -75,14 +75,31 @@ func runSegments(ctx context.Context, ss source.SegmentScanner, req Request, new
 	final := newAgg().(partialAgg)
 	saves := newIndexSaves()
 	defer saves.wait(nil) // no save outlives the query
-	for _, seg := range segs {
+	order := make([]int, len(segs))
+	for i := range order {
+		order[i] = i
+	}
+	if k, ok := final.(newestKeeper); ok && k.keepsNewest() > 0 && plan.index == indexReadBack {
+		// A table of the newest rows: the last segments (the newest files) first, so that the
+		// older ones are read back only where they can still hold a row the table keeps
+		// (readBack). The order only saves reads: the floor holds in any order.
+		plan.floor = k.cut
+		slices.Reverse(order)
+	}
+	// Each segment's problems are listed in the segments' order, whatever the order of reading.
+	problems := make([][]string, len(segs))
+	for _, i := range order {
 		if err := ctx.Err(); err != nil {
 			return nil, st, err
 		}
-		if err := answerSegment(ctx, ss, seg, req, plan, newAgg, final, saves, &st); err != nil {
+		before := len(st.Source.Problems)
+		if err := answerSegment(ctx, ss, segs[i], req, plan, newAgg, final, saves, &st); err != nil {
 			return nil, st, err
 		}
+		problems[i] = slices.Clone(st.Source.Problems[before:])
+		st.Source.Problems = st.Source.Problems[:before]
 	}
+	st.Source.Problems = append(st.Source.Problems, slices.Concat(problems...)...)
 	saves.wait(&st)
 	st.Segments.Total = len(segs)
 	return final, st, nil
@@ -95,7 +112,7 @@ func runSegments(ctx context.Context, ss source.SegmentScanner, req Request, new
 func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Segment, req Request, plan segmentPlan, newAgg func() aggregator, final partialAgg, saves *indexSaves, st *Stats) error {
 	key := seg.ID + "\x00" + plan.fp
 	usable := func(p *partial) bool {
-		return p != nil && p.fits(req.From, req.To) && p.end <= seg.Version && (seg.Appendable || p.end == seg.Version)
+		return p != nil && p.fits(req.From, req.To) && p.end <= seg.Version && (seg.Appendable || p.end == seg.Version) && p.usableFor(plan)
 	}
 	// A kept partial never changes, so the common case (it answers the segment as it is) needs
 	// no lock.
@@ -166,7 +183,7 @@ func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Seg
 		if plan.index == indexColumns {
 			p, read, err = aggregateIndex(ix, req, newAgg)
 		} else {
-			p, read, err = readBack(ctx, ss, seg, ix, req, plan.index, newAgg, st)
+			p, read, err = readBack(ctx, ss, seg, ix, req, plan, newAgg, st)
 		}
 		switch {
 		case errors.Is(err, errNotSelective):
@@ -244,7 +261,7 @@ func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Seg
 			st.Segments.Extended++
 			st.Segments.BytesCached += base.src.BytesRead
 		}
-		whole := &partial{agg: newAgg().(partialAgg), end: part.end, from: req.From, to: req.To}
+		whole := &partial{agg: newAgg().(partialAgg), end: part.end, from: req.From, to: req.To, pruned: prefix.pruned, floor: prefix.floor}
 		whole.absorbPartial(prefix)
 		whole.absorbPartial(part)
 		part = whole
@@ -359,6 +376,9 @@ func saveIndex(store *index.Store, seg source.Segment, ix *index.Index, part *pa
 type segmentPlan struct {
 	fp    string
 	index indexUse
+	// floor, for a table of the newest N rows read newest segment first, is the time (Unix
+	// ns) of the N-th row kept so far, once there are N: older rows cannot be kept.
+	floor func() (int64, bool)
 }
 
 // indexUse is how a column index can answer a query.
@@ -444,7 +464,8 @@ func indexPartial(ix *index.Index, req Request, agg aggregator, matched []int64)
 // the filter and that the table wants (indexReadBack), or the events in the range
 // (indexRange), and only their lines are read back from the file and decoded, into a new
 // partial. read is the index bytes decoded.
-func readBack(ctx context.Context, ss source.SegmentScanner, seg source.Segment, ix *index.Index, req Request, use indexUse, newAgg func() aggregator, st *Stats) (*partial, int64, error) {
+func readBack(ctx context.Context, ss source.SegmentScanner, seg source.Segment, ix *index.Index, req Request, plan segmentPlan, newAgg func() aggregator, st *Stats) (*partial, int64, error) {
+	use := plan.index
 	probe := newAgg()
 	nw := workers(req.Workers)
 	rows := make([][]indexRow, nw)
@@ -468,6 +489,15 @@ func readBack(ctx context.Context, ss source.SegmentScanner, seg source.Segment,
 	}
 	wanted := slices.Concat(rows...)
 	kept := newestRows(wanted, limit)
+	pruned, floor := false, int64(0)
+	if plan.floor != nil {
+		var ok bool
+		if floor, ok = plan.floor(); ok {
+			n := len(kept)
+			kept = slices.DeleteFunc(kept, func(r indexRow) bool { return r.t < floor })
+			pruned = len(kept) < n
+		}
+	}
 	if float64(len(kept)) > maxReadBack*float64(ix.Events) {
 		return nil, read, errNotSelective
 	}
@@ -503,7 +533,9 @@ func readBack(ctx context.Context, ss source.SegmentScanner, seg source.Segment,
 		k := agg.(newestKeeper)
 		k.setTotal(k.counted() + unread)
 	}
-	return indexPartial(ix, req, agg, matched), read, nil
+	p := indexPartial(ix, req, agg, matched)
+	p.pruned, p.floor = pruned, floor
+	return p, read, nil
 }
 
 // indexRow is an event the index found: its stageTimestamp (Unix ns) and its line's offset.

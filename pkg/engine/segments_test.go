@@ -656,6 +656,39 @@ func TestIndexNewestRowsTies(t *testing.T) {
 			if small := q.Limit <= 30; pass == "indexed" && small && got.Stats.Segments.Indexed != 2 {
 				t.Errorf("%s: want both segments from the index: %+v", raw, got.Stats.Segments)
 			}
+			if pass != "indexed" || raw != `{"queryType":"events","limit":10}` {
+				continue
+			}
+			// audit.log, read first, holds the 10 newest (a run of 25 at one time, all read
+			// back); the rotation's rows are older than the 10th, so none is read back.
+			if n := got.Stats.Segments.LinesReadBack; n != 25 {
+				t.Errorf("%s: read back %d lines, want the 25 of the newest run", raw, n)
+			}
+			// The partial left without the rotation's rows answers the same query again.
+			again, err := engine.Run(context.Background(), src, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resultsEqual(t, "again "+raw, want, again)
+			if st := again.Stats.Segments; st.Cached != 2 {
+				t.Errorf("%s again: want both segments from the cache: %+v", raw, st)
+			}
+			// A range that ends before audit.log's events needs the rotation's rows, which the
+			// kept partial (same fingerprint, same cut of the rotation) lacks: it is read again.
+			early := req
+			early.To = at(299)
+			want2, err := engine.Run(context.Background(), src, engine.Request{Query: q, From: from, To: early.To, Interval: time.Minute, MaxDataPoints: 600})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got2, err := engine.Run(context.Background(), src, early)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resultsEqual(t, "ending before audit.log "+raw, want2, got2)
+			if len(want2.Events.Events) != 10 {
+				t.Errorf("ending before audit.log: %d events, want 10", len(want2.Events.Events))
+			}
 		}
 	}
 }
