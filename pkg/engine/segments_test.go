@@ -382,6 +382,22 @@ func TestCacheEvictsPastItsBound(t *testing.T) {
 // TestIndexEqualsRawScan answers every query type from the column index (a new partial cache
 // for each run, so that nothing comes from it) and requires the raw scan's results: first when
 // the index is built, then read from it, after audit.log grew, and over a moved range.
+// runRaw runs the query raw over [from, to] and returns its request (no cache, no index) and
+// result.
+func runRaw(t *testing.T, src source.Source, raw string, from, to time.Time) (engine.Request, *engine.Result) {
+	t.Helper()
+	q, err := query.Parse([]byte(raw), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := engine.Request{Query: q, From: from, To: to, Interval: time.Minute, MaxDataPoints: 600}
+	res, err := engine.Run(context.Background(), src, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req, res
+}
+
 func TestIndexEqualsRawScan(t *testing.T) {
 	dir := t.TempDir()
 	writeSegmentedLog(t, dir)
@@ -395,15 +411,7 @@ func TestIndexEqualsRawScan(t *testing.T) {
 		t.Helper()
 		out := map[string]engine.Stats{}
 		for _, raw := range segmentQueries {
-			q, err := query.Parse([]byte(raw), "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			req := engine.Request{Query: q, From: from, To: to, Interval: time.Minute, MaxDataPoints: 600}
-			want, err := engine.Run(context.Background(), src, req)
-			if err != nil {
-				t.Fatal(err)
-			}
+			req, want := runRaw(t, src, raw, from, to)
 			req.Cache, req.Index = engine.NewCache(0), store
 			got, err := engine.Run(context.Background(), src, req)
 			if err != nil {
@@ -635,15 +643,8 @@ func TestIndexNewestRowsTies(t *testing.T) {
 		`{"queryType":"events","limit":5000}`, `{"queryType":"denied","limit":7}`, `{"queryType":"denied","limit":100}`,
 		`{"queryType":"events","limit":12,"filter":{"users":["u1","u2"]}}`,
 	} {
-		q, err := query.Parse([]byte(raw), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		req := engine.Request{Query: q, From: from, To: to, Interval: time.Minute, MaxDataPoints: 600}
-		want, err := engine.Run(context.Background(), src, req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		req, want := runRaw(t, src, raw, from, to)
+		q := req.Query
 		req.Index = store
 		for _, pass := range []string{"building", "indexed"} {
 			req.Cache = engine.NewCache(0)
@@ -677,10 +678,7 @@ func TestIndexNewestRowsTies(t *testing.T) {
 			// kept partial (same fingerprint, same cut of the rotation) lacks: it is read again.
 			early := req
 			early.To = at(299)
-			want2, err := engine.Run(context.Background(), src, engine.Request{Query: q, From: from, To: early.To, Interval: time.Minute, MaxDataPoints: 600})
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, want2 := runRaw(t, src, raw, from, early.To)
 			got2, err := engine.Run(context.Background(), src, early)
 			if err != nil {
 				t.Fatal(err)
