@@ -36,13 +36,17 @@ func (n *largest[T]) cut() (int64, bool) {
 	return n.items[0].rank, true
 }
 
-func (d *denied) cut() (int64, bool) { return d.keep.cut() }
-func (d *denied) counted() int       { return d.keep.total }
-func (d *denied) setTotal(n int)     { d.keep.total = n }
-func (e *events) cut() (int64, bool) { return e.keep.cut() }
-func (e *events) counted() int       { return e.keep.total }
-func (e *events) setTotal(n int)     { e.keep.total = n }
-func (d *denied) keepsNewest() int   { return d.keep.limit }
+func (d *denied) cut() (int64, bool)  { return d.keep.cut() }
+func (d *denied) counted() int        { return d.keep.total }
+func (d *denied) setTotal(n int)      { d.keep.total = n }
+func (e *events) cut() (int64, bool)  { return e.keep.cut() }
+func (e *events) counted() int        { return e.keep.total }
+func (e *events) setTotal(n int)      { e.keep.total = n }
+func (d *denied) keepsNewest() int    { return d.keep.limit }
+func (h *history) cut() (int64, bool) { return h.keep.cut() }
+func (h *history) counted() int       { return h.keep.total }
+func (h *history) setTotal(n int)     { h.keep.total = n }
+func (h *history) keepsNewest() int   { return h.keep.limit }
 
 // keepsNewest: events of a query's auditIDs are picked from the lines read, so every line is.
 func (e *events) keepsNewest() int {

@@ -623,7 +623,7 @@ func TestIndexNewestRowsTies(t *testing.T) {
 			if i%3 == 0 {
 				code = 403
 			}
-			fmt.Fprintf(&buf, `{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"id-%03d","stage":"ResponseComplete","requestURI":"/api/v1/pods","verb":"list","user":{"username":"u%d"},"objectRef":{"resource":"pods","apiVersion":"v1"},"responseStatus":{"code":%d},"requestReceivedTimestamp":%q,"stageTimestamp":%q}`+"\n",
+			fmt.Fprintf(&buf, `{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"id-%03d","stage":"ResponseComplete","requestURI":"/api/v1/pods","verb":"list","user":{"username":"u%d"},"objectRef":{"resource":"pods","namespace":"default","name":"web","apiVersion":"v1"},"responseStatus":{"code":%d},"requestReceivedTimestamp":%q,"stageTimestamp":%q}`+"\n",
 				(i*37)%1000, i%4, code, at(i).Add(-time.Millisecond).Format(time.RFC3339Nano), at(i).Format(time.RFC3339Nano))
 		}
 		if err := os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644); err != nil {
@@ -642,6 +642,7 @@ func TestIndexNewestRowsTies(t *testing.T) {
 		`{"queryType":"events","limit":10}`, `{"queryType":"events","limit":30}`, `{"queryType":"events","limit":260}`,
 		`{"queryType":"events","limit":5000}`, `{"queryType":"denied","limit":7}`, `{"queryType":"denied","limit":100}`,
 		`{"queryType":"events","limit":12,"filter":{"users":["u1","u2"]}}`,
+		`{"queryType":"objectHistory","limit":10,"filter":{"resources":["pods"],"namespaces":["default"],"names":["web"]}}`,
 	} {
 		req, want := runRaw(t, src, raw, from, to)
 		q := req.Query
