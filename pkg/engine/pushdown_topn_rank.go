@@ -53,7 +53,7 @@ func topNRankP99(ctx context.Context, lr source.LatencyRanker, req Request, cr s
 		}
 	}
 	stats.Source = source.Stats{FilesScanned: lr2.Requests, LinesRead: lr2.LinesRead, BytesRead: lr2.BytesRead, Problems: lr2.Problems}
-	notice = fmt.Sprintf("counted requests, errors, denials and the p99 latency by the source: a latency histogram of the %d %s shown, then %d of their lines projected to their latency (%d %s, %s scanned)",
+	notice = fmt.Sprintf("counted requests, errors, denials and the p99 latency by the source: a latency histogram of the %d %s shown, then %d of their lines projected to their latency (%d %s; the histogram scanned %s)",
 		len(top), plural(len(top), "group", "groups"), lr2.LinesRead, lr2.Requests, plural(lr2.Requests, "request", "requests"), humanBytes(lr2.BytesScanned))
 	return notice, stats, true, nil
 }

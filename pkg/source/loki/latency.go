@@ -2,8 +2,10 @@ package loki
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,7 +28,7 @@ const (
 	bucketLabel = "k8sa_b"
 	// tsLayout is time.RFC3339; toDate also reads a fraction after the seconds.
 	tsLayout = "2006-01-02T15:04:05Z07:00"
-	tsRE     = `^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?Z$`
+	tsRE     = `(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?Z`
 	// maxQuerySeries is Loki's default max_query_series, which a histogram stays within.
 	maxQuerySeries = 500
 )
@@ -40,14 +42,13 @@ var latencyFields = []pushField{
 }
 
 // latencyTemplate is the label_format template of latLabel: the latency in nanoseconds, or
-// "x" when a timestamp is missing or not in the checked form.
+// "x" when a timestamp is missing, not in the checked form (one regexReplaceAll over both:
+// Loki compiles its regex at every call) or does not parse.
 func latencyTemplate() string {
-	valid := func(label string) string {
-		return "(and ." + label + " (eq (regexReplaceAll " + strconv.Quote(tsRE) + " ." + label + ` "") ""))`
-	}
 	recv, stage := latencyFields[0].label, latencyFields[1].label
+	re := strconv.Quote("^" + tsRE + " " + tsRE + "$")
 	return `{{ $r := toDate "` + tsLayout + `" .` + recv + ` }}{{ $s := toDate "` + tsLayout + `" .` + stage + ` }}` +
-		"{{ if and " + valid(recv) + " " + valid(stage) + " (not $r.IsZero) (not $s.IsZero) }}" +
+		"{{ if and (eq (regexReplaceAll " + re + " (print ." + recv + ` " " .` + stage + `) "") "") (not $r.IsZero) (not $s.IsZero) }}` +
 		"{{ sub (unixEpochNanos $s) (unixEpochNanos $r) }}{{ else }}x{{ end }}"
 }
 
@@ -137,6 +138,10 @@ func (s *Source) LatencyAtRank(ctx context.Context, req source.CountRequest, inc
 	hist, err := s.countBy(ctx, hreq, labels, func(rng string) string {
 		return sumBy(labels, pipeline+" | label_format "+bucketLabel+"="+strconv.Quote(bucketTemplate(thresholds)), rng)
 	})
+	if why, ok := rejected(err); ok {
+		res.Inexact = why
+		return res, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -203,6 +208,10 @@ func (s *Source) LatencyAtRank(ctx context.Context, req source.CountRequest, inc
 	res.Requests += st.FilesScanned
 	res.LinesRead, res.BytesRead = st.LinesRead, st.BytesRead
 	res.Problems = append(res.Problems, st.Problems...)
+	if why, ok := rejected(err); ok {
+		res.Inexact = why
+		return res, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -218,6 +227,16 @@ func (s *Source) LatencyAtRank(ctx context.Context, req source.CountRequest, inc
 		res.At[i] = time.Duration(lats[i][within[i]])
 	}
 	return res, nil
+}
+
+// rejected reports whether Loki refused a latency query as a bad request (a Loki without one of
+// its template functions or stages, a lower max_query_series), and says so.
+func rejected(err error) (string, bool) {
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
+		return ae.Error(), true
+	}
+	return "", false
 }
 
 // pullLatencies reads the latencies of the lines of each group in its range (a group with the

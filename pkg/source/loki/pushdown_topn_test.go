@@ -103,10 +103,12 @@ func TestTopNP99ByLoki(t *testing.T) {
 }
 
 // TestTopNP99FallsBack: when a line's timestamps may be read differently by LogQL (an offset
-// instead of Z, a missing requestReceivedTimestamp), the p99 comes from raw lines and says
-// why, and the result is still the file's.
+// instead of Z, a missing requestReceivedTimestamp) or Loki refuses the histogram (a lower
+// max_query_series), the p99 comes from raw lines and says why, and the result is still the
+// file's.
 func TestTopNP99FallsBack(t *testing.T) {
 	for name, mut := range map[string]func(ns string, i int, line string) string{
+		"series": nil,
 		"offset": func(ns string, i int, line string) string {
 			if ns == "mid" && i == 7 {
 				return strings.Replace(line, `Z"}`, `+00:00"}`, 1)
@@ -126,6 +128,9 @@ func TestTopNP99FallsBack(t *testing.T) {
 			lines := topNLines(mut)
 			srv := lokitest.New()
 			defer srv.Close()
+			if mut == nil {
+				srv.Limits.MaxQuerySeries = 20
+			}
 			load(srv, lines, noLag)
 			lk := newSource(t, srv, func(c *loki.Config) { c.PageSize = 2000 })
 			js := topNQueries[0]

@@ -292,13 +292,17 @@ func (p *parser) labelPrimary() *labelExpr {
 	}
 	save := p.pos
 	name := p.ident()
-	for _, op := range []string{">=", "<=", "==", "!=", ">", "<"} {
+	// A number after the operator makes a numeric filter; = and != may also be string matchers.
+	for _, op := range []string{">=", "<=", "==", "!=", ">", "<", "="} {
 		if p.accept(op) {
 			p.ws()
 			if n, ok := p.number(); ok {
+				if op == "=" {
+					op = "=="
+				}
 				return &labelExpr{m: &matcher{name: name, op: op, numeric: true, number: n}}
 			}
-			if op != "!=" {
+			if op != "!=" && op != "=" {
 				p.fail("expected a number after %s %s", name, op)
 			}
 			break

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 )
@@ -36,12 +37,28 @@ var templateFuncs = template.FuncMap{
 	"div":            func(a, b any) int64 { return toInt64(a) / toInt64(b) },
 	"int":            func(a any) int { return int(toInt64(a)) },
 	"regexReplaceAll": func(re, s, repl string) (string, error) {
-		r, err := regexp.Compile(re)
+		r, err := compiled(re)
 		if err != nil {
 			return "", err
 		}
 		return r.ReplaceAllString(s, repl), nil
 	},
+}
+
+// regexps caches the regexes of regexReplaceAll: Loki compiles one at every call, which only
+// costs time, and this server runs templates over every line of a test's log.
+var regexps sync.Map // string → *regexp.Regexp
+
+func compiled(re string) (*regexp.Regexp, error) {
+	if r, ok := regexps.Load(re); ok {
+		return r.(*regexp.Regexp), nil
+	}
+	r, err := regexp.Compile(re)
+	if err != nil {
+		return nil, err
+	}
+	regexps.Store(re, r)
+	return r, nil
 }
 
 // toInt64 converts as spf13/cast ToInt64 (the sprig functions' conversion) for the types a
