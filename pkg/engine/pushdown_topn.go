@@ -66,27 +66,12 @@ func planTopNPush(req Request) pushPlan {
 		top, _ := topNOrder(t.stats, q.SortBy, q.Limit)
 		res := &Result{}
 		if len(top) > 0 {
-			notice, stats, ranked, err := "", Stats{}, false, error(nil)
-			if lr, ok := src.(source.LatencyRanker); ok {
-				var why string
-				why, stats, ranked, err = topNRankP99(ctx, lr, req, p.req, t, top)
-				if err != nil {
-					return nil, err
-				}
-				if ranked {
-					notice = why
-				} else {
-					res.Notices = append(res.Notices, Notice{Info, "the p99 latency is computed from raw lines: " + why})
-				}
-			}
-			if !ranked {
-				stats, notice, err = topNP99(ctx, src, req, t, top)
-				if err != nil {
-					return nil, err
-				}
+			stats, notices, err := topNLatencies(ctx, src, req, p.req, t, top)
+			if err != nil {
+				return nil, err
 			}
 			res.Stats = stats
-			res.Notices = append(res.Notices, Notice{Info, notice})
+			res.Notices = append(res.Notices, notices...)
 			res.Notices = append(res.Notices, sourceNotices(stats)...)
 		}
 		t.finish(res)

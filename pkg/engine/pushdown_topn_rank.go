@@ -25,7 +25,7 @@ func p99Rank(n int) int {
 // raw cell is a sketch, whose answer is the bin of that same element), so that finish
 // reports what the raw lines give. ok is false with the ranker's reason when it could not
 // answer exactly; the caller then reads the raw lines.
-func topNRankP99(ctx context.Context, lr source.LatencyRanker, req Request, cr source.CountRequest, t *topn, top []string) (notice string, stats Stats, ok bool, err error) {
+func topNRankP99(ctx context.Context, lr source.LatencyRanker, req Request, cr source.CountRequest, t *topn, top []string) (stats Stats, notice string, ok bool, err error) {
 	groups := make([][]string, len(top))
 	for i, key := range top {
 		groups[i] = strings.Split(key, string(keySep))
@@ -33,10 +33,10 @@ func topNRankP99(ctx context.Context, lr source.LatencyRanker, req Request, cr s
 	cr.GroupBy = req.Query.GroupBy
 	lr2, err := lr.LatencyAtRank(ctx, cr, req.Query.IncludeLongRunning, groups, p99Rank)
 	if err != nil {
-		return "", stats, false, err
+		return stats, "", false, err
 	}
 	if lr2.Inexact != "" {
-		return lr2.Inexact, stats, false, nil
+		return stats, lr2.Inexact, false, nil
 	}
 	for i, key := range top {
 		n := lr2.N[i]
@@ -55,5 +55,21 @@ func topNRankP99(ctx context.Context, lr source.LatencyRanker, req Request, cr s
 	stats.Source = source.Stats{FilesScanned: lr2.Requests, LinesRead: lr2.LinesRead, BytesRead: lr2.BytesRead, Problems: lr2.Problems}
 	notice = fmt.Sprintf("counted requests, errors, denials and the p99 latency by the source: a latency histogram of the %d %s shown, then %d of their lines projected to their latency (%d %s; the histogram scanned %s)",
 		len(top), plural(len(top), "group", "groups"), lr2.LinesRead, lr2.Requests, plural(lr2.Requests, "request", "requests"), humanBytes(lr2.BytesScanned))
-	return notice, stats, true, nil
+	return stats, notice, true, nil
+}
+
+// topNLatencies fills the latencies of the top groups of t: by the source when it is a
+// source.LatencyRanker that answers exactly (topNRankP99), else from their raw lines
+// (topNP99), saying why.
+func topNLatencies(ctx context.Context, src source.Source, req Request, cr source.CountRequest, t *topn, top []string) (Stats, []Notice, error) {
+	var notices []Notice
+	if lr, ok := src.(source.LatencyRanker); ok {
+		stats, text, ranked, err := topNRankP99(ctx, lr, req, cr, t, top)
+		if err != nil || ranked {
+			return stats, []Notice{{Info, text}}, err
+		}
+		notices = append(notices, Notice{Info, "the p99 latency is computed from raw lines: " + text})
+	}
+	stats, text, err := topNP99(ctx, src, req, t, top)
+	return stats, append(notices, Notice{Info, text}), err
 }
