@@ -14,11 +14,13 @@ import (
 // planTopNPush counts a topn query at the source: requests per groupBy combination and
 // response code over the whole range (day buckets, added up), from which requests, errors
 // (code >= 400) and denials (401, 403) follow exactly. The p99 column is a nearest-rank
-// quantile, which neither LogQL (interpolating quantile_over_time, no difference of two
-// timestamps) nor Logs Insights (pct() is not nearest-rank, no microsecond time arithmetic)
-// computes: it is computed in the plugin from the raw lines of the groups shown only, pulled
-// with the filter narrowed to their values (topNP99). Ordered by p99, every group must be
-// ranked by its p99, so that query is counted from raw lines.
+// quantile, which neither LogQL (interpolating quantile_over_time) nor Logs Insights (pct() is
+// not nearest-rank, no microsecond time arithmetic) computes. A source.LatencyRanker (Loki)
+// finds the one latency each shown group's p99 reports (topNRankP99); otherwise, or when it
+// cannot guarantee the plugin's result, the p99 is computed in the plugin from the raw lines
+// of the groups shown only, pulled with the filter narrowed to their values (topNP99).
+// Ordered by p99, every group must be ranked by its p99, so that query is counted from raw
+// lines.
 func planTopNPush(req Request) pushPlan {
 	q := req.Query
 	groupBy := append(slices.Clip(q.GroupBy), "responseStatus.code")
@@ -64,12 +66,12 @@ func planTopNPush(req Request) pushPlan {
 		top, _ := topNOrder(t.stats, q.SortBy, q.Limit)
 		res := &Result{}
 		if len(top) > 0 {
-			stats, notice, err := topNP99(ctx, src, req, t, top)
+			stats, notices, err := topNLatencies(ctx, src, req, p.req, t, top)
 			if err != nil {
 				return nil, err
 			}
 			res.Stats = stats
-			res.Notices = append(res.Notices, Notice{Info, notice})
+			res.Notices = append(res.Notices, notices...)
 			res.Notices = append(res.Notices, sourceNotices(stats)...)
 		}
 		t.finish(res)

@@ -70,10 +70,19 @@ func (s *Source) Count(ctx context.Context, req source.CountRequest) (*source.Co
 // (t-step, t]. Evaluating at bucketEnd-1ns gives exactly the bucket [start, end). Buckets cut
 // by From or To are counted with one instant query each over their exact part.
 func (s *Source) count(ctx context.Context, req source.CountRequest) (*source.CountResult, error) {
+	labels := make([]string, len(req.GroupBy))
+	for i, g := range req.GroupBy {
+		labels[i] = pushFields[g].label
+	}
+	return s.countBy(ctx, req, labels, func(rng string) string { return s.countQuery(req, rng) })
+}
+
+// countBy is count with the metric query query(range) summed by labels (the series' Values).
+func (s *Source) countBy(ctx context.Context, req source.CountRequest, labels []string, query func(rng string) string) (*source.CountResult, error) {
 	if req.N <= 0 || req.Step <= 0 {
 		return &source.CountResult{}, nil
 	}
-	acc := &counts{groupBy: req.GroupBy, n: req.N, index: map[string]int{}}
+	acc := &counts{labels: labels, n: req.N, index: map[string]int{}}
 	res := &source.CountResult{}
 	bucketStart := func(i int) time.Time { return req.Start.Add(time.Duration(i) * req.Step) }
 	// Full buckets: [bs, be) inside [From, To].
@@ -87,8 +96,8 @@ func (s *Source) count(ctx context.Context, req source.CountRequest) (*source.Co
 	if req.Step > s.cfg.MaxQueryLength {
 		i0, i1 = 0, 0 // a bucket longer than max_query_length: every bucket in instant pieces
 	}
-	q := s.countQuery(req, logqlDuration(req.Step))
-	st := &countState{acc: acc, res: res}
+	q := query(logqlDuration(req.Step))
+	st := &countState{acc: acc, res: res, query: query}
 	var jobs []func(ctx context.Context) error
 	// Chunks of whole steps within max_query_length and the points limit.
 	per := min(s.cfg.MaxPoints-1, int(s.cfg.MaxQueryLength/req.Step))
@@ -145,9 +154,10 @@ func (s *Source) NotBareLines(ctx context.Context, from, to time.Time) (*source.
 
 // countState is what the requests of one count add to, from several goroutines.
 type countState struct {
-	mu  sync.Mutex
-	acc *counts
-	res *source.CountResult
+	mu    sync.Mutex
+	acc   *counts
+	res   *source.CountResult
+	query func(rng string) string
 }
 
 // answered records one answer's cost and warnings.
@@ -238,7 +248,7 @@ func (s *Source) rangeCount(ctx context.Context, req source.CountRequest, q stri
 
 // instantCount adds to bucket i the requests of (at-d, at], counted by one instant query.
 func (s *Source) instantCount(ctx context.Context, req source.CountRequest, st *countState, i int, at time.Time, d time.Duration) error {
-	resp, vec, err := s.instantVector(ctx, s.countQuery(req, logqlDuration(d)), at)
+	resp, vec, err := s.instantVector(ctx, st.query(logqlDuration(d)), at)
 	if err != nil {
 		return err
 	}
@@ -271,18 +281,18 @@ func (s *Source) instantVector(ctx context.Context, q string, t time.Time) (*que
 	return &resp, vec, nil
 }
 
-// counts accumulates series by their groupBy values.
+// counts accumulates series by the values of their labels.
 type counts struct {
-	groupBy []string
-	n       int
-	index   map[string]int
-	series  []source.CountSeries
+	labels []string
+	n      int
+	index  map[string]int
+	series []source.CountSeries
 }
 
 func (c *counts) add(metric map[string]string, i int, n float64) {
-	values := make([]string, len(c.groupBy))
-	for j, g := range c.groupBy {
-		values[j] = metric[pushFields[g].label]
+	values := make([]string, len(c.labels))
+	for j, l := range c.labels {
+		values[j] = metric[l]
 	}
 	k := strings.Join(values, "\x00")
 	idx, ok := c.index[k]

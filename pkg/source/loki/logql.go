@@ -248,6 +248,25 @@ func NotBareQuery(selector, rng string) string {
 // CountQuery builds the LogQL metric query counting requests that match f per groupBy
 // combination over rng (a LogQL duration such as "1h" or "1500ms").
 func CountQuery(selector string, f query.Filter, groupBy []string, compact bool, rng string) string {
+	labels := make([]string, len(groupBy))
+	for i, g := range groupBy {
+		labels[i] = pushFields[g].label
+	}
+	return sumBy(labels, countPipeline(selector, f, groupBy, compact, nil), rng)
+}
+
+// sumBy is `sum by (labels) (count_over_time(pipeline [rng]))` (`sum(...)` without labels).
+func sumBy(labels []string, pipeline, rng string) string {
+	inner := "count_over_time(" + pipeline + " [" + rng + "])"
+	if len(labels) == 0 {
+		return "sum(" + inner + ")"
+	}
+	return "sum by (" + strings.Join(labels, ", ") + ") (" + inner + ")"
+}
+
+// countPipeline is the log pipeline of CountQuery: the lines of the requests that match f,
+// with the groupBy dimensions, the filter's fields and the extra label=path pairs extracted.
+func countPipeline(selector string, f query.Filter, groupBy []string, compact bool, extra []pushField) string {
 	need := map[string]bool{"stage": true, "responseStatus.code": true}
 	for _, g := range groupBy {
 		need[g] = true
@@ -273,6 +292,11 @@ func CountQuery(selector string, f query.Filter, groupBy []string, compact bool,
 		pf := pushFields[n]
 		b.WriteString(pf.label + "=" + strconv.Quote(pf.path))
 	}
+	for _, pf := range extra {
+		if !slices.ContainsFunc(names, func(n string) bool { return pushFields[n].label == pf.label }) {
+			b.WriteString(", " + pf.label + "=" + strconv.Quote(pf.path))
+		}
+	}
 	b.WriteString(` | __error__=""`)
 	if len(f.Stages) == 0 {
 		b.WriteString(" | " + stageRuleLogQL(query.RequestFinal))
@@ -289,13 +313,5 @@ func CountQuery(selector string, f query.Filter, groupBy []string, compact bool,
 			b.WriteString(labelFilters(pf.label, v))
 		}
 	}
-	inner := "count_over_time(" + b.String() + " [" + rng + "])"
-	if len(groupBy) == 0 {
-		return "sum(" + inner + ")"
-	}
-	labels := make([]string, len(groupBy))
-	for i, g := range groupBy {
-		labels[i] = pushFields[g].label
-	}
-	return "sum by (" + strings.Join(labels, ", ") + ") (" + inner + ")"
+	return b.String()
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"strconv"
 	"strings"
+	"text/template"
 	"time"
 	"unicode"
 )
@@ -18,6 +20,10 @@ import (
 //	| json l="path.to.field", m="p"        json parser with expressions
 //	| __error__=""                         drop lines the parser failed on
 //	| (l="v" or (m=~"re" and n!="x"))      label filters with and/or/parentheses
+//	| l >= 5  | l < 1e6                      numeric label filters (== != > >= < <=)
+//	| label_format l="{{ tmpl }}", m=`...`   labels from Go templates (template.go)
+//	| line_format "{{ tmpl }}"               the line from a Go template
+//	| drop l, m                              labels removed (stream labels too)
 //	sum [by (l, m)] (count_over_time(<log query> [duration]))
 //
 // Regexes are anchored as in Loki for label matchers, unanchored for line filters.
@@ -25,9 +31,28 @@ import (
 type matcher struct {
 	name, op, value string
 	re              *regexp.Regexp
+	numeric         bool // a numeric label filter: value is a number
+	number          float64
 }
 
 func (m *matcher) match(v string) bool {
+	if m.numeric {
+		x, _ := strconv.ParseFloat(v, 64) // callers check the error (numericMatch)
+		switch m.op {
+		case "==":
+			return x == m.number
+		case "!=":
+			return x != m.number
+		case ">":
+			return x > m.number
+		case ">=":
+			return x >= m.number
+		case "<":
+			return x < m.number
+		default:
+			return x <= m.number
+		}
+	}
 	switch m.op {
 	case "=":
 		return v == m.value
@@ -66,21 +91,45 @@ type labelExpr struct {
 	left, right *labelExpr
 }
 
-func (e *labelExpr) eval(get func(string) string) bool {
+// eval evaluates the expression as Loki does: both sides of an `and` are evaluated (an
+// `or` stops at a true left side), and a numeric filter on a value that is not a number keeps
+// the line and sets __error__ (fail is called), as Loki's NumericLabelFilter does.
+func (e *labelExpr) eval(get func(string) (string, bool), fail func()) bool {
 	switch {
+	case e.m != nil && e.m.numeric:
+		v, ok := get(e.m.name)
+		if !ok {
+			return false
+		}
+		if _, err := strconv.ParseFloat(v, 64); err != nil {
+			fail()
+			return true
+		}
+		return e.m.match(v)
 	case e.m != nil:
-		return e.m.match(get(e.m.name))
+		v, _ := get(e.m.name)
+		return e.m.match(v)
 	case e.and:
-		return e.left.eval(get) && e.right.eval(get)
+		l := e.left.eval(get, fail)
+		r := e.right.eval(get, fail)
+		return l && r
 	default:
-		return e.left.eval(get) || e.right.eval(get)
+		return e.left.eval(get, fail) || e.right.eval(get, fail)
 	}
 }
 
 type stage struct {
-	line  *lineFilter
-	json  [][2]string // label, path; json with no expressions is not supported
-	label *labelExpr
+	line      *lineFilter
+	json      [][2]string // label, path; json with no expressions is not supported
+	label     *labelExpr
+	labelFmt  []labelTemplate
+	lineFmt   *template.Template
+	dropNames []string
+}
+
+type labelTemplate struct {
+	name string
+	tmpl *template.Template
 }
 
 type logQuery struct {
@@ -241,7 +290,49 @@ func (p *parser) labelPrimary() *labelExpr {
 		p.expect(")")
 		return e
 	}
+	save := p.pos
+	name := p.ident()
+	// A number after the operator makes a numeric filter; = and != may also be string matchers.
+	for _, op := range []string{">=", "<=", "==", "!=", ">", "<", "="} {
+		if p.accept(op) {
+			p.ws()
+			if n, ok := p.number(); ok {
+				if op == "=" {
+					op = "=="
+				}
+				return &labelExpr{m: &matcher{name: name, op: op, numeric: true, number: n}}
+			}
+			if op != "!=" && op != "=" {
+				p.fail("expected a number after %s %s", name, op)
+			}
+			break
+		}
+	}
+	p.pos = save
 	return &labelExpr{m: p.matcher(true)}
+}
+
+// number reads a float literal (digits, sign, point, exponent).
+func (p *parser) number() (float64, bool) {
+	end := p.pos
+	for end < len(p.s) && strings.IndexByte("0123456789.eE+-", p.s[end]) >= 0 {
+		end++
+	}
+	n, err := strconv.ParseFloat(p.s[p.pos:end], 64)
+	if err != nil {
+		return 0, false
+	}
+	p.pos = end
+	return n, true
+}
+
+func (p *parser) template() *template.Template {
+	text := p.str()
+	t, err := parseTemplate(text)
+	if err != nil {
+		p.fail("invalid template %q: %v", text, err)
+	}
+	return t
 }
 
 func (p *parser) acceptWord(w string) bool {
@@ -295,6 +386,28 @@ func (p *parser) logQuery() *logQuery {
 					p.fail("this test server supports | json with expressions only")
 				}
 				q.stages = append(q.stages, stage{json: exprs})
+				continue
+			}
+			if p.acceptWord("label_format") {
+				var fs []labelTemplate
+				for len(fs) == 0 || p.accept(",") {
+					name := p.ident()
+					p.expect("=")
+					fs = append(fs, labelTemplate{name, p.template()})
+				}
+				q.stages = append(q.stages, stage{labelFmt: fs})
+				continue
+			}
+			if p.acceptWord("line_format") {
+				q.stages = append(q.stages, stage{lineFmt: p.template()})
+				continue
+			}
+			if p.acceptWord("drop") {
+				var names []string
+				for len(names) == 0 || p.accept(",") {
+					names = append(names, p.ident())
+				}
+				q.stages = append(q.stages, stage{dropNames: names})
 				continue
 			}
 			q.stages = append(q.stages, stage{label: p.labelOr()})
@@ -381,42 +494,89 @@ func (q *logQuery) selects(labels map[string]string) bool {
 	return true
 }
 
-// process runs the pipeline on one line: keep, and the labels it extracted.
-func (q *logQuery) process(line string, stream map[string]string) (bool, map[string]string) {
-	var extracted map[string]string
-	get := func(k string) string {
-		if v, ok := extracted[k]; ok {
-			return v
+// process runs the pipeline on one line: keep, the line (line_format may rewrite it) and the
+// line's labels (the stream's with those extracted or formatted; empty values are absent).
+func (q *logQuery) process(line string, stream map[string]string) (bool, string, map[string]string) {
+	labels := stream
+	owned := false
+	set := func(k, v string) {
+		if !owned {
+			labels, owned = maps.Clone(stream), true
+			if labels == nil {
+				labels = map[string]string{}
+			}
 		}
-		return stream[k]
+		if v == "" {
+			delete(labels, k)
+		} else {
+			labels[k] = v
+		}
+	}
+	get := func(k string) (string, bool) { v, ok := labels[k]; return v, ok }
+	fail := func(kind string) func() {
+		return func() {
+			if _, ok := labels["__error__"]; !ok {
+				set("__error__", kind)
+			}
+		}
+	}
+	var buf strings.Builder
+	run := func(t *template.Template) (string, bool) {
+		buf.Reset()
+		if err := t.Execute(&buf, labels); err != nil {
+			fail("TemplateFormatErr")()
+			return "", false
+		}
+		return buf.String(), true
 	}
 	for _, st := range q.stages {
 		switch {
 		case st.line != nil:
 			if !st.line.keep(line) {
-				return false, nil
+				return false, "", nil
 			}
 		case st.json != nil:
-			if extracted == nil {
-				extracted = map[string]string{}
-			}
 			var doc any
 			d := json.NewDecoder(strings.NewReader(line))
 			d.UseNumber()
 			if err := d.Decode(&doc); err != nil {
-				extracted["__error__"] = "JSONParserErr"
+				set("__error__", "JSONParserErr")
 				continue
 			}
 			for _, e := range st.json {
-				extracted[e[0]] = jsonPath(doc, e[1])
+				set(e[0], jsonPath(doc, e[1]))
+			}
+		case st.labelFmt != nil:
+			// Every template of one stage sees the labels as they were before it (Loki).
+			before := labels
+			if len(st.labelFmt) > 1 {
+				before = maps.Clone(labels)
+			}
+			for _, f := range st.labelFmt {
+				buf.Reset()
+				if err := f.tmpl.Execute(&buf, before); err != nil {
+					fail("TemplateFormatErr")()
+					continue
+				}
+				set(f.name, buf.String())
+			}
+		case st.lineFmt != nil:
+			if v, ok := run(st.lineFmt); ok {
+				line = v
+			}
+		case st.dropNames != nil:
+			for _, n := range st.dropNames {
+				if _, ok := labels[n]; ok {
+					set(n, "")
+				}
 			}
 		default:
-			if !st.label.eval(get) {
-				return false, nil
+			if !st.label.eval(get, fail("LabelFilterErr")) {
+				return false, "", nil
 			}
 		}
 	}
-	return true, extracted
+	return true, line, labels
 }
 
 // jsonPath resolves a dotted path; strings are unescaped, numbers and booleans kept as

@@ -513,23 +513,11 @@ func (s *Server) queryRange(w http.ResponseWriter, r *http.Request, streams []*l
 			if e.ts >= end {
 				break
 			}
-			keep, extracted := lq.process(e.line, st.labels)
+			keep, line, labels := lq.process(e.line, st.labels)
 			if !keep {
 				continue
 			}
-			labels := st.labels
-			if len(extracted) > 0 {
-				labels = map[string]string{}
-				for k, v := range st.labels {
-					labels[k] = v
-				}
-				for k, v := range extracted {
-					if v != "" {
-						labels[k] = v
-					}
-				}
-			}
-			hits = append(hits, hit{e.ts, i, e.line, labels})
+			hits = append(hits, hit{e.ts, i, line, labels})
 		}
 	}
 	sort.SliceStable(hits, func(a, b int) bool {
@@ -612,28 +600,16 @@ func (s *Server) metric(w http.ResponseWriter, mq *metricQuery, streams []*lstre
 			}
 			processedLines++
 			processedBytes += len(e.line)
-			keep, extracted := mq.log.process(e.line, st.labels)
+			keep, _, got := mq.log.process(e.line, st.labels)
 			if !keep {
 				continue
 			}
-			labels := map[string]string{}
+			labels := got
 			if mq.sum {
+				labels = map[string]string{}
 				for _, b := range mq.by {
-					v := extracted[b]
-					if v == "" {
-						v = st.labels[b]
-					}
-					if v != "" {
+					if v := got[b]; v != "" {
 						labels[b] = v
-					}
-				}
-			} else {
-				for k, v := range st.labels {
-					labels[k] = v
-				}
-				for k, v := range extracted {
-					if v != "" {
-						labels[k] = v
 					}
 				}
 			}

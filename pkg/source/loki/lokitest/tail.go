@@ -153,7 +153,7 @@ func (s *Server) sendTail(ctx context.Context, conn *websocket.Conn, lq *logQuer
 			if _, ok := sent[k]; ok {
 				continue
 			}
-			if keep, _ := lq.process(e.line, st.labels); !keep {
+			if keep, _, _ := lq.process(e.line, st.labels); !keep {
 				continue
 			}
 			hits = append(hits, hit{k, st.labels})
