@@ -101,6 +101,9 @@ func appendQuotedWords(d, b []byte, i, o int) (int, int) {
 	if i < 0 || o < 0 { // never; it spares the loop its bounds checks
 		return i, o
 	}
+	if hasQuotedBlocks && len(d)-o >= len(b)-i {
+		i, o, carry = appendQuotedBlocks(d, b, i, o)
+	}
 	for ; i <= len(b)-8; i += 8 {
 		x := binary.LittleEndian.Uint64(b[i : i+8])
 		// The backslashes and the quotes, marked by zeroByte: exactly unless a mark sits just
