@@ -223,6 +223,9 @@ const (
 
 var jsonClass = [256]uint8{'"': classQuote, '{': classOpen, '[': classOpen, '}': classClose, ']': classClose}
 
+// literalEnd: the bytes that end a number, true, false or null.
+var literalEnd = [256]bool{',': true, '}': true, ']': true, ' ': true, '\t': true, '\n': true, '\r': true}
+
 // value reads any value and returns its raw bytes (strings with their quotes).
 func (w *walker) value() ([]byte, bool) {
 	c := w.peek()
@@ -243,14 +246,12 @@ func (w *walker) value() ([]byte, bool) {
 	case 0:
 		return nil, false
 	default:
-		for w.i < len(w.b) {
-			switch w.b[w.i] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return w.b[start:w.i], w.i > start
-			}
-			w.i++
+		i := w.i
+		for i < len(w.b) && !literalEnd[w.b[i]] {
+			i++
 		}
-		return w.b[start:w.i], w.i > start
+		w.i = i
+		return w.b[start:i], i > start
 	}
 	return w.b[start:w.i], true
 }

@@ -79,7 +79,7 @@ func (u *Unwrapper) object(line []byte) (event []byte, f Format, ok bool) {
 			v, ok = w.value()
 			proto = v
 		case "kubernetes":
-			v, ok = w.value()
+			v, ok = u.kubeValue()
 			kube = v
 		case "stream":
 			v, ok = w.value()
@@ -225,6 +225,18 @@ func (u *Unwrapper) kubernetes(raw []byte) {
 	if k.valid {
 		k.raw = append(k.raw[:0], raw...)
 	}
+}
+
+// kubeValue reads the value of the kubernetes key at u.w.i. When it starts with the bytes of the
+// last metadata object read (kubeMemo), it is them: the walk of an object ends at its closing
+// bracket, whatever follows.
+func (u *Unwrapper) kubeValue() ([]byte, bool) {
+	w, k := &u.w, &u.kube
+	if k.valid && len(k.raw) > 0 && k.raw[0] == '{' && w.peek() == '{' && bytes.HasPrefix(w.b[w.i:], k.raw) {
+		w.i += len(k.raw)
+		return w.b[w.i-len(k.raw) : w.i], true
+	}
+	return w.value()
 }
 
 // kubeMemo is what kubernetes read from the last metadata: the pod name is raw[start:end]
