@@ -81,30 +81,3 @@ func FuzzSkipContainerChunks(f *testing.F) {
 		}
 	})
 }
-
-// TestKubernetesMetadataRepeated: Fluent Bit lines read one after the other (the kubernetes
-// metadata of the last line remembered: kubeValue) unwrap as each one alone does, when the
-// metadata repeats, changes, is followed by other keys, is not an object, has an escaped pod
-// name or is cut short.
-func TestKubernetesMetadataRepeated(t *testing.T) {
-	const ev = `"log":{"kind":"Event","auditID":"a"}`
-	kubes := []string{
-		`{"pod_name":"p","host":"h"}`, `{"pod_name":"p","host":"h"}`, `{"pod_name":"q","host":"h"}`,
-		`{"pod_name":"p","host":"h"},"x":1`, `{"pod_name":"p","host":"h"}`, `{"pod_name":"p","host":"h"`,
-		`{"pod_name":"p","host":"h"}}`, `"{\"pod_name\":\"p\"}"`, `{"pod_name":"p\u0041","labels":{"a":"}\""}}`,
-		`{"pod_name":"p\u0041","labels":{"a":"}\""}}`, `{"pod_name":"p","host":"h"} `, `{"pod_name":"p","host":"h"}`, `{"pod_name":"p","host":"hh"}`,
-		`{"pod_name":"p","host":"h"}`, `{"pod_name":"p","host":"h","x":{}}`,
-	}
-	u := New(Auto)
-	for i, k := range kubes {
-		for _, line := range []string{`{` + ev + `,"kubernetes":` + k + `}`, `{"kubernetes":` + k + `,` + ev + `}`} {
-			got, ok := u.Unwrap([]byte(line))
-			gotMeta := metaString(u.Meta)
-			fresh := New(Auto)
-			want, wok := fresh.Unwrap([]byte(line))
-			if string(got) != string(want) || ok != wok || gotMeta != metaString(fresh.Meta) {
-				t.Fatalf("line %d %s: %q %v %s after the lines before; alone %q %v %s", i, line, got, ok, gotMeta, want, wok, metaString(fresh.Meta))
-			}
-		}
-	}
-}
