@@ -1,3 +1,5 @@
+//go:build amd64 && !purego
+
 #include "textflag.h"
 
 // func appendQuotedBlocks(d, b []byte, i, o int) (ni, no int, carry uint64)

@@ -1,3 +1,5 @@
+//go:build amd64 && !purego
+
 package envelope
 
 // chunkMasks marks the quotes, backslashes, opening brackets ('{', '[') and closing ones of the

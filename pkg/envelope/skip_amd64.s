@@ -1,3 +1,5 @@
+//go:build amd64 && !purego
+
 #include "textflag.h"
 
 // func chunkMasks(p *byte) (quotes, backslashes, opens, closes uint64)
