@@ -95,11 +95,16 @@ func AppendQuoted(dst, b []byte) (out []byte, n int, ok bool) {
 // Each word is taken whole, without a branch on its bytes: its \" escapes (at most four) lose
 // their backslash by shifting the bytes above it down. This is what a JSON event inside a JSON
 // string is made of; a branch per escape, as a plain loop takes, mispredicts on most of them.
+// Where the machine has them (amd64 with SSSE3 and POPCNT), the same blocks of sixteen bytes go
+// first (appendQuotedBlocks, about twice as fast); the words take over where a block stops.
 func appendQuotedWords(d, b []byte, i, o int) (int, int) {
 	// carry: the last word ended with a backslash, so the next byte must be a quote (its escape).
 	var carry uint64
 	if i < 0 || o < 0 { // never; it spares the loop its bounds checks
 		return i, o
+	}
+	if hasQuotedBlocks && len(d)-o >= len(b)-i {
+		i, o, carry = appendQuotedBlocks(d, b, i, o)
 	}
 	for ; i <= len(b)-8; i += 8 {
 		x := binary.LittleEndian.Uint64(b[i : i+8])

@@ -138,3 +138,46 @@ func BenchmarkAppendQuoted(b *testing.B) {
 		}
 	}
 }
+
+// TestAppendQuotedBlocks: the sixteen-byte blocks of appendQuotedBlocks (amd64) give what the
+// eight-byte words alone give, and what encoding/json reads, on strings made of \" escapes
+// and plain bytes (which it takes whole) with one other byte or escape at every place: at and
+// across the edges of blocks and of words, after a backslash that ends a block, in runs of
+// backslashes; and every prefix of them (unterminated strings).
+func TestAppendQuotedBlocks(t *testing.T) {
+	if !hasQuotedBlocks {
+		t.Skip("no block loop on this machine")
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	odd := []string{`"`, `\\`, `\\\"`, `\\\\"`, `\n`, `\u00e9`, `\ud83d\ude00`, `\`, `\x`, `#`, `]`, `"#`, `\]`, "\x00", "é"}
+	check := func(b []byte) {
+		t.Helper()
+		checkAppendQuoted(t, nil, b)
+		got, n, ok := AppendQuoted(nil, b)
+		hasQuotedBlocks = false
+		want, wn, wok := AppendQuoted(nil, b)
+		hasQuotedBlocks = true
+		if ok != wok || n != wn || !bytes.Equal(got, want) {
+			t.Fatalf("AppendQuoted(%q) = %q, %d, %v with blocks; %q, %d, %v without", b, got, n, ok, want, wn, wok)
+		}
+	}
+	for i := 0; i < 3000; i++ {
+		var sb strings.Builder
+		for sb.Len() < 70 {
+			if rng.IntN(3) == 0 {
+				sb.WriteString(`\"`)
+			} else {
+				sb.WriteByte("abc:,{}[]"[rng.IntN(9)])
+			}
+		}
+		s := sb.String()
+		at := rng.IntN(len(s) + 1)
+		s = s[:at] + odd[rng.IntN(len(odd))] + s[at:] + `","stream":"stdout"}`
+		check([]byte(s))
+		if i%10 == 0 {
+			for n := range len(s) {
+				check([]byte(s[:n]))
+			}
+		}
+	}
+}

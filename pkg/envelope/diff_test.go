@@ -138,8 +138,9 @@ func TestUnwrapGolden(t *testing.T) {
 	}
 }
 
-// FuzzUnwrap: any line unwraps without a panic, and after other lines and a Reset as a new
-// Unwrapper unwraps it: no state (partial lines, reused buffers) survives Reset.
+// FuzzUnwrap: any line unwraps without a panic, and after itself, other lines and a Reset as a
+// new Unwrapper unwraps it: no state (partial lines, reused buffers) survives Reset, and what is
+// remembered of lines before (aksPrefix, aksSuffix, kube) changes no answer.
 func FuzzUnwrap(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*.log")
 	for _, name := range files {
@@ -156,6 +157,7 @@ func FuzzUnwrap(f *testing.F) {
 	}
 	f.Add([]byte(`2025-01-01T00:00:00.000000000Z stdout P {"kind":`), []byte(`2025-01-01T00:00:00.000000000Z stdout F "Event"}`))
 	f.Add([]byte(`{"log":"{\"kind\":\"Event\"}\n","stream":"stdout","time":"t"}`), []byte(`{"log":{"kind":"Event"},"kubernetes":{"pod_name":"p"}}`))
+	f.Add([]byte(`{"properties":{"log":"{\"kind\":\"Event\"}","stream":"stdout","pod":"p"},"time":"x"}`), []byte(`{"properties":{"log":"{\"kind\":\"Event\"}","stream":"stdout","pod":"q"},"time":"y"}`))
 	f.Add([]byte(`{"properties":{"log":"{\"a\\u00e9\":1}","pod":"p\u0041","stream":"s"},"time":"x"}`), []byte(`{"protoPayload":{"@type":"type.googleapis.com/google.cloud.audit.AuditLog","methodName":"io.k8s.core.v1.pods.get"},"timestamp":"t"}`))
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		result := func(u *Unwrapper, ev []byte, ok bool) string {
@@ -164,6 +166,7 @@ func FuzzUnwrap(f *testing.F) {
 		for _, fm := range Formats() {
 			u := New(fm)
 			u.Unwrap(bytes.Clone(a))
+			u.Unwrap(bytes.Clone(a)) // the second time, what was remembered of the first is used
 			u.Unwrap(bytes.Clone(b))
 			u.Reset()
 			ev, ok := u.Unwrap(bytes.Clone(a))

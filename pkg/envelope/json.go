@@ -104,6 +104,14 @@ func zeroByte(x uint64) uint64 { return (x - lsb) &^ x & msb }
 // '['), or -1. Brackets of either kind count alike, as one depth (the walker does not check
 // that they pair up); strings are skipped whole.
 func skipContainer(b []byte, i int) int {
+	if hasChunkMasks {
+		return skipContainerChunks(b, i)
+	}
+	return skipContainerBytes(b, i)
+}
+
+// skipContainerBytes is skipContainer a byte at a time (a string at a time).
+func skipContainerBytes(b []byte, i int) int {
 	depth := 0
 	for i < len(b) {
 		switch jsonClass[b[i]] {
@@ -127,6 +135,86 @@ func skipContainer(b []byte, i int) int {
 	return -1
 }
 
+// skipContainerChunks is skipContainer 64 bytes at a time, as simdjson finds the structure of
+// a document: chunkMasks marks the chunk's quotes, backslashes and brackets; the escaped bytes
+// (after an odd run of backslashes) are found from the backslashes, the bytes inside strings
+// from the unescaped quotes (a prefix XOR), and the brackets outside strings are counted. The
+// last chunk is read from a copy padded with spaces. A backslash outside a string (not JSON)
+// is read by skipContainerBytes as it always was: that walk starts again from b[i].
+func skipContainerChunks(b []byte, i int) int {
+	var (
+		escapedIn uint64 // 1: the chunk's first byte is escaped (by the last chunk's backslash)
+		inString  uint64 // all ones: the chunk starts inside a string
+		depth     int
+		pad       [64]byte
+	)
+	for base := i; base < len(b); base += 64 {
+		p := &pad[0]
+		if len(b)-base >= 64 {
+			p = &b[base]
+		} else {
+			copy(pad[copy(pad[:], b[base:]):], spaces[:])
+		}
+		quotes, backslashes, opens, closes := chunkMasks(p)
+		var escaped uint64
+		escaped, escapedIn = escapedBytes(backslashes, escapedIn)
+		in := prefixXOR(quotes&^escaped) ^ inString
+		inString = uint64(int64(in) >> 63)
+		if backslashes&^in != 0 {
+			return skipContainerBytes(b, i)
+		}
+		opens &^= in
+		closes &^= in
+		if n := bits.OnesCount64(closes); n < depth {
+			depth += bits.OnesCount64(opens) - n
+			continue
+		}
+		for m := opens | closes; m != 0; m &= m - 1 {
+			if opens&m&-m != 0 {
+				depth++
+				continue
+			}
+			if depth--; depth == 0 {
+				return base + bits.TrailingZeros64(m) + 1 // never in the padding: spaces
+			}
+		}
+	}
+	return -1
+}
+
+// spaces pads the last chunk of skipContainerChunks.
+var spaces = [64]byte{' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ',
+	' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ',
+	' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ',
+	' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '}
+
+// escapedBytes marks the bytes of a chunk that a backslash escapes: the byte after each run of
+// backslashes of odd length (and every other backslash of a run). escapedIn is 1 when the
+// chunk's first byte is escaped by the last chunk; next is that for the next chunk. This is
+// simdjson's find_escaped_branchless.
+func escapedBytes(backslashes, escapedIn uint64) (escaped, next uint64) {
+	const even = 0x5555555555555555
+	backslashes &^= escapedIn
+	follows := backslashes<<1 | escapedIn
+	// The runs that start on an odd bit, added to the backslashes: their carry clears them and
+	// sets the bit after each, as the runs that start on an even bit are left.
+	oddStarts := backslashes &^ even &^ follows
+	sum, carry := bits.Add64(oddStarts, backslashes, 0)
+	return (even ^ sum<<1) & follows, carry
+}
+
+// prefixXOR sets each bit of x that has an odd number of set bits at or below it: over the
+// quotes of a chunk, the bytes from an opening quote up to (not including) its closing one.
+func prefixXOR(x uint64) uint64 {
+	x ^= x << 1
+	x ^= x << 2
+	x ^= x << 4
+	x ^= x << 8
+	x ^= x << 16
+	x ^= x << 32
+	return x
+}
+
 const (
 	classQuote = 1 + iota
 	classOpen
@@ -134,6 +222,9 @@ const (
 )
 
 var jsonClass = [256]uint8{'"': classQuote, '{': classOpen, '[': classOpen, '}': classClose, ']': classClose}
+
+// literalEnd: the bytes that end a number, true, false or null.
+var literalEnd = [256]bool{',': true, '}': true, ']': true, ' ': true, '\t': true, '\n': true, '\r': true}
 
 // value reads any value and returns its raw bytes (strings with their quotes).
 func (w *walker) value() ([]byte, bool) {
@@ -155,14 +246,12 @@ func (w *walker) value() ([]byte, bool) {
 	case 0:
 		return nil, false
 	default:
-		for w.i < len(w.b) {
-			switch w.b[w.i] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return w.b[start:w.i], w.i > start
-			}
-			w.i++
+		i := w.i
+		for i < len(w.b) && !literalEnd[w.b[i]] {
+			i++
 		}
-		return w.b[start:w.i], w.i > start
+		w.i = i
+		return w.b[start:i], i > start
 	}
 	return w.b[start:w.i], true
 }

@@ -79,7 +79,7 @@ func (u *Unwrapper) object(line []byte) (event []byte, f Format, ok bool) {
 			v, ok = w.value()
 			proto = v
 		case "kubernetes":
-			v, ok = w.value()
+			v, ok = u.kubeValue()
 			kube = v
 		case "stream":
 			v, ok = w.value()
@@ -116,7 +116,7 @@ func (u *Unwrapper) object(line []byte) (event []byte, f Format, ok bool) {
 		// after that quote to get there), so it resumes there, in properties, at key log.
 		// AKS records repeat the same keys and values before properties on every line.
 		w.i, properties, fromMemo = len(p)-1, true, true
-		walked = props(logKey) && w.rest(props) && w.rest(top)
+		walked = props(logKey) && u.propsRest(line, props) && w.rest(top)
 	} else {
 		walked = w.object(top)
 	}
@@ -177,6 +177,60 @@ func (u *Unwrapper) envelopeEvent(line []byte, o *walkedObject) (event []byte, f
 	return nil, Auto, false
 }
 
+// propsRest reads the rest of AKS properties after the log string, on a line that resumed
+// after aksPrefix (so Meta has no pod or stream yet): with props, or, when the line goes on
+// with the bytes the last such line had there, as that line did. The walk of these bytes (up
+// to the brace that closes properties) reads none after them, and after the log they only set
+// the pod and the stream: the same keys at the same places.
+func (u *Unwrapper) propsRest(line []byte, props func(key []byte) bool) bool {
+	w, m := &u.w, &u.aksSuffix
+	start := w.i
+	if len(m.b) > 0 && bytes.HasPrefix(line[start:], m.b) {
+		w.i += len(m.b)
+		u.Meta.Pod, u.Meta.Stream = m.pod.of(line[start:]), m.stream.of(line[start:])
+		return true
+	}
+	m.b = m.b[:0]
+	if !w.rest(props) {
+		return false
+	}
+	// Without a backslash, pod and stream are slices of these bytes (not unescaped copies).
+	if rest := line[start:w.i]; bytes.IndexByte(rest, '\\') < 0 {
+		m.b = append(m.b, rest...)
+		m.pod, m.stream = spanOf(rest, u.Meta.Pod), spanOf(rest, u.Meta.Stream)
+	}
+	return true
+}
+
+// suffixMemo is what propsRest read from the bytes b: the pod and stream found in them.
+type suffixMemo struct {
+	b           []byte
+	pod, stream span
+}
+
+// span is where a slice is in the bytes it was cut from; ok is false for none (nil).
+type span struct {
+	ok         bool
+	start, end int
+}
+
+// spanOf is where s, nil or a slice of b, is in b.
+func spanOf(b, s []byte) span {
+	if s == nil {
+		return span{}
+	}
+	start := cap(b) - cap(s)
+	return span{ok: true, start: start, end: start + len(s)}
+}
+
+// of is the span's bytes in b (nil for none).
+func (s span) of(b []byte) []byte {
+	if !s.ok {
+		return nil
+	}
+	return b[s.start:s.end]
+}
+
 var (
 	quote  = []byte{'"'}
 	logKey = []byte("log")
@@ -225,6 +279,18 @@ func (u *Unwrapper) kubernetes(raw []byte) {
 	if k.valid {
 		k.raw = append(k.raw[:0], raw...)
 	}
+}
+
+// kubeValue reads the value of the kubernetes key at u.w.i. When it starts with the bytes of the
+// last metadata object read (kubeMemo), it is them: the walk of an object ends at its closing
+// bracket, whatever follows.
+func (u *Unwrapper) kubeValue() ([]byte, bool) {
+	w, k := &u.w, &u.kube
+	if k.valid && len(k.raw) > 0 && k.raw[0] == '{' && w.peek() == '{' && bytes.HasPrefix(w.b[w.i:], k.raw) {
+		w.i += len(k.raw)
+		return w.b[w.i-len(k.raw) : w.i], true
+	}
+	return w.value()
 }
 
 // kubeMemo is what kubernetes read from the last metadata: the pod name is raw[start:end]

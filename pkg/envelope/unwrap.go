@@ -44,6 +44,9 @@ type Unwrapper struct {
 	// there met only keys that change nothing (see object): a line that starts with the same
 	// bytes resumes its walk there. It is a cache of the walk, not state: Reset keeps it.
 	aksPrefix []byte
+	// aksSuffix: the rest of properties after properties.log on a line that resumed after
+	// aksPrefix (see propsRest). A cache too.
+	aksSuffix suffixMemo
 	// kube: the last Fluent Bit kubernetes metadata read (a cache too).
 	kube    kubeMemo
 	dropped int64
