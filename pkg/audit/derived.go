@@ -58,6 +58,14 @@ func IsLongRunning(verb, subresource string) bool {
 	return false
 }
 
+// LongRunningVerbs and LongRunningSubresources are the values IsLongRunning takes as
+// long-running, for sources that select requests in their own query language
+// (TestLongRunningLists keeps them and IsLongRunning's switch the same).
+var (
+	LongRunningVerbs        = []string{"watch", "proxy"}
+	LongRunningSubresources = []string{"attach", "exec", "proxy", "log", "portforward"}
+)
+
 func latency(stage string, received, stageAt time.Time) (time.Duration, bool) {
 	if !IsTerminalStage(stage) || received.IsZero() || stageAt.IsZero() {
 		return 0, false

@@ -418,3 +418,28 @@ func TestMicroSignLiteral(t *testing.T) {
 		t.Fatal(fmt.Sprint(d, err))
 	}
 }
+
+// TestLongRunningLists: the exported lists hold exactly the values IsLongRunning's switch takes.
+func TestLongRunningLists(t *testing.T) {
+	for _, v := range audit.LongRunningVerbs {
+		if !audit.IsLongRunning(v, "") {
+			t.Errorf("verb %q is listed but not long-running", v)
+		}
+	}
+	for _, s := range audit.LongRunningSubresources {
+		if !audit.IsLongRunning("get", s) {
+			t.Errorf("subresource %q is listed but not long-running", s)
+		}
+	}
+	// Every verb and subresource the API server knows, and a few it does not.
+	for _, v := range []string{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "proxy", "connect", "impersonate", "bind", "escalate", "approve", "sign", "use", ""} {
+		if audit.IsLongRunning(v, "") != slices.Contains(audit.LongRunningVerbs, v) {
+			t.Errorf("verb %q: IsLongRunning and LongRunningVerbs disagree", v)
+		}
+	}
+	for _, s := range []string{"status", "scale", "binding", "eviction", "exec", "attach", "portforward", "proxy", "log", "ephemeralcontainers", "resize", "token", "approval", "finalize", ""} {
+		if audit.IsLongRunning("get", s) != slices.Contains(audit.LongRunningSubresources, s) {
+			t.Errorf("subresource %q: IsLongRunning and LongRunningSubresources disagree", s)
+		}
+	}
+}

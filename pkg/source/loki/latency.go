@@ -60,8 +60,8 @@ func (s *Source) latencyPipeline(req source.CountRequest, includeLongRunning boo
 	b.WriteString(" | " + pushFields["stage"].label + "=~" + strconv.Quote(audit.StageResponseComplete+"|"+audit.StagePanic))
 	if !includeLongRunning {
 		// audit.IsLongRunning
-		b.WriteString(" | " + pushFields["verb"].label + `!~"watch|proxy"`)
-		b.WriteString(" | " + pushFields["objectRef.subresource"].label + `!~"attach|exec|proxy|log|portforward"`)
+		b.WriteString(" | " + pushFields["verb"].label + `!~"` + strings.Join(audit.LongRunningVerbs, "|") + `"`)
+		b.WriteString(" | " + pushFields["objectRef.subresource"].label + `!~"` + strings.Join(audit.LongRunningSubresources, "|") + `"`)
 	}
 	b.WriteString(" | " + groupFilter(req.GroupBy, groups, nil))
 	b.WriteString(" | label_format " + latLabel + "=" + strconv.Quote(latencyTemplate()))
