@@ -15,18 +15,25 @@ import (
 const NewestNoticePrefix = "read the newest "
 
 // newestKeeper is an aggregator that keeps the newest N of what it is given (events,
-// denied), so that a source read newest first can stop early (runNewest).
+// denied, object history), so that a source read newest first can stop early (runNewest)
+// and an index can leave older rows unread (readBack).
 type newestKeeper interface {
 	aggregator
+	// rows is where it keeps them.
+	rows() rowKeep
+	// keepsNewest is N when the rows it keeps are the newest N of every event its locator
+	// wants (by stageTimestamp, ties by its own id), so that an index can leave the older
+	// ones unread (readBack); 0 when it selects further.
+	keepsNewest() int
+}
+
+// rowKeep is a table's largest, whatever its row type.
+type rowKeep interface {
 	// cut is the time (Unix ns) of the N-th kept row once N rows are kept; ok is false before.
 	cut() (rank int64, ok bool)
 	// counted is how many rows it was given; setTotal replaces it with the range's total.
 	counted() int
 	setTotal(n int)
-	// keepsNewest is N when the rows it keeps are the newest N of every event its locator
-	// wants (by stageTimestamp, ties by its own id), so that an index can leave the older
-	// ones unread (readBack); 0 when it selects further.
-	keepsNewest() int
 }
 
 func (n *largest[T]) cut() (int64, bool) {
@@ -36,17 +43,13 @@ func (n *largest[T]) cut() (int64, bool) {
 	return n.items[0].rank, true
 }
 
-func (d *denied) cut() (int64, bool)  { return d.keep.cut() }
-func (d *denied) counted() int        { return d.keep.total }
-func (d *denied) setTotal(n int)      { d.keep.total = n }
-func (e *events) cut() (int64, bool)  { return e.keep.cut() }
-func (e *events) counted() int        { return e.keep.total }
-func (e *events) setTotal(n int)      { e.keep.total = n }
-func (d *denied) keepsNewest() int    { return d.keep.limit }
-func (h *history) cut() (int64, bool) { return h.keep.cut() }
-func (h *history) counted() int       { return h.keep.total }
-func (h *history) setTotal(n int)     { h.keep.total = n }
-func (h *history) keepsNewest() int   { return h.keep.limit }
+func (n *largest[T]) counted() int   { return n.total }
+func (n *largest[T]) setTotal(t int) { n.total = t }
+func (d *denied) rows() rowKeep      { return &d.keep }
+func (e *events) rows() rowKeep      { return &e.keep }
+func (h *history) rows() rowKeep     { return &h.keep }
+func (d *denied) keepsNewest() int   { return d.keep.limit }
+func (h *history) keepsNewest() int  { return h.keep.limit }
 
 // keepsNewest: events of a query's auditIDs are picked from the lines read, so every line is.
 func (e *events) keepsNewest() int {
@@ -110,13 +113,14 @@ func runNewest(ctx context.Context, src source.Source, req Request, newAgg func(
 	if !ok {
 		return nil, false, nil
 	}
+	kept := agg.rows()
 	q := req.Query
 	srcReq := sourceRequest(req)
 	var unread *source.Window
 	scanFn := func(ctx context.Context, fn source.LineAtFunc) (source.Stats, error) {
 		st, w, err := ns.ScanNewest(ctx, srcReq, q.Limit, func(line []byte) error { return fn(-1, line) }, func(bound time.Time) bool {
 			// Strictly older: a line at the N-th row's time may tie it and win on its id.
-			rank, full := agg.cut()
+			rank, full := kept.cut()
 			return full && bound.UnixNano() < rank
 		})
 		unread = w
@@ -150,10 +154,10 @@ func runNewest(ctx context.Context, src source.Source, req Request, newAgg func(
 				total += n
 			}
 		}
-		if int(total) < agg.counted() || int64(total) < stats.Matched {
+		if int(total) < kept.counted() || int64(total) < stats.Matched {
 			return nil, false, nil // the count is not the read's: read in full
 		}
-		agg.setTotal(int(total))
+		kept.setTotal(int(total))
 		stats.Matched = int64(total)
 		problems = cr.Problems
 		reqs += cr.Requests

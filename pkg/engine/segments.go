@@ -83,7 +83,7 @@ func runSegments(ctx context.Context, ss source.SegmentScanner, req Request, new
 		// A table of the newest rows: the last segments (the newest files) first, so that the
 		// older ones are read back only where they can still hold a row the table keeps
 		// (readBack). The order only saves reads: the floor holds in any order.
-		plan.floor = k.cut
+		plan.floor = k.rows().cut
 		slices.Reverse(order)
 	}
 	// Each segment's problems are listed in the segments' order, whatever the order of reading.
@@ -489,15 +489,15 @@ func readBack(ctx context.Context, ss source.SegmentScanner, seg source.Segment,
 	}
 	wanted := slices.Concat(rows...)
 	kept := newestRows(wanted, limit)
-	pruned, floor := false, int64(0)
+	floor, hasFloor := int64(0), false
 	if plan.floor != nil {
-		var ok bool
-		if floor, ok = plan.floor(); ok {
-			n := len(kept)
-			kept = slices.DeleteFunc(kept, func(r indexRow) bool { return r.t < floor })
-			pruned = len(kept) < n
-		}
+		floor, hasFloor = plan.floor()
 	}
+	n := len(kept)
+	if hasFloor {
+		kept = slices.DeleteFunc(kept, func(r indexRow) bool { return r.t < floor })
+	}
+	pruned := len(kept) < n
 	if float64(len(kept)) > maxReadBack*float64(ix.Events) {
 		return nil, read, errNotSelective
 	}
@@ -530,7 +530,7 @@ func readBack(ctx context.Context, ss source.SegmentScanner, seg source.Segment,
 		matched = []int64{scanned.Matched}
 	}
 	if unread := len(wanted) - len(kept); unread > 0 {
-		k := agg.(newestKeeper)
+		k := agg.(newestKeeper).rows()
 		k.setTotal(k.counted() + unread)
 	}
 	p := indexPartial(ix, req, agg, matched)
