@@ -121,17 +121,8 @@ func (w *walker) skipContainer() bool {
 // are searched 8 at a time in a register (SWAR), which is cheaper than a call; longer strings
 // (request bodies, messages) continue with the vectorised bytes.IndexByte.
 func skipString(b []byte, i int) int {
-	const (
-		ones   = 0x0101010101010101
-		highs  = 0x8080808080808080
-		quotes = 0x2222222222222222 // '"'
-		slashs = 0x5c5c5c5c5c5c5c5c // '\\'
-	)
 	for words := 0; words < 4 && i+8 <= len(b); words++ {
-		x := binary.LittleEndian.Uint64(b[i:])
-		q, s := x^quotes, x^slashs
-		// The lowest set bit marks the first byte equal to '"' or '\\' (exact for the first).
-		m := ((q-ones)&^q | (s-ones)&^s) & highs
+		m := quoteOrBackslash(binary.LittleEndian.Uint64(b[i:]))
 		if m == 0 {
 			i += 8
 			continue
@@ -164,22 +155,21 @@ func skipString(b []byte, i int) int {
 	}
 }
 
+// quoteOrBackslash marks the bytes of x (8 bytes of a string, little-endian) that are '"' or
+// '\\' with their high bit; the lowest mark is exact (zeroByte), and only it is used.
+func quoteOrBackslash(x uint64) uint64 {
+	const quotes, backslashes = 0x2222222222222222, 0x5c5c5c5c5c5c5c5c
+	return zeroByte(x^quotes) | zeroByte(x^backslashes)
+}
+
 // skipStringEsc is skipString that also reports whether the string has a backslash: the
 // first 32 bytes are searched as skipString does, noting escapes on the way (so that a short
 // value is read once, not searched again for backslashes); the rest, if any, by skipString
 // and bytes.IndexByte.
 func skipStringEsc(b []byte, i int) (int, bool) {
-	const (
-		ones   = 0x0101010101010101
-		highs  = 0x8080808080808080
-		quotes = 0x2222222222222222 // '"'
-		slashs = 0x5c5c5c5c5c5c5c5c // '\\'
-	)
 	esc := false
 	for words := 0; words < 4 && i+8 <= len(b); words++ {
-		x := binary.LittleEndian.Uint64(b[i:])
-		q, s := x^quotes, x^slashs
-		m := ((q-ones)&^q | (s-ones)&^s) & highs
+		m := quoteOrBackslash(binary.LittleEndian.Uint64(b[i:]))
 		if m == 0 {
 			i += 8
 			continue
