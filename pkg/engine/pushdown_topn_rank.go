@@ -43,14 +43,7 @@ func topNRankP99(ctx context.Context, lr source.LatencyRanker, req Request, cr s
 		if n == 0 {
 			continue
 		}
-		s := &t.stats[key].latencies
-		sec := lr2.At[i].Seconds()
-		if n > ExactSamples {
-			s.sketch = newSketch()
-			_ = s.sketch.Add(sec)
-		} else {
-			s.exact = []float64{sec}
-		}
+		t.stats[key].latencies.standFor(lr2.At[i].Seconds(), n)
 	}
 	stats.Source = source.Stats{FilesScanned: lr2.Requests, LinesRead: lr2.LinesRead, BytesRead: lr2.BytesRead, Problems: lr2.Problems}
 	notice = fmt.Sprintf("counted requests, errors, denials and the p99 latency by the source: a latency histogram of the %d %s shown, then %d of their lines projected to their latency (%d %s; the histogram scanned %s)",

@@ -54,6 +54,17 @@ func (s *samples) toSketch() {
 	s.exact = nil
 }
 
+// standFor makes s the one sample v in place of a cell of n samples whose quantile is v's: held
+// exactly up to ExactSamples, as such a cell is, else in a sketch, whose answer is v's bin.
+func (s *samples) standFor(v float64, n int) {
+	if n > ExactSamples {
+		s.sketch, s.exact = newSketch(), nil
+		_ = s.sketch.Add(v)
+		return
+	}
+	s.sketch, s.exact = nil, []float64{v}
+}
+
 // merge adds o's samples; o is not changed.
 func (s *samples) merge(o *samples) {
 	switch {
