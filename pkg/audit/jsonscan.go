@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math/bits"
+
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/jsonbits"
 )
 
 // A minimal JSON walker for the Scanner: it reads only the structure of an audit event and
@@ -12,9 +14,17 @@ import (
 // bytes, cost little. It validates structure only as far as needed to not misread a field: a
 // malformed line yields ok=false.
 
+// With a structure (st, jsonbits: the line's quotes and brackets found 64 bytes at a time), the
+// walker moves from quote to quote and bracket to bracket instead of reading bytes. The two
+// ways read a line alike as long as every quote the walker meets outside a string opens one:
+// the one place the walker passes bytes it does not look at is a literal (number, true, false,
+// null), so a literal with a quote or backslash in it (not JSON) sets bad, and the line is
+// read again without the structure.
 type walker struct {
-	b []byte
-	i int
+	b   []byte
+	i   int
+	st  *jsonbits.Structure // nil: byte by byte
+	bad bool                // the structure cannot be trusted for this line
 }
 
 func (w *walker) ws() {
@@ -44,6 +54,14 @@ func (w *walker) peek() byte {
 // and whether it has escapes.
 func (w *walker) str() (raw []byte, escaped, ok bool) {
 	start := w.i + 1
+	if w.st != nil {
+		q := jsonbits.Next(w.st.Quotes, start)
+		if q < 0 {
+			return nil, false, false
+		}
+		w.i = q + 1
+		return w.b[start:q], jsonbits.Any(w.st.Backslashes, start, q), true
+	}
 	end, esc := skipStringEsc(w.b, start)
 	if end < 0 {
 		return nil, false, false
@@ -55,7 +73,7 @@ func (w *walker) str() (raw []byte, escaped, ok bool) {
 // key reads a string at w.i (which must be '"') and returns its raw content.
 func (w *walker) key() ([]byte, bool) {
 	start := w.i + 1
-	end := skipString(w.b, start)
+	end := w.skipString(start)
 	if end < 0 {
 		return nil, false
 	}
@@ -67,13 +85,16 @@ func (w *walker) key() ([]byte, bool) {
 func (w *walker) skip() bool {
 	switch w.peek() {
 	case '"':
-		j := skipString(w.b, w.i+1)
+		j := w.skipString(w.i + 1)
 		if j < 0 {
 			return false
 		}
 		w.i = j
 		return true
 	case '{', '[':
+		if w.st != nil {
+			return w.skipContainerStructure()
+		}
 		return w.skipContainer()
 	case 0:
 		return false
@@ -83,11 +104,61 @@ func (w *walker) skip() bool {
 	for w.i < len(w.b) {
 		switch w.b[w.i] {
 		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return w.i > start
+			return w.literal(start)
 		}
 		w.i++
 	}
+	return w.literal(start)
+}
+
+// literal ends the literal from start to w.i: false if it is empty, and with a structure,
+// false and bad if it holds a quote. (A backslash in it, outside every string as the walker
+// and the structure then agree, fails jsonbits' Build: there is no structure.)
+func (w *walker) literal(start int) bool {
+	if w.st != nil && jsonbits.Any(w.st.Quotes, start, w.i) {
+		w.bad = true
+		return false
+	}
 	return w.i > start
+}
+
+// skipString is the package's skipString, or with a structure the next quote's.
+func (w *walker) skipString(i int) int {
+	if w.st != nil {
+		if q := jsonbits.Next(w.st.Quotes, i); q >= 0 {
+			return q + 1
+		}
+		return -1
+	}
+	return skipString(w.b, i)
+}
+
+// skipContainerStructure is skipContainer over the structure's brackets outside strings.
+func (w *walker) skipContainerStructure() bool {
+	depth := 0
+	st := w.st
+	for k := w.i >> 6; k < len(st.Opens); k++ {
+		opens, closes := st.Opens[k], st.Closes[k]
+		if k == w.i>>6 {
+			opens &= ^uint64(0) << (w.i & 63)
+			closes &= ^uint64(0) << (w.i & 63)
+		}
+		if n := bits.OnesCount64(closes); n < depth {
+			depth += bits.OnesCount64(opens) - n
+			continue
+		}
+		for m := opens | closes; m != 0; m &= m - 1 {
+			if opens&m&-m != 0 {
+				depth++
+				continue
+			}
+			if depth--; depth == 0 {
+				w.i = k<<6 + bits.TrailingZeros64(m) + 1
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // skipContainer skips an object or array, counting brackets outside strings.
