@@ -6,6 +6,7 @@ import (
 	"math/bits"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/jsonbits"
 )
 
 // A minimal JSON walker: envelopes are read key by key at the top level (and one level down),
@@ -104,7 +105,7 @@ func zeroByte(x uint64) uint64 { return (x - lsb) &^ x & msb }
 // '['), or -1. Brackets of either kind count alike, as one depth (the walker does not check
 // that they pair up); strings are skipped whole.
 func skipContainer(b []byte, i int) int {
-	if hasChunkMasks {
+	if jsonbits.Fast {
 		return skipContainerChunks(b, i)
 	}
 	return skipContainerBytes(b, i)
@@ -136,29 +137,31 @@ func skipContainerBytes(b []byte, i int) int {
 }
 
 // skipContainerChunks is skipContainer 64 bytes at a time, as simdjson finds the structure of
-// a document: chunkMasks marks the chunk's quotes, backslashes and brackets; the escaped bytes
-// (after an odd run of backslashes) are found from the backslashes, the bytes inside strings
-// from the unescaped quotes (a prefix XOR), and the brackets outside strings are counted. The
-// last chunk is read from a copy padded with spaces. A backslash outside a string (not JSON)
-// is read by skipContainerBytes as it always was: that walk starts again from b[i].
+// a document: jsonbits.Masks marks the chunk's quotes, backslashes and brackets; the escaped
+// bytes (after an odd run of backslashes) are found from the backslashes, the bytes inside
+// strings from the unescaped quotes (a prefix XOR), and the brackets outside strings are
+// counted. The last chunk is read from a copy padded with spaces. A backslash outside a string
+// (not JSON) is read by skipContainerBytes as it always was: that walk starts again from b[i].
 func skipContainerChunks(b []byte, i int) int {
 	var (
 		escapedIn uint64 // 1: the chunk's first byte is escaped (by the last chunk's backslash)
 		inString  uint64 // all ones: the chunk starts inside a string
 		depth     int
 		pad       [64]byte
+		m         [4][1]uint64 // the chunk's quotes, backslashes, opens and closes
 	)
 	for base := i; base < len(b); base += 64 {
-		p := &pad[0]
+		p := pad[:]
 		if len(b)-base >= 64 {
-			p = &b[base]
+			p = b[base : base+64]
 		} else {
-			copy(pad[copy(pad[:], b[base:]):], spaces[:])
+			copy(pad[copy(pad[:], b[base:]):], jsonbits.Spaces[:])
 		}
-		quotes, backslashes, opens, closes := chunkMasks(p)
+		jsonbits.Masks(p, m[0][:], m[1][:], m[2][:], m[3][:])
+		quotes, backslashes, opens, closes := m[0][0], m[1][0], m[2][0], m[3][0]
 		var escaped uint64
-		escaped, escapedIn = escapedBytes(backslashes, escapedIn)
-		in := prefixXOR(quotes&^escaped) ^ inString
+		escaped, escapedIn = jsonbits.EscapedBytes(backslashes, escapedIn)
+		in := jsonbits.PrefixXOR(quotes&^escaped) ^ inString
 		inString = uint64(int64(in) >> 63)
 		if backslashes&^in != 0 {
 			return skipContainerBytes(b, i)
@@ -180,39 +183,6 @@ func skipContainerChunks(b []byte, i int) int {
 		}
 	}
 	return -1
-}
-
-// spaces pads the last chunk of skipContainerChunks.
-var spaces = [64]byte{' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ',
-	' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ',
-	' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ',
-	' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '}
-
-// escapedBytes marks the bytes of a chunk that a backslash escapes: the byte after each run of
-// backslashes of odd length (and every other backslash of a run). escapedIn is 1 when the
-// chunk's first byte is escaped by the last chunk; next is that for the next chunk. This is
-// simdjson's find_escaped_branchless.
-func escapedBytes(backslashes, escapedIn uint64) (escaped, next uint64) {
-	const even = 0x5555555555555555
-	backslashes &^= escapedIn
-	follows := backslashes<<1 | escapedIn
-	// The runs that start on an odd bit, added to the backslashes: their carry clears them and
-	// sets the bit after each, as the runs that start on an even bit are left.
-	oddStarts := backslashes &^ even &^ follows
-	sum, carry := bits.Add64(oddStarts, backslashes, 0)
-	return (even ^ sum<<1) & follows, carry
-}
-
-// prefixXOR sets each bit of x that has an odd number of set bits at or below it: over the
-// quotes of a chunk, the bytes from an opening quote up to (not including) its closing one.
-func prefixXOR(x uint64) uint64 {
-	x ^= x << 1
-	x ^= x << 2
-	x ^= x << 4
-	x ^= x << 8
-	x ^= x << 16
-	x ^= x << 32
-	return x
 }
 
 const (

@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/auditgen"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/jsonbits"
 )
 
 // checkSkipContainer: skipContainerChunks ends the container at b[i] where skipContainerBytes
 // does (or fails where it does).
 func checkSkipContainer(t *testing.T, b []byte, i int) {
 	t.Helper()
-	if !hasChunkMasks {
+	if !jsonbits.Fast {
 		return
 	}
 	if got, want := skipContainerChunks(b, i), skipContainerBytes(b, i); got != want {
@@ -28,7 +29,7 @@ func checkSkipContainer(t *testing.T, b []byte, i int) {
 // of them (unterminated containers and strings); and backslashes outside strings (not JSON),
 // which the byte skip reads as it always did.
 func TestSkipContainerChunks(t *testing.T) {
-	if !hasChunkMasks {
+	if !jsonbits.Fast {
 		t.Skip("no chunked skip on this machine")
 	}
 	fromEveryBracket := func(b []byte) {
