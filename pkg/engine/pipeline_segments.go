@@ -35,11 +35,11 @@ func newPipeline(req Request) func() aggregator {
 
 // pipelineRaw reports whether runPipeline answers req over src: sources without segments, files
 // read without a cache or index (Run would read them whole, without origins), and text searches
-// (a segment's lines that are not events are counted whether or not they match the search while
-// its index is built, the raw read counts only those that match).
+// where there is an index (while a segment's index is built its lines that are not events are
+// counted whether or not they match the search; the raw read counts only those that match).
 func pipelineRaw(src source.Source, req Request) bool {
 	_, segmented := src.(source.SegmentScanner)
-	return !segmented || (req.Cache == nil && req.Index == nil) || req.Query.Filter.Compile().NeedsLine()
+	return !segmented || (req.Cache == nil && req.Index == nil) || (req.Index != nil && req.Query.Filter.Compile().NeedsLine())
 }
 
 func (p *pipeline) origin(name string) *originStats {

@@ -244,3 +244,31 @@ func TestPendingCRILinesAtTheEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestPipelineHealthSearch: a text search answers as the raw read does through the segments
+// with a cache alone, and raw where there is an index (whose build counts every malformed line).
+func TestPipelineHealthSearch(t *testing.T) {
+	dir := t.TempDir()
+	writeEnvelopedLog(t, dir, auditgen.EnvelopeCRI)
+	from, to := segStart.Add(-time.Minute), segStart.Add(4*time.Hour)
+	const q = `{"queryType":"pipelineHealth","filter":{"search":"kube-system"}}`
+	for _, withIndex := range []bool{false, true} {
+		r := runner{t: t, src: newFileSource(t, dir), cache: engine.NewCache(0)}
+		if withIndex {
+			r.index = openIndex(t)
+		}
+		for _, what := range []string{"cold", "warm"} {
+			want, got := r.run(q, from, to, nil), r.run(q, from, to, r.cache)
+			resultsEqual(t, what+" "+q, want, got)
+			if want.Stats.Malformed == 0 || len(got.Pipeline.Rows) == 0 {
+				t.Fatalf("%s: no malformed lines or no rows: %+v", what, want.Stats)
+			}
+			if segmented := got.Stats.Segments.Total > 0; segmented == withIndex {
+				t.Errorf("index %v, %s: %+v", withIndex, what, got.Stats.Segments)
+			}
+			if what == "warm" && !withIndex && got.Stats.Source.BytesRead != 0 {
+				t.Errorf("warm: read %d bytes", got.Stats.Source.BytesRead)
+			}
+		}
+	}
+}
