@@ -161,7 +161,7 @@ func Run(ctx context.Context, src source.Source, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if te.run != nil {
+	if te.run != nil && (te.runs == nil || te.runs(src, req)) {
 		res, err := te.run(ctx, src, req)
 		if res != nil {
 			res.Notices = append(autoNotices, res.Notices...)
@@ -271,13 +271,15 @@ func filterToSource(req Request) bool {
 // scanAll reads everything scanFn yields with one aggregator per worker and returns them
 // merged into one.
 func scanAll(ctx context.Context, req Request, newAgg func() aggregator, scanFn scanFunc) (aggregator, Stats, error) {
-	agg, stats, _, err := scanAllIndexing(ctx, req, newAgg, scanFn, false)
+	agg, stats, _, err := scanAllIndexing(ctx, req, newAgg, scanFn, nil, false)
 	return agg, stats, err
 }
 
 // scanAllIndexing is scanAll that, with build, also stores every event decoded (matching or
-// not) in column index builders, one per worker; the line prefilter is then off.
-func scanAllIndexing(ctx context.Context, req Request, newAgg func() aggregator, scanFn scanFunc, build bool) (aggregator, Stats, []*index.Builder, error) {
+// not) in column index builders, one per worker; the line prefilter is then off. env, when not
+// nil, is the unwrapper the lines go through (the caller reads what it counted and whether
+// partial lines are pending at the end); nil uses a new one.
+func scanAllIndexing(ctx context.Context, req Request, newAgg func() aggregator, scanFn scanFunc, env *envelope.Unwrapper, build bool) (aggregator, Stats, []*index.Builder, error) {
 	aggs := make([]aggregator, workers(req.Workers))
 	adds := make([]func(*audit.Record), len(aggs))
 	var builders []*index.Builder
@@ -292,7 +294,7 @@ func scanAllIndexing(ctx context.Context, req Request, newAgg func() aggregator,
 	if build {
 		needs |= audit.IndexedFields
 	}
-	stats, err := scanLinesWith(ctx, scanFn, req, req.Query.Filter.Compile(), needs, adds, builders)
+	stats, err := scanLinesWith(ctx, scanFn, req, req.Query.Filter.Compile(), needs, adds, builders, env)
 	if err != nil {
 		return nil, stats, nil, err
 	}
@@ -313,10 +315,10 @@ func scan(ctx context.Context, src source.Source, req Request, m *query.Matcher,
 // batches and decoded by one worker goroutine per add (each add is only called from its
 // worker).
 func scanLines(ctx context.Context, scanFn scanFunc, req Request, m *query.Matcher, needs audit.Fields, adds []func(*audit.Record)) (Stats, error) {
-	return scanLinesWith(ctx, scanFn, req, m, needs, adds, nil)
+	return scanLinesWith(ctx, scanFn, req, m, needs, adds, nil, nil)
 }
 
-func scanLinesWith(ctx context.Context, scanFn scanFunc, req Request, m *query.Matcher, needs audit.Fields, adds []func(*audit.Record), builders []*index.Builder) (Stats, error) {
+func scanLinesWith(ctx context.Context, scanFn scanFunc, req Request, m *query.Matcher, needs audit.Fields, adds []func(*audit.Record), builders []*index.Builder, env *envelope.Unwrapper) (Stats, error) {
 	sc := audit.NewScanner(needs | m.Needs())
 	build := func(int) *index.Builder { return nil }
 	if builders != nil {
@@ -326,7 +328,9 @@ func scanLinesWith(ctx context.Context, scanFn scanFunc, req Request, m *query.M
 	from, to := req.From, req.To
 	// Every line of every source enters here: unwrapped once, in the source's goroutine (CRI
 	// partial lines are joined in order); a line that is not an event yet (a partial) is skipped.
-	env := envelope.New(req.Envelope)
+	if env == nil {
+		env = envelope.New(req.Envelope)
+	}
 	if len(adds) == 1 {
 		var rec audit.Record
 		var st Stats

@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
 )
 
 // Partial aggregates: what an aggregator computed over one segment, kept in the Cache and added
@@ -23,6 +24,20 @@ type partialAgg interface {
 	absorb(p aggregator)
 	// cost is about how many bytes the aggregator holds.
 	cost() int
+}
+
+// segmentAbsorber is a partialAgg whose result depends on the segment each partial came from,
+// which a partial does not know (a rotation renames a cached segment): pipelineHealth's
+// origin. The query's aggregator absorbs each partial as seg's (addPartial).
+type segmentAbsorber interface {
+	absorbSegment(seg source.Segment, p aggregator)
+}
+
+// unwrapCounter is a partialAgg that also keeps what the read of its segment counted besides
+// its events: the lines by envelope format and the lines that were not events (scanSegment).
+// It needs every line read, so no column index answers it (planIndex).
+type unwrapCounter interface {
+	unwrapped(lines formatLines, malformed int64)
 }
 
 var (

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -42,27 +43,68 @@ type PipelineResult struct {
 
 type originStats struct {
 	row    PipelineRow
-	counts []float64 // events per bucket
-	lags   samples   // seconds from the event to its arrival at the source
+	counts []float64   // events per bucket
+	lines  formatLines // lines read by envelope format (envelope.Unwrapper.Lines)
+	lags   samples     // seconds from the event to its arrival at the source
 }
 
-// runPipeline answers pipelineHealth: it needs each line's origin, so it reads the source
-// itself, in one goroutine (the work per line is small).
+// formatLines counts lines by envelope format, as envelope.Unwrapper.Lines does.
+type formatLines = [len(envelope.Unwrapper{}.Lines)]int64
+
+func newOriginStats(origin string, b *buckets) *originStats {
+	return &originStats{row: PipelineRow{Origin: origin}, counts: make([]float64, b.n)}
+}
+
+// add counts an event of the origin that matched the query.
+func (o *originStats) add(rec *audit.Record, b *buckets) {
+	o.row.Events++
+	if query.IsRequestFinal(rec) {
+		o.row.Requests++
+	}
+	if v, ok := rec.Annotation("audit.k8s.io/truncated"); ok && string(v) == "true" {
+		o.row.Truncated++
+	}
+	o.row.First, o.row.Last = widen(o.row.First, o.row.Last, rec.Time, rec.Time)
+	if i := b.index(rec.Time); i >= 0 {
+		o.counts[i]++
+	}
+}
+
+// absorb adds p (of the same step, its buckets off buckets after o's) without changing it.
+func (o *originStats) absorb(p *originStats, off int) {
+	o.row.Events += p.row.Events
+	o.row.Requests += p.row.Requests
+	o.row.Malformed += p.row.Malformed
+	o.row.Truncated += p.row.Truncated
+	o.row.First, o.row.Last = widen(o.row.First, o.row.Last, p.row.First, p.row.Last)
+	addShifted(o.counts, p.counts, off)
+	for f, n := range p.lines {
+		o.lines[f] += n
+	}
+}
+
+// pipelineNeeds are the fields pipelineHealth reads besides its filter's. Every stage is read
+// (events, not requests), and requests are counted by the one rule every other query uses,
+// query.IsRequestFinal: it needs the code (the lone ResponseStarted event of a failed
+// authentication is a request), which the stage filter alone does not ask for.
+var pipelineNeeds = audit.Fields(0).With(audit.FieldAnnotations, audit.FieldStage, audit.FieldCode)
+
+// runPipeline answers pipelineHealth over a source without segments (and over files without a
+// cache or index, or for a text search): it needs each line's origin, so it reads the source
+// itself, in one goroutine (the work per line is small). Files with a cache are answered per
+// segment (pipeline_segments.go).
 func runPipeline(ctx context.Context, src source.Source, req Request) (*Result, error) {
 	q := req.Query
 	m := q.Filter.Compile()
 	b := newBuckets(req)
-	// Every stage is read (events, not requests), and requests are counted by the one rule
-	// every other query uses, query.IsRequestFinal: it needs the code (the lone ResponseStarted
-	// event of a failed authentication is a request), which the stage filter alone does not ask for.
-	sc := audit.NewScanner(m.Needs().With(audit.FieldAnnotations, audit.FieldStage, audit.FieldCode))
+	sc := audit.NewScanner(m.Needs() | pipelineNeeds)
 	var rec audit.Record
 	origins := map[string]*originStats{}
 	var st Stats
 	get := func(origin string) *originStats {
 		o, ok := origins[origin]
 		if !ok {
-			o = &originStats{row: PipelineRow{Origin: origin}, counts: make([]float64, b.n)}
+			o = newOriginStats(origin, b)
 			origins[origin] = o
 		}
 		return o
@@ -88,22 +130,7 @@ func runPipeline(ctx context.Context, src source.Source, req Request) (*Result, 
 		}
 		st.Matched++
 		o := get(origin)
-		o.row.Events++
-		if query.IsRequestFinal(&rec) {
-			o.row.Requests++
-		}
-		if v, ok := rec.Annotation("audit.k8s.io/truncated"); ok && string(v) == "true" {
-			o.row.Truncated++
-		}
-		if o.row.First.IsZero() || rec.Time.Before(o.row.First) {
-			o.row.First = rec.Time
-		}
-		if rec.Time.After(o.row.Last) {
-			o.row.Last = rec.Time
-		}
-		if i := b.index(rec.Time); i >= 0 {
-			o.counts[i]++
-		}
+		o.add(&rec, b)
 		if !arrived.IsZero() {
 			o.lags.add(arrived.Sub(rec.Time).Seconds())
 		}
@@ -124,14 +151,27 @@ func runPipeline(ctx context.Context, src source.Source, req Request) (*Result, 
 			st.Malformed += n
 			get(origin).row.Malformed += n
 		}
+		if o, ok := origins[origin]; ok {
+			o.lines = env.Lines
+		}
 	}
 	res := &Result{Stats: st}
+	finishPipeline(q, b, origins, res)
+	res.Notices = append(sourceNotices(st), res.Notices...)
+	return res, nil
+}
+
+// finishPipeline makes the result of pipelineHealth from the stats of each origin: a row for
+// each origin that had an event in the range or a line that was not one, the limit busiest.
+// It changes origins' counts.
+func finishPipeline(q *query.Query, b *buckets, origins map[string]*originStats, res *Result) {
+	maps.DeleteFunc(origins, func(_ string, o *originStats) bool { return o.row.Events == 0 && o.row.Malformed == 0 })
 	top, rest := topKeys(origins, func(o *originStats) float64 { return float64(o.row.Events) }, q.Limit)
 	out := &PipelineResult{}
 	for _, k := range top {
 		o := origins[k]
 		o.row.LongestGap = longestGap(o.counts, b, o.row.First, o.row.Last)
-		o.row.Format = detectedFormats(envs[k])
+		o.row.Format = detectedFormats(&o.lines)
 		if p50, ok := o.lags.quantile(0.5); ok {
 			lagMax, _ := o.lags.quantile(1)
 			o.row.HasLag = true
@@ -152,8 +192,6 @@ func runPipeline(ctx context.Context, src source.Source, req Request) (*Result, 
 	if len(rest) > 0 {
 		res.Notices = append(res.Notices, Notice{Info, fmt.Sprintf("showing the %d busiest of %d origins", len(top), len(top)+len(rest))})
 	}
-	res.Notices = append(sourceNotices(st), res.Notices...)
-	return res, nil
 }
 
 // longestGap is the longest run of empty buckets between the first and the last event.
@@ -174,18 +212,16 @@ func longestGap(counts []float64, b *buckets, first, last time.Time) time.Durati
 	return time.Duration(longest) * b.step
 }
 
-// detectedFormats names the formats env read, the most frequent first ("" when none).
-func detectedFormats(env *envelope.Unwrapper) string {
-	if env == nil {
-		return ""
-	}
+// detectedFormats names the formats of lines (counted by an envelope.Unwrapper), the most
+// frequent first ("" when none).
+func detectedFormats(lines *formatLines) string {
 	var fs []envelope.Format
 	for _, f := range envelope.Formats() {
-		if env.Lines[f] > 0 && f != envelope.Auto {
+		if lines[f] > 0 && f != envelope.Auto {
 			fs = append(fs, f)
 		}
 	}
-	slices.SortStableFunc(fs, func(a, b envelope.Format) int { return cmp.Compare(env.Lines[b], env.Lines[a]) })
+	slices.SortStableFunc(fs, func(a, b envelope.Format) int { return cmp.Compare(lines[b], lines[a]) })
 	names := make([]string, len(fs))
 	for i, f := range fs {
 		names[i] = f.String()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
+	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/envelope"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/index"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source"
@@ -401,6 +402,9 @@ const (
 
 func planIndex(newAgg func() aggregator, req Request) indexUse {
 	agg := newAgg()
+	if _, ok := agg.(unwrapCounter); ok {
+		return indexUnused // it counts every line's format, which the index does not keep
+	}
 	m := req.Query.Filter.Compile()
 	if m.NeedsLine() || m.Needs()&^audit.IndexedFields != 0 {
 		return indexRange
@@ -514,7 +518,7 @@ func readBack(ctx context.Context, ss source.SegmentScanner, seg source.Segment,
 			return fn(-1, line)
 		})
 		return source.Stats{}, err
-	}, false)
+	}, nil, false)
 	st.Source.LinesRead += lines
 	st.Source.BytesRead += bytes
 	st.Segments.LinesReadBack += lines
@@ -581,15 +585,38 @@ func aggregateIndex(ix *index.Index, req Request, newAgg func() aggregator) (*pa
 // index builders with every event read.
 func scanSegment(ctx context.Context, ss source.SegmentScanner, seg source.Segment, req Request, newAgg func() aggregator, from int64, complete, build bool) (*partial, source.SegmentScan, []*index.Builder, error) {
 	var scanned source.SegmentScan
+	env := envelope.New(req.Envelope)
+	// Where the CRI partial lines pending at the end of the read start, and how many they are.
+	var pendingAt, pendingLines int64
 	agg, stats, builders, err := scanAllIndexing(ctx, req, newAgg, func(ctx context.Context, fn source.LineAtFunc) (source.Stats, error) {
 		var err error
-		scanned, err = ss.ScanSegment(ctx, seg, from, complete, fn)
+		scanned, err = ss.ScanSegment(ctx, seg, from, complete, func(off int64, line []byte) error {
+			if !env.Pending() {
+				pendingAt, pendingLines = off, 0
+			}
+			pendingLines++
+			return fn(off, line)
+		})
 		return scanned.Stats, err
-	}, build)
+	}, env, build)
 	if err != nil {
 		return nil, scanned, nil, err
 	}
+	if complete && env.Pending() && scanned.Stable {
+		// The last lines are CRI partial lines whose end is not written yet: like a line
+		// without a newline, they are not kept. The partial ends where they start, the lost
+		// event they would count now (Incomplete) is not counted in it, and the caller reads
+		// them again with what follows, on their own (answerSegment's tail) and, once their
+		// end is written, into the next extension.
+		scanned.End = pendingAt
+		scanned.LinesRead -= pendingLines
+		stats.Source.LinesRead -= pendingLines
+		stats.Malformed--
+	}
 	settle(agg)
+	if c, ok := agg.(unwrapCounter); ok {
+		c.unwrapped(env.Lines, stats.Malformed)
+	}
 	return &partial{
 		agg:       agg.(partialAgg),
 		end:       scanned.End,
@@ -621,7 +648,11 @@ func addPartial(ss source.SegmentScanner, seg source.Segment, final partialAgg, 
 	}
 	var tooLong int64
 	for _, x := range parts {
-		final.absorb(x.agg)
+		if sa, ok := final.(segmentAbsorber); ok {
+			sa.absorbSegment(seg, x.agg)
+		} else {
+			final.absorb(x.agg)
+		}
 		st.add(Stats{Malformed: x.malformed, Matched: x.matched, First: x.first, Last: x.last})
 		src := x.src
 		// What was read is counted by the caller: a cached partial was not read now.

@@ -27,8 +27,8 @@ import (
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/source/file"
 )
 
-// segmentQueries covers every query type; the cacheable ones go through the segment cache,
-// the others (detections, pipelineHealth) must still answer as before.
+// segmentQueries covers every query type; each goes through the segment cache (pipelineHealth
+// with a partial per file, whose origin it is) and must answer as the raw scan does.
 var segmentQueries = []string{
 	`{"queryType":"timeseries","groupBy":["verb","user.groups"],"limit":20}`,
 	`{"queryType":"timeseries","metric":"rate","filter":{"codes":["4xx","5xx"]}}`,
@@ -55,22 +55,7 @@ var segStart = time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 // older half gzipped), audit.log, malformed lines and events over the source's line limit.
 func writeSegmentedLog(t *testing.T, dir string) auditgen.Summary {
 	t.Helper()
-	requests, per := 6000, 900
-	if raceEnabled {
-		requests, per = 1800, 300
-	}
-	files, sum, err := auditgen.WriteRotated(dir, auditgen.Options{Seed: 11, Start: segStart, Duration: 3 * time.Hour, Requests: requests, MalformedEvery: 250, HugeEvery: 900}, per, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rotated := files[:len(files)-1]
-	if len(rotated) < 4 {
-		t.Fatalf("only %d rotations", len(rotated))
-	}
-	for _, p := range rotated[:len(rotated)/2] {
-		gzipInPlace(t, p)
-	}
-	return sum
+	return writeEnvelopedLog(t, dir, auditgen.EnvelopeBare)
 }
 
 func gzipInPlace(t *testing.T, p string) {
@@ -233,26 +218,11 @@ func testSegmentsEqualRawScan(t *testing.T, withIndex bool) {
 	}
 
 	// A line being written (no newline yet) is read, not kept; once complete it is kept.
-	fh, err := os.OpenFile(active, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var half bytes.Buffer
-	appendTo(t, &half, 13, segStart.Add(3*time.Hour+5*time.Minute), 3)
-	line := half.Bytes()
-	fh.Write(line[:len(line)/2])
-	r.check("half a line", from, to)
-	fh.Write(line[len(line)/2:])
-	fh.Close()
-	r.check("line completed", from, to)
+	appendInHalves(t, active, func(what string) { r.check(what, from, to) })
 
 	// Rotation: audit.log is renamed (its identity and cached partials move with it) and a new
 	// audit.log is created.
-	rotatedName := filepath.Join(dir, "audit-"+segStart.Add(3*time.Hour+10*time.Minute).Format(auditgen.RotatedTimeLayout)+".log")
-	if err := os.Rename(active, rotatedName); err != nil {
-		t.Fatal(err)
-	}
-	appendLog(t, active, 14, segStart.Add(3*time.Hour+10*time.Minute), 100)
+	rotate(t, dir)
 	rot := r.check("rotated", from, to)[ts]
 	if rot.Segments.Scanned != 1 || rot.Segments.Cached != rot.Segments.Total-1 {
 		t.Errorf("rotated: want only the new audit.log read: %+v", rot.Segments)

@@ -15,8 +15,11 @@ type typeEngine struct {
 	// worker) and notices about what was read to prepare it (shown after the source's).
 	plan func(ctx context.Context, src source.Source, req Request) (newAgg func() aggregator, notices []Notice, err error)
 	// run, when set, answers the query itself instead of plan and the scan (pipelineHealth
-	// needs each line's origin).
+	// over sources without segments: it needs each line's origin).
 	run func(ctx context.Context, src source.Source, req Request) (*Result, error)
+	// runs, when set beside run, says whether run answers req over src; plan and the scan
+	// answer the others (pipelineHealth over the segments of files).
+	runs func(src source.Source, req Request) bool
 	// bucketed reports whether the type's aggregator counts per time bucket, so that its
 	// partials depend on the bucket step (nil: never).
 	bucketed func(q *query.Query) bool

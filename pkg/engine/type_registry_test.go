@@ -7,7 +7,7 @@ import (
 )
 
 // Every query type has an engine, answering it either with a plan (aggregators over the scan)
-// or by itself.
+// or by itself, or both with runs saying which.
 func TestTypeEngines(t *testing.T) {
 	for _, typ := range query.Types {
 		e, err := lookupType(typ)
@@ -15,8 +15,11 @@ func TestTypeEngines(t *testing.T) {
 			t.Errorf("%s: %v", typ, err)
 			continue
 		}
-		if (e.plan == nil) == (e.run == nil) {
-			t.Errorf("%s: want exactly one of plan and run", typ)
+		if (e.plan == nil) == (e.run == nil) && (e.plan == nil || e.runs == nil) {
+			t.Errorf("%s: want exactly one of plan and run, or both and runs", typ)
+		}
+		if e.runs != nil && (e.plan == nil || e.run == nil) {
+			t.Errorf("%s: runs without both plan and run", typ)
 		}
 	}
 	if len(typeEngines) != len(query.Types) {
@@ -35,6 +38,8 @@ func TestTypeEnginesBucketed(t *testing.T) {
 		query.TypeLatency:          func(string) bool { return true },
 		query.TypeLatencyBreakdown: func(f string) bool { return f != query.FormatTable },
 		query.TypeDetections:       func(f string) bool { return f != query.FormatTable },
+		// The table's longestGap is counted on buckets too.
+		query.TypePipelineHealth: func(string) bool { return true },
 	}
 	for _, spec := range query.Specs() {
 		for _, f := range append([]string{""}, spec.Formats...) {
