@@ -20,10 +20,12 @@ import (
 	"time"
 )
 
-// magic starts every index file; formatVersion changes with the layout.
+// magic starts every index file; formatVersion changes with the layout, or with what an index
+// may cover (5: an index of audit.log no longer ends inside a run of CRI partial lines whose
+// last line is not written yet; those of version 4 may, and are rebuilt).
 const (
 	magic         = "K8SAUDIX"
-	formatVersion = 4
+	formatVersion = 5
 	fileSuffix    = ".idx"
 	tmpSuffix     = ".tmp"
 )
