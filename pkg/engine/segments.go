@@ -425,17 +425,18 @@ var errNotSelective = errors.New("too many rows to read back")
 const maxReadBack = 0.25
 
 // eachIndexed calls fn, from nw workers, with every event of ix in req's range that matches
-// req's filter, filled with the fields of needs (plus what the filter needs). It returns the
+// req's filter, filled with the fields of needs (plus what the filter needs); only those
+// columns are decoded, and the events' offsets (Block.Offset) with offsets. It returns the
 // matching events per worker and the index bytes decoded.
 // With a nil filter every event in the range is passed.
-func eachIndexed(ix *index.Index, req Request, m *query.Matcher, needs audit.Fields, nw int, fn func(w int, r *audit.Record, b *index.Block, i int)) ([]int64, int64, error) {
+func eachIndexed(ix *index.Index, req Request, m *query.Matcher, needs audit.Fields, offsets bool, nw int, fn func(w int, r *audit.Record, b *index.Block, i int)) ([]int64, int64, error) {
 	if m != nil {
 		needs |= m.Needs()
 	}
 	needs = (needs | audit.Fields(0).With(audit.FieldStage, audit.FieldStageTimestamp)) & audit.IndexedFields
 	matched := make([]int64, nw)
 	from, to := req.From.UnixNano(), req.To.UnixNano()
-	read, err := ix.Each(req.From, req.To, nw, func(w int, b *index.Block) {
+	read, err := ix.Each(req.From, req.To, nw, index.Columns{Fields: needs, Offsets: offsets}, func(w int, b *index.Block) {
 		var rec audit.Record
 		for i := range b.Rows {
 			if t := b.UnixNano(i); t < from || t > to {
@@ -483,7 +484,7 @@ func readBack(ctx context.Context, ss source.SegmentScanner, seg source.Segment,
 			limit = k.keepsNewest()
 		}
 	}
-	matched, read, err := eachIndexed(ix, req, m, needs, nw, func(w int, r *audit.Record, b *index.Block, i int) {
+	matched, read, err := eachIndexed(ix, req, m, needs, true, nw, func(w int, r *audit.Record, b *index.Block, i int) {
 		if wants(r) {
 			rows[w] = append(rows[w], indexRow{b.UnixNano(i), b.Offset(i)})
 		}
@@ -569,7 +570,7 @@ func aggregateIndex(ix *index.Index, req Request, newAgg func() aggregator) (*pa
 	for i := range aggs {
 		aggs[i] = newAgg()
 	}
-	matched, read, err := eachIndexed(ix, req, req.Query.Filter.Compile(), aggs[0].needs(), len(aggs), func(w int, r *audit.Record, _ *index.Block, _ int) {
+	matched, read, err := eachIndexed(ix, req, req.Query.Filter.Compile(), aggs[0].needs(), false, len(aggs), func(w int, r *audit.Record, _ *index.Block, _ int) {
 		aggs[w].add(r)
 	})
 	if err != nil {

@@ -243,19 +243,21 @@ func (b *Block) UnixNano(i int) int64 { return b.times[i] }
 // Time is event i's stageTimestamp.
 func (b *Block) Time(i int) time.Time { return time.Unix(0, b.times[i]).UTC() }
 
-// Fill sets r to event i, with the fields of needs (others are left empty). The values point
-// into the block and stay valid while the block is.
+// Fill sets r to event i, with the fields of needs that the block decoded (others are left
+// empty). The values point into the block and stay valid while the block is.
 func (b *Block) Fill(i int, r *audit.Record, needs audit.Fields) {
 	r.Reset()
 	r.Time = time.Unix(0, b.times[i]).UTC()
-	if g := b.recv[i]; g != noReceived && needs.Has(audit.FieldRequestReceived) {
-		r.Received = time.Unix(0, b.times[i]-g).UTC()
+	if needs.Has(audit.FieldRequestReceived) && b.recv != nil {
+		if g := b.recv[i]; g != noReceived {
+			r.Received = time.Unix(0, b.times[i]-g).UTC()
+		}
 	}
-	if needs.Has(audit.FieldCode) {
+	if needs.Has(audit.FieldCode) && b.codes != nil {
 		r.Code = int(b.codes[i])
 	}
 	for c, f := range columns {
-		if !needs.Has(f) {
+		if !needs.Has(f) || b.ids[c] == nil { // not wanted, or not decoded (Columns)
 			continue
 		}
 		v := b.dicts[c][b.ids[c][i]]
@@ -270,8 +272,20 @@ func (b *Block) Fill(i int, r *audit.Record, needs audit.Fields) {
 	}
 }
 
-// decode checks and decodes a stored block's payload.
-func (rb *rawBlock) decode(data []byte) (*Block, error) {
+// Columns says which columns of a block Each decodes: the event times always, the fields of
+// Fields (of audit.IndexedFields: the code, requestReceivedTimestamp and the dictionary
+// columns), and the events' offsets with Offsets. A block's other columns are skipped, not
+// decoded: most queries read a few of the seventeen.
+type Columns struct {
+	Fields  audit.Fields
+	Offsets bool
+}
+
+// AllColumns decodes every column.
+var AllColumns = Columns{Fields: audit.IndexedFields, Offsets: true}
+
+// decode checks a stored block's payload and decodes the columns of want.
+func (rb *rawBlock) decode(data []byte, want Columns) (*Block, error) {
 	if crc32.Checksum(data, castagnoli) != rb.sum {
 		return nil, ErrCorrupt
 	}
@@ -280,36 +294,46 @@ func (rb *rawBlock) decode(data []byte) (*Block, error) {
 		return nil, ErrCorrupt
 	}
 	n := rb.rows
-	b := &Block{Rows: n, times: make([]int64, n), recv: make([]int64, n), codes: make([]int64, n), offs: make([]int64, n),
-		dicts: make([][][]byte, len(columns)), ids: make([][]uint16, len(columns))}
+	b := &Block{Rows: n, times: make([]int64, n), dicts: make([][][]byte, len(columns)), ids: make([][]uint16, len(columns))}
 	r := reader{p: p}
-	prev := int64(0)
-	for i := range n {
-		prev += r.varint()
-		b.times[i] = prev
+	r.deltas(b.times)
+	if want.Fields.Has(audit.FieldRequestReceived) {
+		b.recv = make([]int64, n)
+		r.varints(b.recv)
+	} else {
+		r.skipVarints(n)
 	}
-	for i := range n {
-		b.recv[i] = r.varint()
+	if want.Fields.Has(audit.FieldCode) {
+		b.codes = make([]int64, n)
+		r.varints(b.codes)
+	} else {
+		r.skipVarints(n)
 	}
-	for i := range n {
-		b.codes[i] = r.varint()
+	if want.Offsets {
+		b.offs = make([]int64, n)
+		r.deltas(b.offs)
+	} else {
+		r.skipVarints(n)
 	}
-	prev = 0
-	for i := range n {
-		prev += r.varint()
-		b.offs[i] = prev
-	}
-	for c := range columns {
+	for c, f := range columns {
 		nd := r.uvarint()
 		if nd > uint64(n) {
 			return nil, ErrCorrupt
+		}
+		w := idBits(int(nd))
+		if !want.Fields.Has(f) {
+			for range nd {
+				r.bytes(r.uvarint())
+			}
+			r.bytes(uint64((n*int(w) + 7) / 8))
+			continue
 		}
 		dict := make([][]byte, nd)
 		for j := range dict {
 			dict[j] = r.bytes(r.uvarint())
 		}
 		ids := make([]uint16, n)
-		if !r.packed(ids, idBits(int(nd)), uint32(nd)) {
+		if !r.packed(ids, w, uint32(nd)) {
 			return nil, ErrCorrupt
 		}
 		b.dicts[c], b.ids[c] = dict, ids
@@ -404,6 +428,36 @@ func (r *reader) varint() int64 {
 	}
 	r.p = r.p[n:]
 	return v
+}
+
+// varints reads len(dst) varints; deltas reads them as the differences of the values.
+func (r *reader) varints(dst []int64) {
+	for i := range dst {
+		dst[i] = r.varint()
+	}
+}
+
+func (r *reader) deltas(dst []int64) {
+	prev := int64(0)
+	for i := range dst {
+		prev += r.varint()
+		dst[i] = prev
+	}
+}
+
+// skipVarints skips n varints.
+func (r *reader) skipVarints(n int) {
+	i := 0
+	for ; n > 0 && i < len(r.p); i++ {
+		if r.p[i] < 0x80 {
+			n--
+		}
+	}
+	if n > 0 {
+		r.err, r.p = true, nil
+		return
+	}
+	r.p = r.p[i:]
 }
 
 func (r *reader) uvarint() uint64 {

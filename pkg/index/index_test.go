@@ -3,8 +3,10 @@ package index
 import (
 	"bytes"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -66,7 +68,7 @@ func TestRoundTrip(t *testing.T) {
 	sc := audit.NewScanner(audit.IndexedFields)
 	var want, rec audit.Record
 	row := 0
-	if _, err := got.Each(time.Time{}, time.Now().Add(100000*time.Hour), 1, func(_ int, b *Block) {
+	if _, err := got.Each(time.Time{}, time.Now().Add(100000*time.Hour), 1, AllColumns, func(_ int, b *Block) {
 		for i := range b.Rows {
 			if err := sc.Scan([]byte(lines[row]), &want); err != nil {
 				t.Fatal(err)
@@ -153,7 +155,7 @@ func TestDamagedFilesAreNotTrusted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := got.Each(time.Time{}, time.Now().Add(100000*time.Hour), 2, func(int, *Block) {}); !errors.Is(err, ErrCorrupt) {
+		if _, err := got.Each(time.Time{}, time.Now().Add(100000*time.Hour), 2, AllColumns, func(int, *Block) {}); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("Each = %v, want ErrCorrupt", err)
 		}
 	})
@@ -300,6 +302,51 @@ func TestPackedIDs(t *testing.T) {
 			got := make([]uint16, n)
 			if !r.packed(got, w, uint32(distinct)) || len(r.p) != 0 || !slices.Equal(got, ids) {
 				t.Fatalf("%d ids of %d bits: read %v, want %v", n, w, got, ids)
+			}
+		}
+	}
+}
+
+// TestColumnsDecodeWhatIsWanted: a block decoded with some columns fills those fields (and the
+// times, and the offsets when wanted) exactly as one decoded whole, and leaves the others
+// empty, for subsets of the fields.
+func TestColumnsDecodeWhatIsWanted(t *testing.T) {
+	ix, _ := build(t, 9000)
+	var fields []audit.Field
+	for f := range audit.Field(64) {
+		if audit.IndexedFields.Has(f) {
+			fields = append(fields, f)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 40 {
+		var want audit.Fields
+		for _, f := range fields {
+			if rng.IntN(3) == 0 {
+				want = want.With(f)
+			}
+		}
+		cols := Columns{Fields: want, Offsets: round%2 == 0}
+		for k := range ix.blocks {
+			whole, err := ix.blocks[k].decode(ix.blocks[k].data, AllColumns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			part, err := ix.blocks[k].decode(ix.blocks[k].data, cols)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var a, b, c audit.Record
+			for i := range whole.Rows {
+				whole.Fill(i, &a, want)
+				part.Fill(i, &b, want)
+				part.Fill(i, &c, audit.AllFields) // asks for more than was decoded
+				if !reflect.DeepEqual(a, b) || !reflect.DeepEqual(a, c) {
+					t.Fatalf("round %d block %d row %d: %+v, want %+v (asking for every field: %+v)", round, k, i, b, a, c)
+				}
+				if part.UnixNano(i) != whole.UnixNano(i) || (cols.Offsets && part.Offset(i) != whole.Offset(i)) {
+					t.Fatalf("row %d: time or offset differs", i)
+				}
 			}
 		}
 	}

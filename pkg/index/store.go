@@ -115,10 +115,11 @@ func (ix *Index) Size() int64 {
 	return n
 }
 
-// Each decodes, one by one, the blocks that may hold events in [from, to] and calls fn with
-// each, from workers goroutines (fn must be safe for that; w is the worker's number). It
-// returns the compressed bytes decoded, and ErrCorrupt for a block that does not check out.
-func (ix *Index) Each(from, to time.Time, workers int, fn func(w int, b *Block)) (int64, error) {
+// Each decodes, one by one, the columns want of the blocks that may hold events in [from, to]
+// and calls fn with each, from workers goroutines (fn must be safe for that; w is the worker's
+// number). It returns the compressed bytes decoded, and ErrCorrupt for a block that does not
+// check out.
+func (ix *Index) Each(from, to time.Time, workers int, want Columns, fn func(w int, b *Block)) (int64, error) {
 	var todo []int
 	var read int64
 	for i := range ix.blocks {
@@ -140,7 +141,7 @@ func (ix *Index) Each(from, to time.Time, workers int, fn func(w int, b *Block))
 					errs[w] = err
 					return
 				}
-				b, err := ix.blocks[todo[k]].decode(data)
+				b, err := ix.blocks[todo[k]].decode(data, want)
 				if err != nil {
 					errs[w] = err
 					return
