@@ -158,7 +158,8 @@ func Next(m []uint64, i int) int {
 func Any(m []uint64, i, j int) bool {
 	k, last := i>>6, (j-1)>>6
 	from, upTo := ^uint64(0)<<(i&63), ^uint64(0)>>(63-(j-1)&63) // the bits from i, up to j-1
-	if k == last {                                              // most ranges are in one chunk
+	// Most ranges are in one chunk.
+	if k == last {
 		return m[k]&from&upTo != 0
 	}
 	if m[k]&from != 0 {
