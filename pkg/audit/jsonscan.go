@@ -143,19 +143,10 @@ func (w *walker) skipContainerStructure() bool {
 			opens &= ^uint64(0) << (w.i & 63)
 			closes &= ^uint64(0) << (w.i & 63)
 		}
-		if n := bits.OnesCount64(closes); n < depth {
-			depth += bits.OnesCount64(opens) - n
-			continue
-		}
-		for m := opens | closes; m != 0; m &= m - 1 {
-			if opens&m&-m != 0 {
-				depth++
-				continue
-			}
-			if depth--; depth == 0 {
-				w.i = k<<6 + bits.TrailingZeros64(m) + 1
-				return true
-			}
+		var at int
+		if at, depth = jsonbits.Close(opens, closes, depth); at >= 0 {
+			w.i = k<<6 + at + 1
+			return true
 		}
 	}
 	return false

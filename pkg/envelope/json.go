@@ -166,20 +166,9 @@ func skipContainerChunks(b []byte, i int) int {
 		if backslashes&^in != 0 {
 			return skipContainerBytes(b, i)
 		}
-		opens &^= in
-		closes &^= in
-		if n := bits.OnesCount64(closes); n < depth {
-			depth += bits.OnesCount64(opens) - n
-			continue
-		}
-		for m := opens | closes; m != 0; m &= m - 1 {
-			if opens&m&-m != 0 {
-				depth++
-				continue
-			}
-			if depth--; depth == 0 {
-				return base + bits.TrailingZeros64(m) + 1 // never in the padding: spaces
-			}
+		var at int
+		if at, depth = jsonbits.Close(opens&^in, closes&^in, depth); at >= 0 {
+			return base + at + 1 // never in the padding: spaces
 		}
 	}
 	return -1

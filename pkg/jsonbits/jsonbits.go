@@ -154,6 +154,25 @@ func Next(m []uint64, i int) int {
 	return -1
 }
 
+// Close counts a chunk's brackets outside strings (bit j: byte j) on from depth: it returns
+// the byte at which the depth comes back to zero (-1 when it does not in the chunk) and the
+// depth after the chunk. A skip of an object or array starts at depth 0 on its first bracket.
+func Close(opens, closes uint64, depth int) (at, after int) {
+	if n := bits.OnesCount64(closes); n < depth {
+		return -1, depth + bits.OnesCount64(opens) - n
+	}
+	for m := opens | closes; m != 0; m &= m - 1 {
+		if opens&m&-m != 0 {
+			depth++
+			continue
+		}
+		if depth--; depth == 0 {
+			return bits.TrailingZeros64(m), 0
+		}
+	}
+	return -1, depth
+}
+
 // Any reports whether m has a bit set in [i, j) (i < j, both within m's chunks).
 func Any(m []uint64, i, j int) bool {
 	k, last := i>>6, (j-1)>>6

@@ -2,6 +2,22 @@
 
 #include "textflag.h"
 
+// AVX2_CONSTANTS broadcasts the bytes compared with: '"' (Y12), '\\' (Y13), 0x20 (Y14), '{'
+// (Y15) and '}' (Y11). VEX-encoded moves only: an SSE instruction between AVX2 ones stalls.
+#define AVX2_CONSTANTS \
+	MOVL $0x22, AX; VMOVQ AX, X12; VPBROADCASTB X12, Y12 \
+	MOVL $0x5c, AX; VMOVQ AX, X13; VPBROADCASTB X13, Y13 \
+	MOVL $0x20, AX; VMOVQ AX, X14; VPBROADCASTB X14, Y14 \
+	MOVL $0x7b, AX; VMOVQ AX, X15; VPBROADCASTB X15, Y15 \
+	MOVL $0x7d, AX; VMOVQ AX, X11; VPBROADCASTB X11, Y11
+
+// MASK64 sets dst to the mask of the 64 bytes in Y0 (the first 32) and Y1 equal to the bytes
+// of c (bit j: byte j); t is clobbered.
+#define MASK64(c, dst, t) \
+	VPCMPEQB c, Y0, Y2; VPCMPEQB c, Y1, Y3 \
+	VPMOVMSKB Y2, dst; VPMOVMSKB Y3, t \
+	SHLQ $32, t; ORQ t, dst
+
 // func masksAVX2(p *byte, n int, quotes, backslashes, opens, closes *uint64)
 //
 // Each chunk of 64 bytes: two 32-byte halves compared with '"', '\\', and (ORed with 0x20,
@@ -14,56 +30,22 @@ TEXT ·masksAVX2(SB), NOSPLIT, $0-48
 	MOVQ backslashes+24(FP), R9
 	MOVQ opens+32(FP), R10
 	MOVQ closes+40(FP), R11
-	MOVL $0x22, AX
-	VMOVQ AX, X12
-	VPBROADCASTB X12, Y12       // '"'
-	MOVL $0x5c, AX
-	VMOVQ AX, X13
-	VPBROADCASTB X13, Y13       // '\\'
-	MOVL $0x20, AX
-	VMOVQ AX, X14
-	VPBROADCASTB X14, Y14       // 0x20
-	MOVL $0x7b, AX
-	VMOVQ AX, X15
-	VPBROADCASTB X15, Y15       // '{'
-	MOVL $0x7d, AX
-	VMOVQ AX, X11
-	VPBROADCASTB X11, Y11       // '}'
+	AVX2_CONSTANTS
 
 avxloop:
 	TESTQ CX, CX
 	JZ    avxdone
 	VMOVDQU (SI), Y0
 	VMOVDQU 32(SI), Y1
-	VPCMPEQB Y12, Y0, Y2
-	VPCMPEQB Y12, Y1, Y3
-	VPMOVMSKB Y2, AX
-	VPMOVMSKB Y3, DX
-	SHLQ $32, DX
-	ORQ  DX, AX
+	MASK64(Y12, AX, DX)
 	MOVQ AX, (R8)
-	VPCMPEQB Y13, Y0, Y2
-	VPCMPEQB Y13, Y1, Y3
-	VPMOVMSKB Y2, AX
-	VPMOVMSKB Y3, DX
-	SHLQ $32, DX
-	ORQ  DX, AX
+	MASK64(Y13, AX, DX)
 	MOVQ AX, (R9)
 	VPOR Y14, Y0, Y0
 	VPOR Y14, Y1, Y1
-	VPCMPEQB Y15, Y0, Y2
-	VPCMPEQB Y15, Y1, Y3
-	VPMOVMSKB Y2, AX
-	VPMOVMSKB Y3, DX
-	SHLQ $32, DX
-	ORQ  DX, AX
+	MASK64(Y15, AX, DX)
 	MOVQ AX, (R10)
-	VPCMPEQB Y11, Y0, Y2
-	VPCMPEQB Y11, Y1, Y3
-	VPMOVMSKB Y2, AX
-	VPMOVMSKB Y3, DX
-	SHLQ $32, DX
-	ORQ  DX, AX
+	MASK64(Y11, AX, DX)
 	MOVQ AX, (R11)
 	ADDQ $64, SI
 	ADDQ $8, R8
@@ -168,21 +150,7 @@ TEXT ·structureAVX2(SB), NOSPLIT, $0-57
 	MOVQ backslashes+32(FP), R9
 	MOVQ opens+40(FP), R10
 	MOVQ closes+48(FP), R11
-	MOVL $0x22, AX
-	VMOVQ AX, X12
-	VPBROADCASTB X12, Y12       // '"'
-	MOVL $0x5c, AX
-	VMOVQ AX, X13
-	VPBROADCASTB X13, Y13       // '\\'
-	MOVL $0x20, AX
-	VMOVQ AX, X14
-	VPBROADCASTB X14, Y14       // 0x20
-	MOVL $0x7b, AX
-	VMOVQ AX, X15
-	VPBROADCASTB X15, Y15       // '{'
-	MOVL $0x7d, AX
-	VMOVQ AX, X11
-	VPBROADCASTB X11, Y11       // '}'
+	AVX2_CONSTANTS
 	MOVQ $-1, AX
 	VMOVQ AX, X10               // all ones, for the prefix XOR
 	XORQ R12, R12               // k
@@ -203,19 +171,9 @@ chunk:
 load:
 	VMOVDQU (R15), Y0
 	VMOVDQU 32(R15), Y1
-	VPCMPEQB Y12, Y0, Y2
-	VPCMPEQB Y12, Y1, Y3
-	VPMOVMSKB Y2, AX
-	VPMOVMSKB Y3, DX
-	SHLQ $32, DX
-	ORQ  DX, AX
+	MASK64(Y12, AX, DX)
 	MOVQ AX, R15                // quotes
-	VPCMPEQB Y13, Y0, Y2
-	VPCMPEQB Y13, Y1, Y3
-	VPMOVMSKB Y2, AX
-	VPMOVMSKB Y3, DX
-	SHLQ $32, DX
-	ORQ  DX, AX
+	MASK64(Y13, AX, DX)
 	MOVQ AX, R14                // backslashes
 	MOVQ AX, (R9)(R12*8)
 	VPOR Y14, Y0, Y0
@@ -254,20 +212,10 @@ unescaped:
 	MOVQ (R9)(R12*8), R14
 	ANDQ DX, R14
 	JNZ  fail                   // a backslash outside a string
-	VPCMPEQB Y15, Y0, Y2
-	VPCMPEQB Y15, Y1, Y3
-	VPMOVMSKB Y2, AX
-	VPMOVMSKB Y3, R14
-	SHLQ $32, R14
-	ORQ  R14, AX
+	MASK64(Y15, AX, R14)
 	ANDQ DX, AX
 	MOVQ AX, (R10)(R12*8)
-	VPCMPEQB Y11, Y0, Y2
-	VPCMPEQB Y11, Y1, Y3
-	VPMOVMSKB Y2, AX
-	VPMOVMSKB Y3, R14
-	SHLQ $32, R14
-	ORQ  R14, AX
+	MASK64(Y11, AX, R14)
 	ANDQ DX, AX
 	MOVQ AX, (R11)(R12*8)
 	INCQ R12
