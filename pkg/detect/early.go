@@ -81,18 +81,40 @@ func (b bounds) zone(from, to int64) { b.s.zlo, b.s.zhi = min(b.s.zlo, from), ma
 
 // takeRuns removes from buckets (of window) the runs of adjacent buckets (bucketRuns) whose
 // buckets before and after lie within b, so that no other detector can add to them, and
-// returns their cells in time order.
-func takeRuns[C any](buckets map[int64]*C, window time.Duration, b bounds) [][]*C {
+// returns their cells in time order. Of the runs it leaves, the cells of the buckets after the
+// first that lie within b are folded into one (a copy, by cp), at the last one's bucket: a
+// credential used from outside every few minutes all day keeps the cells of its run's ends.
+func takeRuns[C any, P runCell[C]](buckets map[int64]*C, window time.Duration, b bounds, cp func(*C) *C) [][]*C {
 	w := int64(window)
+	lower := func(id int64) int64 { return id - P(buckets[id]).folded() }
 	var runs [][]*C
-	for _, ids := range adjacentRuns(buckets) {
-		if from, to := (ids[0]-1)*w, (ids[len(ids)-1]+2)*w; b.holds(from, to) {
+	for _, ids := range adjacentRuns[C, P](buckets) {
+		if from, to := (lower(ids[0])-1)*w, (ids[len(ids)-1]+2)*w; b.holds(from, to) {
 			runs = append(runs, cellsOf(buckets, ids))
 			for _, id := range ids {
 				delete(buckets, id)
 			}
 			b.zone(from, to)
+			continue
 		}
+		var inside []int64
+		for _, id := range ids[1:] {
+			if b.holds(lower(id)*w, (id+1)*w) {
+				inside = append(inside, id)
+			}
+		}
+		if len(inside) < 2 {
+			continue
+		}
+		first, last := inside[0], inside[len(inside)-1]
+		b.zone(lower(first)*w, (last+1)*w)
+		fold := cp(buckets[first])
+		for _, id := range inside[1:] {
+			P(fold).add(buckets[id])
+			delete(buckets, id)
+		}
+		delete(buckets, first)
+		buckets[last] = fold
 	}
 	return runs
 }

@@ -436,22 +436,31 @@ func withBody(f Finding, e *event) Finding {
 	return f
 }
 
+// runCell is the cell of a time bucket of a rule that reports runs of adjacent buckets. Early
+// decisions (early.go) fold the cells of a run's complete buckets into one, which then stands
+// for them.
+type runCell[C any] interface {
+	*C
+	folded() int64 // how many buckets before its own the cell stands for
+	add(o *C)      // folds o, the cell of the next bucket, into the cell
+}
+
 // bucketRuns returns the cells of a principal's time buckets in time order, split into runs of
 // adjacent buckets: a use that goes on across buckets is one run.
-func bucketRuns[C any](buckets map[int64]*C) [][]*C {
+func bucketRuns[C any, P runCell[C]](buckets map[int64]*C) [][]*C {
 	var runs [][]*C
-	for _, ids := range adjacentRuns(buckets) {
+	for _, ids := range adjacentRuns[C, P](buckets) {
 		runs = append(runs, cellsOf(buckets, ids))
 	}
 	return runs
 }
 
 // adjacentRuns are the bucket ids of buckets, sorted, in runs of adjacent ones.
-func adjacentRuns[C any](buckets map[int64]*C) [][]int64 {
+func adjacentRuns[C any, P runCell[C]](buckets map[int64]*C) [][]int64 {
 	ids := slices.Sorted(maps.Keys(buckets))
 	var runs [][]int64
 	for i, b := range ids {
-		if i == 0 || b != ids[i-1]+1 {
+		if i == 0 || b-P(buckets[b]).folded() != ids[i-1]+1 {
 			runs = append(runs, nil)
 		}
 		runs[len(runs)-1] = append(runs[len(runs)-1], b)

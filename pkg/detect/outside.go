@@ -49,6 +49,26 @@ type outsideCell struct {
 	n        int
 	allowedN int // requests that succeeded
 	ips      map[string]struct{}
+	// before is how many buckets before its own the cell stands for (folded into it: early.go).
+	before int64
+}
+
+func (c *outsideCell) folded() int64 { return c.before }
+
+// add folds o, the cell of the next bucket (or buckets), into c.
+func (c *outsideCell) add(o *outsideCell) {
+	c.n += o.n
+	c.allowedN += o.allowedN
+	c.last = o.last
+	maps.Copy(c.ips, o.ips)
+	c.before += o.before + 1
+}
+
+// copy is c with its own set of addresses.
+func (c *outsideCell) copy() *outsideCell {
+	cp := *c
+	cp.ips = maps.Clone(c.ips)
+	return &cp
 }
 
 // maxCachedIPs bounds the address cache against logs with a new address per request.
@@ -171,9 +191,7 @@ func (s *outsideState) merge(other ruleState) {
 		for b, oc := range obuckets {
 			c := buckets[b]
 			if c == nil {
-				cp := *oc
-				cp.ips = maps.Clone(oc.ips)
-				buckets[b] = &cp
+				buckets[b] = oc.copy()
 				continue
 			}
 			for ip := range oc.ips {
@@ -213,17 +231,13 @@ func (s *outsideState) keys() []outsideKey {
 
 // run is the finding of a run of adjacent buckets of one principal (and address).
 func (s *outsideState) run(cells []*outsideCell) Finding {
-	run := *cells[0]
-	ips := maps.Clone(run.ips)
+	run := cells[0].copy()
 	for _, c := range cells[1:] {
-		run.n += c.n
-		run.allowedN += c.allowedN
-		run.last = c.last
-		maps.Copy(ips, c.ips)
+		run.add(c)
 	}
 	f := run.first
 	f.Count, f.FirstSeen, f.LastSeen = run.n, f.Time, run.last
-	f.Detail = s.detail(slices.Sorted(maps.Keys(ips)))
+	f.Detail = s.detail(slices.Sorted(maps.Keys(run.ips)))
 	if run.allowedN == 0 {
 		f.Detail += " (every request denied or failed)"
 	}
@@ -233,7 +247,7 @@ func (s *outsideState) run(cells []*outsideCell) Finding {
 // early decides the runs that lie within b (see early.go).
 func (s *outsideState) early(b bounds) {
 	for _, k := range s.keys() {
-		for _, cells := range takeRuns(s.cells[k], s.window, b) {
+		for _, cells := range takeRuns(s.cells[k], s.window, b, (*outsideCell).copy) {
 			s.decided = append(s.decided, s.run(cells))
 		}
 		if len(s.cells[k]) == 0 {

@@ -62,6 +62,17 @@ type useCell struct {
 	first Finding
 	last  time.Time
 	n     int
+	// before is how many buckets before its own the cell stands for (folded into it: early.go).
+	before int64
+}
+
+func (c *useCell) folded() int64 { return c.before }
+
+// add folds o, the cell of the next bucket (or buckets), into c.
+func (c *useCell) add(o *useCell) {
+	c.n += o.n
+	c.last = o.last
+	c.before += o.before + 1
 }
 
 type sweepCell struct {
@@ -164,8 +175,7 @@ func (s *sweepState) useKeys() []useKey {
 func useRun(cells []*useCell) Finding {
 	run := *cells[0]
 	for _, c := range cells[1:] {
-		run.n += c.n
-		run.last = c.last
+		run.add(c)
 	}
 	f := run.first
 	if run.n > 1 {
@@ -341,7 +351,7 @@ func (s *sweepState) sweep(cells []*sweepCell) (Finding, bool) {
 // a fresh start then stand alone, and, being no sweep with it, are none alone.
 func (s *sweepState) early(b bounds) {
 	for _, k := range s.useKeys() {
-		for _, cells := range takeRuns(s.uses[k], s.window, b) {
+		for _, cells := range takeRuns(s.uses[k], s.window, b, func(c *useCell) *useCell { cp := *c; return &cp }) {
 			s.decidedUses = append(s.decidedUses, useRun(cells))
 		}
 		if len(s.uses[k]) == 0 {
