@@ -16,8 +16,18 @@ import (
 // and last time, is decided then: its findings are kept (packed, emitted at Finish in the
 // rule's place, so that they pass the allow-lists and the profile there and come in the same
 // order), its candidates dropped, and only the clusters near the edges stay open for the
-// merge with the segments before and after. So a detector holds about a window of candidates
-// at each edge, however long the range.
+// merge with the segments before and after. Before clustering, the candidates that cannot
+// change a decision (Rule.live: in no window that holds the threshold; a workload change with
+// no RBAC change before it within the window) are left out, so that an operator reading
+// secrets every minute all day does not make a day-long cluster. The states decide alike: the
+// permission sweep's buckets between two where its pairing starts afresh, the runs of buckets
+// of tool uses and of the rules on requests from outside (and a run still going on keeps its
+// ends, its middle folded into one cell). A detector that merges released ones (the engine's
+// merge of the segments, in time order) decides the same over the time merged so far after
+// each merge. So a detector holds about a window of candidates at each edge, however long the
+// range; what stays open past that is a burst that keeps the threshold for as long as the
+// range (its candidates are all needed to count it) and the role writes and bindings of
+// binding-to-wildcard-role, which has no window.
 //
 // That holds while no other segment merged holds events of the time a decision depended on:
 // files of one API server follow each other in time (rotations), with a few milliseconds of
