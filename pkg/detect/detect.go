@@ -64,6 +64,13 @@ type Rule struct {
 	// window rules collect candidates per worker and decide after merging (bursts, sequences).
 	collect func(e *event) (candidate, bool)
 	decide  func(cands []kept, cfg Config, emit func(Finding))
+	// apart is how far apart in time two candidates of one key must be for decide to judge
+	// them independently (its window); 0 when no candidate can be decided before Finish (see
+	// early.go).
+	apart func(cfg Config) time.Duration
+	// live marks the candidates of one key (sorted by time) that can change what decide finds;
+	// the others may be left out once their window is complete. nil: every candidate.
+	live func(cs []kept, cfg Config) []bool
 	// notes explain, after the decision, what the window rule could not judge.
 	notes func(cands []kept, cfg Config) []string
 	// state rules keep a summary per worker instead of candidates (the permission sweep).
@@ -219,15 +226,20 @@ type Detector struct {
 	// found are the findings emitted while observing, packed; findings those of Finish.
 	found    []foundFinding
 	findings []Finding
-	tab      *strtab           // the strings of cands, found and held
-	cands    map[string][]kept // by rule id
-	// merged are other detectors' candidates (by rule id), read and never written: merging a
-	// kept segment's detector then costs a slice header per rule, not a copy of its candidates.
-	merged map[string][][]kept
-	states []ruleState // by rule index; nil for rules without state
-	ev     event       // reused for each record
-	cur    *Rule       // the rule being evaluated, for emitFn
-	emitFn func(Finding)
+	tab      *strtab // the strings of cands, early, found and held
+	// cands are the window rules' candidates still open, by rule id; early the findings they
+	// decided before Finish (Release), emitted at Finish in the rule's place.
+	cands, early keptSets
+	// span is the time of the events observed, and what was decided early (see early.go);
+	// parts those of the detectors merged.
+	span  timeSpan
+	parts []timeSpan
+	// overlaps counts the parts merged whose events met another's decided zone (overlapNotice).
+	overlaps int
+	states   []ruleState // by rule index; nil for rules without state
+	ev       event       // reused for each record
+	cur      *Rule       // the rule being evaluated, for emitFn
+	emitFn   func(Finding)
 	// bodiless counts, per resource, the changes whose body a rule needed but the event did not
 	// carry (Metadata level); bodied those that carried it. Each change counts once.
 	bodiless, bodied map[string]int
@@ -278,7 +290,7 @@ func (h heldFinding) better(o heldFinding) bool {
 // New returns a detector for rules.
 func New(rules []*Rule, cfg Config) *Detector {
 	cfg = cfg.withDefaults()
-	d := &Detector{cfg: cfg, rules: rules, allow: newAllowList(cfg), tab: newStrtab(), cands: map[string][]kept{}, merged: map[string][][]kept{},
+	d := &Detector{cfg: cfg, rules: rules, allow: newAllowList(cfg), tab: newStrtab(), cands: newKeptSets(), early: newKeptSets(), span: newSpan(),
 		bodiless: map[string]int{}, bodied: map[string]int{}, bodyRules: map[string][]string{}, held: map[heldKey]heldFinding{},
 		profile: Profiles[cfg.Profile], profiled: map[string]int{}}
 	for _, r := range rules {
@@ -326,6 +338,7 @@ func (d *Detector) hold(h heldFinding) {
 func (d *Detector) Observe(r *audit.Record) {
 	e := &d.ev
 	e.reset(r)
+	d.span.saw(r.Time)
 	if !e.final && !e.started {
 		return // no rule judges a request on its RequestReceived event
 	}
@@ -356,7 +369,7 @@ func (d *Detector) Observe(r *audit.Record) {
 		}
 		if rule.collect != nil {
 			if c, ok := rule.collect(e); ok {
-				d.cands[rule.ID] = append(d.cands[rule.ID], d.tab.keep(c))
+				d.cands.own[rule.ID] = append(d.cands.own[rule.ID], d.tab.keep(c))
 			}
 		}
 	}
@@ -396,11 +409,19 @@ func (d *Detector) add(rule *Rule, f Finding) {
 }
 
 // Release drops what the detector keeps only while observing (the last record and its
-// buffers), so that a detector kept after its records (a cached partial) holds only its
-// state. Observe may still be called afterwards.
+// buffers), and decides what no event outside the time it observed can change (early.go), so
+// that a detector kept after its records (a cached partial) holds only its state and the
+// candidates near the edges of its time. Observe may still be called afterwards.
 func (d *Detector) Release() {
 	d.ev = event{}
 	d.cur = nil
+	d.decideEarly(!d.releasedAny())
+	d.span.released = true
+}
+
+// releasedAny reports whether the detector, or one it merged, was released.
+func (d *Detector) releasedAny() bool {
+	return d.span.released || slices.ContainsFunc(d.parts, func(p timeSpan) bool { return p.released })
 }
 
 // Merge adds other's state (another worker's, or a kept partial's) to d. other is not
@@ -408,14 +429,10 @@ func (d *Detector) Release() {
 // observing), so one detector can be merged into many, concurrently.
 func (d *Detector) Merge(other *Detector) {
 	d.found = append(d.found, other.found...)
-	for id, cs := range other.cands {
-		if len(cs) > 0 {
-			d.merged[id] = append(d.merged[id], cs[:len(cs):len(cs)])
-		}
-	}
-	for id, css := range other.merged {
-		d.merged[id] = append(d.merged[id], css...)
-	}
+	d.cands.merge(&other.cands)
+	d.early.merge(&other.early)
+	d.meetParts(other)
+	d.parts = append(append(d.parts, other.span), other.parts...)
 	for res, n := range other.bodiless {
 		d.bodiless[res] += n
 	}
@@ -435,6 +452,11 @@ func (d *Detector) Merge(other *Detector) {
 		if s != nil {
 			s.merge(other.states[i])
 		}
+	}
+	if other.releasedAny() {
+		// Segments come in time order: what lies between the first and the newest is decided
+		// now, so that merging a day of segments keeps about one segment's edges open.
+		d.decideEarly(false)
 	}
 }
 
@@ -461,7 +483,12 @@ func (d *Detector) Finish() ([]Finding, []string) {
 		if rule.decide == nil {
 			continue
 		}
-		cands := byTime(append([][]kept{d.cands[rule.ID]}, d.merged[rule.ID]...))
+		for _, part := range d.early.all(rule.ID) {
+			for i := range part {
+				d.emit(rule, part[i].finding())
+			}
+		}
+		cands := byTime(d.cands.all(rule.ID))
 		d.cur = rule
 		rule.decide(cands, d.cfg, d.emitFn)
 		if rule.notes != nil {
@@ -470,6 +497,9 @@ func (d *Detector) Finish() ([]Finding, []string) {
 	}
 	sortNewestFirst(d.findings)
 	notices := d.notes
+	if n := d.overlapNotice(); n != "" {
+		notices = append(notices, n)
+	}
 	if n := d.startedNotice(); n != "" {
 		notices = append(notices, n)
 	}

@@ -101,6 +101,37 @@ func byKey(cands []kept) [][]kept {
 	return groups
 }
 
+// slide moves a window of width window over cs (one key's candidates, sorted by time) and
+// calls at for each candidate i with the first candidate the window holds and how many it
+// holds: candidates, or with distinct their distinct items.
+func slide(cs []kept, window time.Duration, distinct bool, at func(start, i, n int)) {
+	start := 0
+	var inWindow map[string]int
+	if distinct {
+		inWindow = map[string]int{}
+	}
+	for i := range cs {
+		c := &cs[i]
+		if distinct {
+			inWindow[c.item]++
+		}
+		for c.sub(&cs[start]) > window {
+			if distinct {
+				k := cs[start].item
+				if inWindow[k]--; inWindow[k] == 0 {
+					delete(inWindow, k)
+				}
+			}
+			start++
+		}
+		n := i - start + 1
+		if distinct {
+			n = len(inWindow)
+		}
+		at(start, i, n)
+	}
+}
+
 // bursts finds, per key, the runs in which at least threshold candidates fall within window of
 // each other (a sliding window), and calls hit once per run, when it ends: with its first and
 // last candidate and how many it holds. A run lasts as long as the window keeps the threshold,
@@ -108,12 +139,9 @@ func byKey(cands []kept) [][]kept {
 // cands are sorted by time.
 func bursts(cands []kept, window time.Duration, threshold int, hit func(first, last *kept, n int)) {
 	for _, cs := range byKey(cands) {
-		start, runFirst := 0, -1
-		for i := range cs {
-			for cs[i].sub(&cs[start]) > window {
-				start++
-			}
-			switch n := i - start + 1; {
+		runFirst := -1
+		slide(cs, window, false, func(start, i, n int) {
+			switch {
 			case n >= threshold && runFirst < 0:
 				runFirst = start
 			case n >= threshold:
@@ -122,45 +150,63 @@ func bursts(cands []kept, window time.Duration, threshold int, hit func(first, l
 				hit(&cs[runFirst], &cs[i-1], i-runFirst)
 				runFirst = -1
 			}
-		}
+		})
 		if runFirst >= 0 {
 			hit(&cs[runFirst], &cs[len(cs)-1], len(cs)-runFirst)
 		}
 	}
 }
 
+// burstApart is how far apart candidates of a key are judged apart by bursts and
+// distinctBursts: a window that holds one candidate (or item) is under a threshold of 2 or
+// more, so a gap wider than the window ends every run. With a threshold of 1 a run never ends.
+func burstApart(window time.Duration, threshold int) time.Duration {
+	if threshold < 2 {
+		return 0
+	}
+	return window
+}
+
+// inBursts marks the candidates of one key (sorted by time) that some window of bursts (or
+// distinctBursts, with distinct) holding the threshold holds: only those can be in a run. The
+// others can be left out without changing any run: every window they are in is under the
+// threshold, and stays so without them.
+func inBursts(cs []kept, window time.Duration, threshold int, distinct bool) []bool {
+	in := make([]bool, len(cs))
+	next := 0 // the first candidate not yet marked
+	slide(cs, window, distinct, func(start, i, n int) {
+		if n < threshold {
+			return
+		}
+		for j := max(start, next); j <= i; j++ {
+			in[j] = true
+		}
+		next = i + 1
+	})
+	return in
+}
+
 // distinctBursts is bursts counting distinct items (c.item) rather than candidates; n is the
 // number of distinct items in the whole run.
 func distinctBursts(cands []kept, window time.Duration, threshold int, hit func(first, last *kept, n int)) {
 	for _, cs := range byKey(cands) {
-		start := 0
-		inWindow := map[string]int{}
 		runFirst := -1
 		var runItems map[string]bool
-		for i := range cs {
-			c := &cs[i]
-			inWindow[c.item]++
-			for c.sub(&cs[start]) > window {
-				k := cs[start].item
-				if inWindow[k]--; inWindow[k] == 0 {
-					delete(inWindow, k)
-				}
-				start++
-			}
+		slide(cs, window, true, func(start, i, n int) {
 			switch {
-			case len(inWindow) >= threshold && runFirst < 0:
+			case n >= threshold && runFirst < 0:
 				runFirst, runItems = start, map[string]bool{}
 				for _, d := range cs[start : i+1] {
 					runItems[d.item] = true
 				}
-			case len(inWindow) >= threshold:
-				runItems[c.item] = true
+			case n >= threshold:
+				runItems[cs[i].item] = true
 			case runFirst >= 0:
 				// The window lost the threshold with c: the run ended with the candidate before.
 				hit(&cs[runFirst], &cs[i-1], len(runItems))
 				runFirst = -1
 			}
-		}
+		})
 		if runFirst >= 0 {
 			hit(&cs[runFirst], &cs[len(cs)-1], len(runItems))
 		}
@@ -390,16 +436,42 @@ func withBody(f Finding, e *event) Finding {
 	return f
 }
 
+// runCell is the cell of a time bucket of a rule that reports runs of adjacent buckets. Early
+// decisions (early.go) fold the cells of a run's complete buckets into one, which then stands
+// for them.
+type runCell[C any] interface {
+	*C
+	folded() int64 // how many buckets before its own the cell stands for
+	add(o *C)      // folds o, the cell of the next bucket, into the cell
+}
+
 // bucketRuns returns the cells of a principal's time buckets in time order, split into runs of
 // adjacent buckets: a use that goes on across buckets is one run.
-func bucketRuns[C any](buckets map[int64]*C) [][]*C {
-	ids := slices.Sorted(maps.Keys(buckets))
+func bucketRuns[C any, P runCell[C]](buckets map[int64]*C) [][]*C {
 	var runs [][]*C
-	for i, b := range ids {
-		if i == 0 || b != ids[i-1]+1 {
-			runs = append(runs, nil)
-		}
-		runs[len(runs)-1] = append(runs[len(runs)-1], buckets[b])
+	for _, ids := range adjacentRuns[C, P](buckets) {
+		runs = append(runs, cellsOf(buckets, ids))
 	}
 	return runs
+}
+
+// adjacentRuns are the bucket ids of buckets, sorted, in runs of adjacent ones.
+func adjacentRuns[C any, P runCell[C]](buckets map[int64]*C) [][]int64 {
+	ids := slices.Sorted(maps.Keys(buckets))
+	var runs [][]int64
+	for i, b := range ids {
+		if i == 0 || b-P(buckets[b]).folded() != ids[i-1]+1 {
+			runs = append(runs, nil)
+		}
+		runs[len(runs)-1] = append(runs[len(runs)-1], b)
+	}
+	return runs
+}
+
+func cellsOf[C any](buckets map[int64]*C, ids []int64) []*C {
+	cells := make([]*C, len(ids))
+	for i, id := range ids {
+		cells[i] = buckets[id]
+	}
+	return cells
 }

@@ -1,10 +1,10 @@
 package detect
 
 import (
+	"cmp"
 	"maps"
 	"net/netip"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +34,7 @@ type outsideState struct {
 	perAddress bool
 	detail     func(ips []string) string // of a run, from its addresses (sorted)
 	cells      map[outsideKey]map[int64]*outsideCell
+	decided    []Finding // the runs early decided
 	unjudged   int
 	// inside caches whether a source IP is inside the networks (or, without them, private):
 	// a cluster has a few thousand addresses, and a map lookup is cheaper than parsing.
@@ -48,6 +49,26 @@ type outsideCell struct {
 	n        int
 	allowedN int // requests that succeeded
 	ips      map[string]struct{}
+	// before is how many buckets before its own the cell stands for (folded into it: early.go).
+	before int64
+}
+
+func (c *outsideCell) folded() int64 { return c.before }
+
+// add folds o, the cell of the next bucket (or buckets), into c.
+func (c *outsideCell) add(o *outsideCell) {
+	c.n += o.n
+	c.allowedN += o.allowedN
+	c.last = o.last
+	maps.Copy(c.ips, o.ips)
+	c.before += o.before + 1
+}
+
+// copy is c with its own set of addresses.
+func (c *outsideCell) copy() *outsideCell {
+	cp := *c
+	cp.ips = maps.Clone(c.ips)
+	return &cp
 }
 
 // maxCachedIPs bounds the address cache against logs with a new address per request.
@@ -160,6 +181,7 @@ func (s *outsideState) finding(e *event) Finding {
 func (s *outsideState) merge(other ruleState) {
 	o := other.(*outsideState)
 	s.unjudged += o.unjudged
+	s.decided = append(s.decided, o.decided...)
 	for k, obuckets := range o.cells { // copied, never shared: o may be a cached partial's
 		buckets := s.cells[k]
 		if buckets == nil {
@@ -169,9 +191,7 @@ func (s *outsideState) merge(other ruleState) {
 		for b, oc := range obuckets {
 			c := buckets[b]
 			if c == nil {
-				cp := *oc
-				cp.ips = maps.Clone(oc.ips)
-				buckets[b] = &cp
+				buckets[b] = oc.copy()
 				continue
 			}
 			for ip := range oc.ips {
@@ -192,32 +212,56 @@ func (s *outsideState) merge(other ruleState) {
 // decide makes one finding per principal, address and run of adjacent buckets: the run's first
 // request, with how many requests it held and over how long.
 func (s *outsideState) decide(emit func(Finding)) {
-	keys := make([]outsideKey, 0, len(s.cells))
-	for k := range s.cells {
-		keys = append(keys, k)
+	for _, f := range s.decided {
+		emit(f)
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		return keys[i].user < keys[j].user || keys[i].user == keys[j].user && keys[i].ip < keys[j].ip
-	})
-	for _, k := range keys {
+	for _, k := range s.keys() {
 		for _, cells := range bucketRuns(s.cells[k]) {
-			run := *cells[0]
-			ips := maps.Clone(run.ips)
-			for _, c := range cells[1:] {
-				run.n += c.n
-				run.allowedN += c.allowedN
-				run.last = c.last
-				maps.Copy(ips, c.ips)
-			}
-			f := run.first
-			f.Count, f.FirstSeen, f.LastSeen = run.n, f.Time, run.last
-			f.Detail = s.detail(slices.Sorted(maps.Keys(ips)))
-			if run.allowedN == 0 {
-				f.Detail += " (every request denied or failed)"
-			}
-			emit(f)
+			emit(s.run(cells))
 		}
 	}
+}
+
+// keys are the principals (and addresses) of the cells, sorted.
+func (s *outsideState) keys() []outsideKey {
+	return slices.SortedFunc(maps.Keys(s.cells), func(a, b outsideKey) int {
+		return cmp.Or(cmp.Compare(a.user, b.user), cmp.Compare(a.ip, b.ip))
+	})
+}
+
+// run is the finding of a run of adjacent buckets of one principal (and address).
+func (s *outsideState) run(cells []*outsideCell) Finding {
+	run := cells[0].copy()
+	for _, c := range cells[1:] {
+		run.add(c)
+	}
+	f := run.first
+	f.Count, f.FirstSeen, f.LastSeen = run.n, f.Time, run.last
+	f.Detail = s.detail(slices.Sorted(maps.Keys(run.ips)))
+	if run.allowedN == 0 {
+		f.Detail += " (every request denied or failed)"
+	}
+	return f
+}
+
+// early decides the runs that lie within b (see early.go).
+func (s *outsideState) early(b bounds) {
+	for _, k := range s.keys() {
+		for _, cells := range takeRuns(s.cells[k], s.window, b, (*outsideCell).copy) {
+			s.decided = append(s.decided, s.run(cells))
+		}
+		if len(s.cells[k]) == 0 {
+			delete(s.cells, k)
+		}
+	}
+}
+
+func (s *outsideState) held() int {
+	n := 0
+	for _, b := range s.cells {
+		n += len(b)
+	}
+	return n
 }
 
 // outsideNotice says what the rules about requests from outside could not judge for want of

@@ -140,6 +140,8 @@ var catalogue = []*Rule{
 			}
 			return candidate{key: string(e.user), item: string(e.ns) + "/" + string(e.name), f: e.finding("")}, true
 		},
+		apart: func(cfg Config) time.Duration { return burstApart(cfg.SecretsWindow, cfg.SecretsThreshold) },
+		live:  func(cs []kept, cfg Config) []bool { return inBursts(cs, cfg.SecretsWindow, cfg.SecretsThreshold, true) },
 		decide: func(cands []kept, cfg Config, emit func(Finding)) {
 			distinctBursts(cands, cfg.SecretsWindow, cfg.SecretsThreshold, func(first, last *kept, n int) {
 				f := last.finding()
@@ -181,6 +183,8 @@ var catalogue = []*Rule{
 			}
 			return candidate{key: key, f: f}, true
 		},
+		apart: func(cfg Config) time.Duration { return burstApart(cfg.BurstWindow, cfg.BurstThreshold) },
+		live:  func(cs []kept, cfg Config) []bool { return inBursts(cs, cfg.BurstWindow, cfg.BurstThreshold, false) },
 		decide: func(cands []kept, cfg Config, emit func(Finding)) {
 			bursts(cands, cfg.BurstWindow, cfg.BurstThreshold, func(first, last *kept, n int) {
 				f := last.finding()
@@ -347,6 +351,20 @@ var catalogue = []*Rule{
 			}
 			return candidate{}, false
 		},
+		apart: func(cfg Config) time.Duration { return cfg.SequenceWindow },
+		live: func(cs []kept, cfg Config) []bool {
+			// A workload change with no RBAC change of its user within the window before it
+			// neither is a finding nor changes which RBAC change the next one follows.
+			live := make([]bool, len(cs))
+			last := -1
+			for i := range cs {
+				if cs[i].item == "rbac" {
+					last = i
+				}
+				live[i] = last >= 0 && cs[i].sub(&cs[last]) <= cfg.SequenceWindow
+			}
+			return live
+		},
 		decide: func(cands []kept, cfg Config, emit func(Finding)) {
 			lastRBAC := map[string]*kept{}
 			for i := range cands {
@@ -495,6 +513,8 @@ var catalogue = []*Rule{
 			}
 			return candidate{key: string(e.user), f: e.finding("")}, true
 		},
+		apart: func(cfg Config) time.Duration { return burstApart(cfg.BurstWindow, cfg.BurstThreshold) },
+		live:  func(cs []kept, cfg Config) []bool { return inBursts(cs, cfg.BurstWindow, cfg.BurstThreshold, false) },
 		decide: func(cands []kept, cfg Config, emit func(Finding)) {
 			bursts(cands, cfg.BurstWindow, cfg.BurstThreshold, func(first, last *kept, n int) {
 				f := last.finding()

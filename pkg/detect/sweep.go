@@ -2,7 +2,9 @@ package detect
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -18,6 +20,10 @@ type ruleState interface {
 	observe(e *event)
 	merge(other ruleState) // other is of the same type; it is not changed, nor shared with the result
 	decide(emit func(Finding))
+	// early decides what lies within b (see early.go), keeps its findings for decide and drops
+	// its cells.
+	early(b bounds)
+	held() int // how many cells the state holds
 }
 
 // Sweep defaults: this many distinct resource types read by one principal within about one
@@ -38,6 +44,8 @@ type sweepState struct {
 	types  int
 	users  map[string]map[int64]*sweepCell
 	uses   map[useKey]map[int64]*useCell
+	// decidedUses and decidedSweeps are the findings early decided.
+	decidedUses, decidedSweeps []Finding
 	// tools caches which enumeration tool (index, or -1) a user agent names: clusters have a
 	// few hundred distinct user agents, and a map lookup is cheaper than searching each one for
 	// every tool name on every event.
@@ -54,6 +62,17 @@ type useCell struct {
 	first Finding
 	last  time.Time
 	n     int
+	// before is how many buckets before its own the cell stands for (folded into it: early.go).
+	before int64
+}
+
+func (c *useCell) folded() int64 { return c.before }
+
+// add folds o, the cell of the next bucket (or buckets), into c.
+func (c *useCell) add(o *useCell) {
+	c.n += o.n
+	c.last = o.last
+	c.before += o.before + 1
 }
 
 type sweepCell struct {
@@ -135,27 +154,34 @@ func (s *sweepState) observeUse(e *event) {
 // decideUses makes one finding per principal and run of adjacent buckets in which it used a
 // tool or a rules review: the first use, with how many requests and for how long.
 func (s *sweepState) decideUses(emit func(Finding)) {
-	keys := make([]useKey, 0, len(s.uses))
-	for k := range s.uses {
-		keys = append(keys, k)
+	for _, f := range s.decidedUses {
+		emit(f)
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		return keys[i].user < keys[j].user || keys[i].user == keys[j].user && keys[i].what < keys[j].what
-	})
-	for _, k := range keys {
+	for _, k := range s.useKeys() {
 		for _, cells := range bucketRuns(s.uses[k]) {
-			run := *cells[0]
-			for _, c := range cells[1:] {
-				run.n += c.n
-				run.last = c.last
-			}
-			f := run.first
-			if run.n > 1 {
-				f.Detail += fmt.Sprintf(": %d requests within %s", run.n, run.last.Sub(f.Time).Round(time.Second))
-			}
-			emit(f)
+			emit(useRun(cells))
 		}
 	}
+}
+
+// useKeys are the principals and what they used, sorted.
+func (s *sweepState) useKeys() []useKey {
+	return slices.SortedFunc(maps.Keys(s.uses), func(x, y useKey) int {
+		return cmp.Or(cmp.Compare(x.user, y.user), cmp.Compare(x.what, y.what))
+	})
+}
+
+// useRun is the finding of a run of buckets of one principal's use.
+func useRun(cells []*useCell) Finding {
+	run := *cells[0]
+	for _, c := range cells[1:] {
+		run.add(c)
+	}
+	f := run.first
+	if run.n > 1 {
+		f.Detail += fmt.Sprintf(": %d requests within %s", run.n, run.last.Sub(f.Time).Round(time.Second))
+	}
+	return f
 }
 
 // sweepRead reports whether e is a read a sweep is made of, by a principal that is not part of
@@ -216,6 +242,8 @@ func (s *sweepState) observe(e *event) {
 
 func (s *sweepState) merge(other ruleState) {
 	o := other.(*sweepState)
+	s.decidedUses = append(s.decidedUses, o.decidedUses...)
+	s.decidedSweeps = append(s.decidedSweeps, o.decidedSweeps...)
 	// Nothing of o is shared with s: a cached partial is merged into many queries' states.
 	for k, obuckets := range o.uses {
 		buckets := s.uses[k]
@@ -266,41 +294,120 @@ func (s *sweepState) merge(other ruleState) {
 // allowed make one finding; the buckets it used are not used again.
 func (s *sweepState) decide(emit func(Finding)) {
 	s.decideUses(emit)
+	for _, f := range s.decidedSweeps {
+		emit(f)
+	}
 	for _, user := range sortedKeys(s.users) {
 		buckets := s.users[user]
-		ids := make([]int64, 0, len(buckets))
-		for b := range buckets {
-			ids = append(ids, b)
+		s.decideSweeps(buckets, slices.Sorted(maps.Keys(buckets)), emit)
+	}
+}
+
+// decideSweeps decides the buckets ids (sorted) of one principal.
+func (s *sweepState) decideSweeps(buckets map[int64]*sweepCell, ids []int64, emit func(Finding)) {
+	for i := 0; i < len(ids); i++ {
+		cells := []*sweepCell{buckets[ids[i]]}
+		if i+1 < len(ids) && ids[i+1] == ids[i]+1 {
+			cells = append(cells, buckets[ids[i+1]])
 		}
-		slices.Sort(ids)
-		for i := 0; i < len(ids); i++ {
-			cells := []*sweepCell{buckets[ids[i]]}
-			if i+1 < len(ids) && ids[i+1] == ids[i]+1 {
-				cells = append(cells, buckets[ids[i+1]])
-			}
-			allowed, forbidden := map[string]struct{}{}, map[string]Finding{}
-			var whole sweepCell
-			for _, c := range cells {
-				whole.saw(c.first)
-				whole.saw(c.last)
-				for r := range c.allowed {
-					allowed[r] = struct{}{}
-				}
-				keepNewest(forbidden, c.forbidden)
-			}
-			types := len(forbidden)
-			for r := range allowed {
-				if _, ok := forbidden[r]; !ok {
-					types++
-				}
-			}
-			if types < s.types || len(forbidden) < sweepForbidden || len(allowed) == 0 {
-				continue
-			}
-			emit(sweepFinding(forbidden, allowed, types, whole.last.Sub(whole.first).Round(time.Second)))
+		if f, ok := s.sweep(cells); ok {
+			emit(f)
 			i += len(cells) - 1
 		}
 	}
+}
+
+// sweep judges the reads of cells (one bucket, or two adjacent ones) together: enough distinct
+// resource types, enough of them forbidden and at least one allowed are a sweep. Each of
+// these only grows with more reads, so a bucket that is no sweep with the next is none alone.
+func (s *sweepState) sweep(cells []*sweepCell) (Finding, bool) {
+	allowed, forbidden := map[string]struct{}{}, map[string]Finding{}
+	var whole sweepCell
+	for _, c := range cells {
+		whole.saw(c.first)
+		whole.saw(c.last)
+		for r := range c.allowed {
+			allowed[r] = struct{}{}
+		}
+		keepNewest(forbidden, c.forbidden)
+	}
+	types := len(forbidden)
+	for r := range allowed {
+		if _, ok := forbidden[r]; !ok {
+			types++
+		}
+	}
+	if types < s.types || len(forbidden) < sweepForbidden || len(allowed) == 0 {
+		return Finding{}, false
+	}
+	return sweepFinding(forbidden, allowed, types, whole.last.Sub(whole.first).Round(time.Second)), true
+}
+
+// early decides the runs of a principal's uses, and the stretches of its sweep buckets, that
+// lie within b. decide takes a principal's buckets in order, each with the next when adjacent,
+// and skips the next after a sweep; so it starts afresh at a bucket whose bucket before is
+// empty, or is no sweep with it (then it is not taken by a sweep either), and the buckets
+// between two such fresh starts are decided alone. Their cells are dropped; the buckets before
+// a fresh start then stand alone, and, being no sweep with it, are none alone.
+func (s *sweepState) early(b bounds) {
+	for _, k := range s.useKeys() {
+		for _, cells := range takeRuns(s.uses[k], s.window, b, func(c *useCell) *useCell { cp := *c; return &cp }) {
+			s.decidedUses = append(s.decidedUses, useRun(cells))
+		}
+		if len(s.uses[k]) == 0 {
+			delete(s.uses, k)
+		}
+	}
+	for _, user := range sortedKeys(s.users) {
+		buckets := s.users[user]
+		ids := slices.Sorted(maps.Keys(buckets))
+		if len(ids) == 0 {
+			continue
+		}
+		w := int64(s.window)
+		fresh := func(j int) bool { // whether decide starts afresh at ids[j] (or after the last)
+			id := ids[min(j, len(ids)-1)]
+			if j == len(ids) {
+				id++
+			}
+			if !b.holds(id*w-w, id*w+w) {
+				return false
+			}
+			if j == len(ids) || j == 0 || ids[j-1] != id-1 {
+				return true
+			}
+			_, sweep := s.sweep([]*sweepCell{buckets[ids[j-1]], buckets[id]})
+			return !sweep
+		}
+		start := -1
+		for j := 0; j <= len(ids); j++ {
+			if !fresh(j) {
+				continue
+			}
+			if start >= 0 && j > start {
+				s.decideSweeps(buckets, ids[start:j], func(f Finding) { s.decidedSweeps = append(s.decidedSweeps, f) })
+				for _, id := range ids[start:j] {
+					delete(buckets, id)
+				}
+				b.zone(ids[start]*w-w, ids[j-1]*w+2*w)
+			}
+			start = j
+		}
+		if len(buckets) == 0 {
+			delete(s.users, user)
+		}
+	}
+}
+
+func (s *sweepState) held() int {
+	n := 0
+	for _, b := range s.users {
+		n += len(b)
+	}
+	for _, b := range s.uses {
+		n += len(b)
+	}
+	return n
 }
 
 // keepNewest adds from's findings to into, keeping the newest of each resource type.
