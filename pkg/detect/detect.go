@@ -215,7 +215,9 @@ type candidate struct {
 
 // Detector evaluates rules over records. Each scan worker has its own; Merge joins them.
 type Detector struct {
-	cfg       Config
+	cfg Config
+	// atFinish: the window rules are decided at Finish only (DecideAtFinish), not early.
+	atFinish  bool
 	rules     []*Rule
 	allow     *allowList
 	ruleAllow map[string]*allowList
@@ -415,9 +417,17 @@ func (d *Detector) add(rule *Rule, f Finding) {
 func (d *Detector) Release() {
 	d.ev = event{}
 	d.cur = nil
-	d.decideEarly(!d.releasedAny())
+	if !d.atFinish {
+		d.decideEarly(!d.releasedAny())
+	}
 	d.span.released = true
 }
+
+// DecideAtFinish makes d decide its window rules at Finish only, never early (Release, Merge):
+// for the segments of several streams (files of several API servers), which hold the same
+// time, so that no segment's decision can miss another's events. Its memory then grows with
+// the range, as a detector's did before early decisions.
+func (d *Detector) DecideAtFinish() { d.atFinish = true }
 
 // releasedAny reports whether the detector, or one it merged, was released.
 func (d *Detector) releasedAny() bool {
@@ -453,7 +463,7 @@ func (d *Detector) Merge(other *Detector) {
 			s.merge(other.states[i])
 		}
 	}
-	if other.releasedAny() {
+	if other.releasedAny() && !d.atFinish {
 		// Segments come in time order: what lies between the first and the newest is decided
 		// now, so that merging a day of segments keeps about one segment's edges open.
 		d.decideEarly(false)

@@ -102,6 +102,10 @@ func (d *detections) add(r *audit.Record) { d.det.Observe(r) }
 
 func (d *detections) merge(other aggregator) { d.det.Merge(other.(*detections).det) }
 
+// severalStreams: the segments of several API servers hold the same time, so the window rules
+// wait for all of them (streamsAware).
+func (d *detections) severalStreams() { d.det.DecideAtFinish() }
+
 func (d *detections) finish(res *Result) {
 	findings, problems := d.det.Finish()
 	for _, p := range problems {

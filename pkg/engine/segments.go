@@ -73,6 +73,20 @@ func runSegments(ctx context.Context, ss source.SegmentScanner, req Request, new
 	if err != nil {
 		return nil, st, err
 	}
+	if severalStreams(segs) {
+		if _, ok := newAgg().(streamsAware); ok {
+			// Segments that may hold the same time: aggregators that decide within a
+			// segment (detections' windows) wait for all of them, and their partials are
+			// kept apart from those of a single stream.
+			one := newAgg
+			newAgg = func() aggregator {
+				a := one()
+				a.(streamsAware).severalStreams()
+				return a
+			}
+			plan.fp += "\x00several streams"
+		}
+	}
 	final := newAgg().(partialAgg)
 	saves := newIndexSaves()
 	defer saves.wait(nil) // no save outlives the query
@@ -272,6 +286,23 @@ func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Seg
 	req.Cache.put(key, part)
 	addPartial(ss, seg, final, part, tail, st)
 	return nil
+}
+
+// streamsAware aggregators decide some things within a segment, which holds only while the
+// segments follow each other in time (one stream); severalStreams is called on each when the
+// query's segments belong to several (source.Segment.Stream).
+type streamsAware interface {
+	severalStreams()
+}
+
+// severalStreams reports whether segs belong to more than one stream.
+func severalStreams(segs []source.Segment) bool {
+	for _, s := range segs {
+		if s.Stream != segs[0].Stream {
+			return true
+		}
+	}
+	return false
 }
 
 // buildKey is what a query that answers a segment anew waits on: concurrent queries that would

@@ -102,6 +102,10 @@ type Segment struct {
 	Version int64
 	// Name is what notices name (a file path).
 	Name string
+	// Stream names the sequence the segment belongs to: the segments of one stream follow each
+	// other in time (a file and its rotations, one API server's), those of different streams
+	// may hold the same time (the files of several API servers).
+	Stream string
 	// Appendable segments grow by appending: what was computed over bytes [0, n) stays valid
 	// and can be extended by ScanSegment from n. Others (gzip files) are read whole.
 	Appendable bool

@@ -92,10 +92,15 @@ func (s *Source) listFile(ctx context.Context, f *FileInfo, req source.Request, 
 		}
 	}
 	ref := *f
+	stream := f.Family // a file of no rotation family is a stream of its own
+	if stream == "" {
+		stream = f.Path
+	}
 	return &source.Segment{
 		ID:         identity(in.fh, in.info),
 		Version:    in.info.Size(),
 		Name:       f.Path,
+		Stream:     stream,
 		Appendable: !in.gz,
 		Ref:        &ref,
 	}, scanned, nil
