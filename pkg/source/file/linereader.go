@@ -193,7 +193,6 @@ const gzInputSize = 256 << 10
 type gzipStream struct {
 	in    *bufio.Reader
 	zr    *gzip.Reader
-	ahead *readAhead // zr, decompressed in its own goroutine
 	bound gzipCap
 	n     int64 // decompressed bytes delivered
 }
@@ -238,18 +237,17 @@ func openGzip(r io.Reader, c gzipCap) (*gzipStream, error) {
 		return nil, err
 	}
 	g.zr = zr
-	g.ahead = startReadAhead(zr)
 	return g, nil
 }
 
 func (g *gzipStream) Read(p []byte) (int, error) {
 	if g.bound.limit <= 0 {
-		return g.ahead.Read(p)
+		return g.zr.Read(p)
 	}
 	if g.n >= g.bound.limit {
 		// A stream ending exactly at the limit is within it.
 		var b [1]byte
-		if n, err := g.ahead.Read(b[:]); n == 0 && errors.Is(err, io.EOF) {
+		if n, err := g.zr.Read(b[:]); n == 0 && errors.Is(err, io.EOF) {
 			return 0, io.EOF
 		}
 		return 0, &gzipLimitError{g.bound}
@@ -257,13 +255,12 @@ func (g *gzipStream) Read(p []byte) (int, error) {
 	if rest := g.bound.limit - g.n; int64(len(p)) > rest {
 		p = p[:rest]
 	}
-	n, err := g.ahead.Read(p)
+	n, err := g.zr.Read(p)
 	g.n += int64(n)
 	return n, err
 }
 
 func (g *gzipStream) release() {
-	g.ahead.close() // before zr and in go back to their pools
 	g.in.Reset(nil)
 	gzInputPool.Put(g.in)
 	gzipPool.Put(g.zr)
@@ -273,101 +270,3 @@ func (g *gzipStream) release() {
 func isGzip(head []byte) bool {
 	return bytes.HasPrefix(head, []byte{0x1f, 0x8b})
 }
-
-// readAhead reads r (a gzip decompressor) in its own goroutine, up to aheadBlocks blocks ahead
-// of Read, so that inflating a gzip file (one core's work, and slower than the rest of a scan
-// per byte) overlaps the splitting and scanning of the lines already out instead of stopping
-// them. Read returns r's bytes and then its error, as r would. close stops the goroutine.
-type readAhead struct {
-	full chan aheadBlock
-	free chan []byte
-	stop chan struct{}
-	done chan struct{}
-	cur  aheadBlock
-	off  int
-}
-
-type aheadBlock struct {
-	b   []byte
-	err error // after b
-}
-
-const (
-	aheadBlocks    = 4
-	aheadBlockSize = 256 << 10
-)
-
-func startReadAhead(r io.Reader) *readAhead {
-	a := &readAhead{full: make(chan aheadBlock, aheadBlocks), free: make(chan []byte, aheadBlocks+1), stop: make(chan struct{}), done: make(chan struct{})}
-	for range aheadBlocks + 1 {
-		b, _ := aheadPool.Get().([]byte)
-		if b == nil {
-			b = make([]byte, aheadBlockSize)
-		}
-		a.free <- b
-	}
-	go func() {
-		defer close(a.done)
-		for {
-			var buf []byte
-			select {
-			case buf = <-a.free:
-			case <-a.stop:
-				return
-			}
-			n, err := 0, error(nil)
-			for n < len(buf) && err == nil {
-				var k int
-				k, err = r.Read(buf[n:])
-				n += k
-			}
-			select {
-			case a.full <- aheadBlock{buf[:n], err}:
-			case <-a.stop:
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	return a
-}
-
-func (a *readAhead) Read(p []byte) (int, error) {
-	for a.off == len(a.cur.b) {
-		if a.cur.err != nil {
-			return 0, a.cur.err
-		}
-		if a.cur.b != nil {
-			a.free <- a.cur.b[:cap(a.cur.b)]
-		}
-		a.cur, a.off = <-a.full, 0
-	}
-	n := copy(p, a.cur.b[a.off:])
-	a.off += n
-	return n, nil
-}
-
-// close stops the goroutine and waits for it (it is done with r when close returns), and
-// gives the blocks back to the pool.
-func (a *readAhead) close() {
-	close(a.stop)
-	<-a.done
-	if a.cur.b != nil {
-		aheadPool.Put(a.cur.b[:cap(a.cur.b)])
-	}
-	for {
-		select {
-		case b := <-a.free:
-			aheadPool.Put(b)
-		case blk := <-a.full:
-			aheadPool.Put(blk.b[:cap(blk.b)])
-		default:
-			return
-		}
-	}
-}
-
-// aheadPool holds readAhead's blocks ([]byte of aheadBlockSize) between gzip files.
-var aheadPool sync.Pool
