@@ -238,10 +238,13 @@ type Detector struct {
 	parts []timeSpan
 	// overlaps counts the parts merged whose events met another's decided zone (overlapNotice).
 	overlaps int
-	states   []ruleState // by rule index; nil for rules without state
-	ev       event       // reused for each record
-	cur      *Rule       // the rule being evaluated, for emitFn
-	emitFn   func(Finding)
+	// openAfter counts the candidates the last early decision left open; mergedSince those
+	// merged since (Merge decides again once they are as many: see there).
+	openAfter, mergedSince int
+	states                 []ruleState // by rule index; nil for rules without state
+	ev                     event       // reused for each record
+	cur                    *Rule       // the rule being evaluated, for emitFn
+	emitFn                 func(Finding)
 	// bodiless counts, per resource, the changes whose body a rule needed but the event did not
 	// carry (Metadata level); bodied those that carried it. Each change counts once.
 	bodiless, bodied map[string]int
@@ -439,6 +442,7 @@ func (d *Detector) releasedAny() bool {
 // observing), so one detector can be merged into many, concurrently.
 func (d *Detector) Merge(other *Detector) {
 	d.found = append(d.found, other.found...)
+	d.mergedSince += other.cands.count()
 	d.cands.merge(&other.cands)
 	d.early.merge(&other.early)
 	d.meetParts(other)
@@ -463,9 +467,14 @@ func (d *Detector) Merge(other *Detector) {
 			s.merge(other.states[i])
 		}
 	}
-	if other.releasedAny() && !d.atFinish {
+	if other.releasedAny() && !d.atFinish && d.mergedSince > d.openAfter {
 		// Segments come in time order: what lies between the first and the newest is decided
-		// now, so that merging a day of segments keeps about one segment's edges open.
+		// now, so that merging a day of segments keeps about one segment's edges open. Not
+		// after every merge: a burst that keeps its threshold all day stays open whatever is
+		// merged, and deciding over it again at each of a day's segments costs the square of
+		// the segments. Deciding once the candidates merged since the last decision are as
+		// many as it left open keeps at most twice what one decision leaves, and sorts each
+		// candidate a few times (the open ones double between decisions).
 		d.decideEarly(false)
 	}
 }

@@ -150,6 +150,20 @@ func (k *keptSets) merge(o *keptSets) {
 	}
 }
 
+// count is how many entries k holds.
+func (k *keptSets) count() int {
+	n := 0
+	for _, cs := range k.own {
+		n += len(cs)
+	}
+	for _, css := range k.merged {
+		for _, cs := range css {
+			n += len(cs)
+		}
+	}
+	return n
+}
+
 // all are rule id's entries, the own first, then the merged in the order they were merged.
 func (k *keptSets) all(id string) [][]kept { return append([][]kept{k.own[id]}, k.merged[id]...) }
 
@@ -208,6 +222,7 @@ func (d *Detector) decideEarly(fold bool) {
 		}
 	}
 	d.cands = keptSets{own: cands, merged: map[string][][]kept{}}
+	d.openAfter, d.mergedSince = d.cands.count(), 0
 	for _, s := range d.states {
 		if s != nil {
 			s.early(b)
