@@ -238,8 +238,8 @@ type Detector struct {
 	parts []timeSpan
 	// overlaps counts the parts merged whose events met another's decided zone (overlapNotice).
 	overlaps int
-	// openAfter counts the candidates the last early decision left open; mergedSince those
-	// merged since (Merge decides again once they are as many: see there).
+	// openAfter counts the candidates and state cells the last early decision left open;
+	// mergedSince those merged since (Merge decides again once they are as many: see there).
 	openAfter, mergedSince int
 	states                 []ruleState // by rule index; nil for rules without state
 	ev                     event       // reused for each record
@@ -426,6 +426,22 @@ func (d *Detector) Release() {
 	d.span.released = true
 }
 
+// mergeSlack is how many candidates and state cells (about 100 bytes each) a detector merging
+// released ones lets accumulate before it decides early again (Merge): a refresh of cached
+// segments then decides once or twice, not at every segment, for about a megabyte held a query.
+var mergeSlack = 1 << 14
+
+// open counts the window rules' candidates and the states' cells d keeps open.
+func (d *Detector) open() int {
+	n := d.cands.count()
+	for _, s := range d.states {
+		if s != nil {
+			n += s.held()
+		}
+	}
+	return n
+}
+
 // DecideAtFinish makes d decide its window rules at Finish only, never early (Release, Merge):
 // for the segments of several streams (files of several API servers), which hold the same
 // time, so that no segment's decision can miss another's events. Its memory then grows with
@@ -442,7 +458,7 @@ func (d *Detector) releasedAny() bool {
 // observing), so one detector can be merged into many, concurrently.
 func (d *Detector) Merge(other *Detector) {
 	d.found = append(d.found, other.found...)
-	d.mergedSince += other.cands.count()
+	d.mergedSince += other.open()
 	d.cands.merge(&other.cands)
 	d.early.merge(&other.early)
 	d.meetParts(other)
@@ -467,14 +483,14 @@ func (d *Detector) Merge(other *Detector) {
 			s.merge(other.states[i])
 		}
 	}
-	if other.releasedAny() && !d.atFinish && d.mergedSince > d.openAfter {
+	if other.releasedAny() && !d.atFinish && d.mergedSince > max(d.openAfter, mergeSlack) {
 		// Segments come in time order: what lies between the first and the newest is decided
 		// now, so that merging a day of segments keeps about one segment's edges open. Not
 		// after every merge: a burst that keeps its threshold all day stays open whatever is
 		// merged, and deciding over it again at each of a day's segments costs the square of
-		// the segments. Deciding once the candidates merged since the last decision are as
-		// many as it left open keeps at most twice what one decision leaves, and sorts each
-		// candidate a few times (the open ones double between decisions).
+		// the segments. Deciding once what was merged since the last decision is as much as
+		// it left open, and more than mergeSlack, keeps at most twice what one decision
+		// leaves plus mergeSlack, and sorts each candidate a few times at most.
 		d.decideEarly(false)
 	}
 }

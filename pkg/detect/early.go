@@ -222,12 +222,12 @@ func (d *Detector) decideEarly(fold bool) {
 		}
 	}
 	d.cands = keptSets{own: cands, merged: map[string][][]kept{}}
-	d.openAfter, d.mergedSince = d.cands.count(), 0
 	for _, s := range d.states {
 		if s != nil {
 			s.early(b)
 		}
 	}
+	d.openAfter, d.mergedSince = d.open(), 0
 	if !fold {
 		return
 	}

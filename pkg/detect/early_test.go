@@ -87,6 +87,13 @@ func bySegments(cfg Config, recs [][]byte, per, workers int, observed func(seg, 
 	return final.Finish()
 }
 
+// withMergeSlack runs f with mergeSlack set to n. Tests that call it do not run in parallel.
+func withMergeSlack[T, U any](n int, f func() (T, U)) (T, U) {
+	defer func(old int) { mergeSlack = old }(mergeSlack)
+	mergeSlack = n
+	return f()
+}
+
 // digest is a hash of findings and notices, for the golden file.
 func digest(t *testing.T, fs []Finding, notices []string) string {
 	t.Helper()
@@ -130,14 +137,19 @@ func TestEarlyDecisionsSameFindings(t *testing.T) {
 		for _, f := range want {
 			perRule[f.RuleID]++
 		}
-		for _, seg := range []struct{ per, workers int }{{len(recs) / 40, 3}, {len(recs) / 7, 1}, {1500, 2}} {
-			got, gotNotes := bySegments(cfg, recs, seg.per, seg.workers, nil)
+		// slack: the merging detector decides early as soon as what it merged is as much as
+		// its last decision left open (0), or as it does for a real cluster's log
+		// (mergeSlack), which this one is too small to reach.
+		for _, seg := range []struct{ per, workers, slack int }{
+			{len(recs) / 40, 3, 0}, {len(recs) / 7, 1, 0}, {1500, 2, 0}, {1500, 2, 200}, {len(recs) / 40, 3, mergeSlack},
+		} {
+			got, gotNotes := withMergeSlack(seg.slack, func() ([]Finding, []string) { return bySegments(cfg, recs, seg.per, seg.workers, nil) })
 			opts := cmp.AllowUnexported(Finding{})
 			if diff := cmp.Diff(want, got, opts); diff != "" {
-				t.Errorf("%s, segments of %d records, %d workers: findings differ from the whole range's (-whole +segments):\n%s", name, seg.per, seg.workers, diff)
+				t.Errorf("%s, segments of %d records, %d workers, slack %d: findings differ from the whole range's (-whole +segments):\n%s", name, seg.per, seg.workers, seg.slack, diff)
 			}
 			if diff := cmp.Diff(wantNotes, gotNotes); diff != "" {
-				t.Errorf("%s, segments of %d records: notices differ (-whole +segments):\n%s", name, seg.per, diff)
+				t.Errorf("%s, segments of %d records, slack %d: notices differ (-whole +segments):\n%s", name, seg.per, seg.slack, diff)
 			}
 		}
 		lines = append(lines, fmt.Sprintf("%s %d %s %d %d", name, hours, digest(t, want, wantNotes), len(want), len(wantNotes)))
@@ -200,7 +212,9 @@ func held(d *Detector) (cands, cells int) {
 // an hour, while what one detector of the whole range collects grows 24 times. What stays open
 // is what lies near the range's ends and the ends of runs still going on (a credential used
 // from outside the cluster networks every few minutes all day keeps a cell at each end of its
-// run and one for its middle).
+// run and one for its middle). The merging detector decides here as soon as what it merged is as
+// much as its last decision left open (mergeSlack 0): this log is too small to reach the slack a real cluster's merges accumulate first, which
+// adds a constant to the bound (TestMergeSlackBounds).
 func TestOpenCandidatesBounded(t *testing.T) {
 	perHour := 6000
 	if raceDetector || testing.Short() {
@@ -213,11 +227,13 @@ func TestOpenCandidatesBounded(t *testing.T) {
 		d := New(Rules(), cfg)
 		feed(lines, func(int) *Detector { return d })
 		whole.cands, whole.cells = held(d)
-		bySegments(cfg, lines, len(lines)/hours/6, 2, func(seg, final *Detector) {
-			for _, d := range []*Detector{seg, final} {
-				c, s := held(d)
-				most.cands, most.cells = max(most.cands, c), max(most.cells, s)
-			}
+		withMergeSlack(0, func() ([]Finding, []string) {
+			return bySegments(cfg, lines, len(lines)/hours/6, 2, func(seg, final *Detector) {
+				for _, d := range []*Detector{seg, final} {
+					c, s := held(d)
+					most.cands, most.cells = max(most.cands, c), max(most.cells, s)
+				}
+			})
 		})
 		return most, whole
 	}
@@ -259,5 +275,40 @@ func TestOverlappingSegmentsNoticed(t *testing.T) {
 	_, notices := final.Finish()
 	if !slices.ContainsFunc(notices, func(n string) bool { return strings.Contains(n, "decided within segments") }) {
 		t.Errorf("no notice of segments of the same time: %q", notices)
+	}
+}
+
+// TestMergeSlackBounds: with a slack, the merging detector lets what it merges accumulate up
+// to the slack, and at most as much again as its last decision left open, before it decides:
+// it holds at most twice what deciding after every merge holds, plus the slack, and decides
+// less often.
+func TestMergeSlackBounds(t *testing.T) {
+	perHour := 3000
+	if raceDetector || testing.Short() {
+		perHour = 1000
+	}
+	cfg := longConfigs["defaults"]
+	lines := longLog(t, 24, perHour)
+	measure := func(slack int) (most, decisions int) {
+		withMergeSlack(slack, func() ([]Finding, []string) {
+			return bySegments(cfg, lines, len(lines)/24/6, 2, func(_, final *Detector) {
+				c, s := held(final)
+				most = max(most, c+s)
+				if final.mergedSince == 0 {
+					decisions++
+				}
+			})
+		})
+		return most, decisions
+	}
+	every, n0 := measure(0)
+	const slack = 500
+	most, n := measure(slack)
+	t.Logf("merging detector holds at most %d (slack 0, %d decisions), %d (slack %d, %d decisions)", every, n0, most, slack, n)
+	if most > 2*every+slack {
+		t.Errorf("with slack %d the merging detector held %d, more than twice %d plus the slack", slack, most, every)
+	}
+	if n == 0 || n*2 > n0 {
+		t.Errorf("with slack %d the merging detector decided %d times of %d merges", slack, n, n0)
 	}
 }
