@@ -152,6 +152,13 @@ func parseSeconds(b []byte, minute int64) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	rest := b[19:]
+	if len(rest) == 8 && rest[0] == '.' && rest[7] == 'Z' {
+		// The API server's MicroTime ("…:ss.ffffffZ"), the timestamps of every event: its
+		// six digits at once.
+		if us, ok := micros(binary.LittleEndian.Uint64(rest)); ok {
+			return time.Unix(minute+int64(sec), int64(us)*1000).UTC(), true
+		}
+	}
 	nsec := 0
 	if len(rest) > 0 && (rest[0] == '.' || rest[0] == ',') {
 		i := 1
@@ -237,6 +244,22 @@ func daysIn(month, year int) int {
 		return 30
 	}
 	return 31
+}
+
+// micros parses the six digits of x's bytes 1 to 6 (little endian: x holds ".ffffffZ") as a
+// number, SWAR: ok is false unless all six are digits.
+func micros(x uint64) (int, bool) {
+	const mask = 0x0000_ffff_ffff_ffff
+	d := (x >> 8) & mask
+	if d&0x0000_f0f0_f0f0_f0f0 != 0x0000_3030_3030_3030 || (d+0x0000_0606_0606_0606)&0x0000_f0f0_f0f0_f0f0 != 0x0000_3030_3030_3030 {
+		return 0, false
+	}
+	// Eight digits, the first two zero, the most significant in the lowest byte.
+	v := (d - 0x0000_3030_3030_3030) << 16
+	v = (v*10 + v>>8) & 0x00ff_00ff_00ff_00ff
+	v = (v*100 + v>>16) & 0x0000_ffff_0000_ffff
+	v = (v*10000 + v>>32) & 0xffff_ffff
+	return int(v), true
 }
 
 func digits(b []byte) (int, bool) {

@@ -42,3 +42,38 @@ func TestTimeCacheAgreesWithParseTime(t *testing.T) {
 		}
 	}
 }
+
+// TestMicroTimeFastPath: the six-digit fraction parsed at once (micros) gives what the digit
+// loop gives, and every non-digit in any of the six places (each byte value) is rejected as
+// the loop rejects it.
+func TestMicroTimeFastPath(t *testing.T) {
+	const base = "2024-05-01T10:20:30.000000Z"
+	minute, ok := parseMinute([]byte(base))
+	if !ok {
+		t.Fatal("base rejected")
+	}
+	slow := func(b []byte) (time.Time, bool) {
+		// The general path: the same string with its 'Z' as "+00:00" does not take the fast one.
+		s := append(append([]byte{}, b[:len(b)-1]...), "+00:00"...)
+		return parseSeconds(s, minute)
+	}
+	for _, frac := range []string{"000000", "000001", "123456", "999999", "500000", "090909", "100000"} {
+		b := []byte(base[:20] + frac + "Z")
+		got, ok1 := parseSeconds(b, minute)
+		want, ok2 := slow(b)
+		if ok1 != ok2 || !got.Equal(want) {
+			t.Errorf("%s: %v %v, want %v %v", b, got, ok1, want, ok2)
+		}
+	}
+	for place := 20; place < 26; place++ {
+		for c := range 256 {
+			b := []byte(base)
+			b[place] = byte(c)
+			got, ok1 := parseSeconds(b, minute)
+			want, ok2 := slow(b)
+			if ok1 != ok2 || (ok1 && !got.Equal(want)) {
+				t.Fatalf("%q: %v %v, want %v %v", b, got, ok1, want, ok2)
+			}
+		}
+	}
+}
