@@ -43,8 +43,11 @@ type partial struct {
 	first, last time.Time // span of every event parsed in it; zero when there were none
 	from, to    time.Time // the range its events were counted in
 	malformed   int64
-	matched     int64
-	src         source.Stats // lines and bytes read, over-long lines, problems (but the over-long one)
+	// indexMalformed are the malformed lines of what was read whatever the query's text
+	// search (Stats.Unsearched), for the index built from the read.
+	indexMalformed int64
+	matched        int64
+	src            source.Stats // lines and bytes read, over-long lines, problems (but the over-long one)
 	// pruned: a table of the newest N rows left out the rows older than floor (Unix ns), which
 	// the rows of newer segments outranked (readBack); it answers only a query whose floor,
 	// when it reaches the segment, is at least as new (usableFor).

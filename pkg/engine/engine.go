@@ -83,7 +83,12 @@ type Result struct {
 type Stats struct {
 	Source    source.Stats
 	Malformed int64 // lines that were not audit events
-	Matched   int64 // events that matched the filter and time range
+	// Unsearched are the malformed lines a text search leaves out. Only the scan that builds
+	// an index decodes them (its line prefilter is off): they are in Malformed there, for
+	// the index, which every query of the segment reads, and not in the query's count, which
+	// a plain scan, prefiltered, never sees.
+	Unsearched int64
+	Matched    int64 // events that matched the filter and time range
 	// First and Last are the earliest and latest stageTimestamp of every event decoded,
 	// whether or not it matched; zero when none was.
 	First, Last time.Time
@@ -115,6 +120,7 @@ type SegmentStats struct {
 
 func (s *Stats) add(o Stats) {
 	s.Malformed += o.Malformed
+	s.Unsearched += o.Unsearched
 	s.Matched += o.Matched
 	s.span(o.First, o.Last)
 }
@@ -421,6 +427,9 @@ func scanLinesWith(ctx context.Context, scanFn scanFunc, req Request, m *query.M
 func decode(sc *audit.Scanner, m *query.Matcher, from, to time.Time, line []byte, off int64, rec *audit.Record, st *Stats, add func(*audit.Record), bld *index.Builder) {
 	if sc.Scan(line, rec) != nil {
 		st.Malformed++
+		if bld != nil && !m.MatchLine(line) {
+			st.Unsearched++
+		}
 		return
 	}
 	if bld != nil {

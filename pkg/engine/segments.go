@@ -392,7 +392,7 @@ func saveIndex(store *index.Store, seg source.Segment, ix *index.Index, part *pa
 	ix.End = part.end
 	ix.Lines += part.src.LinesRead
 	ix.Bytes += part.src.BytesRead
-	ix.Malformed += part.malformed
+	ix.Malformed += part.indexMalformed
 	ix.TooLong += part.src.LinesTooLong
 	ix.Problems = append(ix.Problems, part.src.Problems...)
 	ix.First, ix.Last = widen(ix.First, ix.Last, part.first, part.last)
@@ -646,19 +646,21 @@ func scanSegment(ctx context.Context, ss source.SegmentScanner, seg source.Segme
 		stats.Malformed--
 	}
 	settle(agg)
+	malformed := stats.Malformed - stats.Unsearched
 	if c, ok := agg.(unwrapCounter); ok {
-		c.unwrapped(env.Lines, stats.Malformed)
+		c.unwrapped(env.Lines, malformed)
 	}
 	return &partial{
-		agg:       agg.(partialAgg),
-		end:       scanned.End,
-		first:     stats.First,
-		last:      stats.Last,
-		from:      req.From,
-		to:        req.To,
-		malformed: stats.Malformed,
-		matched:   stats.Matched,
-		src:       stats.Source,
+		agg:            agg.(partialAgg),
+		end:            scanned.End,
+		first:          stats.First,
+		last:           stats.Last,
+		from:           req.From,
+		to:             req.To,
+		malformed:      malformed,
+		indexMalformed: stats.Malformed,
+		matched:        stats.Matched,
+		src:            stats.Source,
 	}, scanned, builders, nil
 }
 
@@ -667,6 +669,7 @@ func (p *partial) absorbPartial(o *partial) {
 	p.agg.absorb(o.agg)
 	p.first, p.last = widen(p.first, p.last, o.first, o.last)
 	p.malformed += o.malformed
+	p.indexMalformed += o.indexMalformed
 	p.matched += o.matched
 	p.src.Add(o.src)
 }
