@@ -557,7 +557,7 @@ func (s *Server) describeLogGroups(body []byte) (any, *apiError) {
 	for _, n := range names {
 		arn := fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s", Region, Account, n)
 		groups = append(groups, map[string]any{
-			"logGroupName": n, "creationTime": 1433189500783, "retentionInDays": 90, "metricFilterCount": 0,
+			"logGroupName": n, "creationTime": int64(1433189500783), "retentionInDays": 90, "metricFilterCount": 0,
 			"arn": arn + ":*", "logGroupArn": arn, "storedBytes": 0, "logGroupClass": "STANDARD",
 		})
 	}
@@ -608,7 +608,7 @@ func (s *Server) describeLogStreams(body []byte) (any, *apiError) {
 	for _, n := range names[min(offset, len(names)):end] {
 		st := g[n]
 		item := map[string]any{
-			"logStreamName": n, "creationTime": 1433189871774, "storedBytes": 0,
+			"logStreamName": n, "creationTime": int64(1433189871774), "storedBytes": 0,
 			"arn": fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s:log-stream:%s", Region, Account, req.LogGroupName, n),
 		}
 		var first, last, ingest int64
