@@ -5,6 +5,8 @@ import (
 	"math"
 
 	"github.com/DataDog/sketches-go/ddsketch"
+	"github.com/DataDog/sketches-go/ddsketch/mapping"
+	"github.com/DataDog/sketches-go/ddsketch/store"
 )
 
 // ExactSamples is how many latency samples one cell (a series' bucket, a topn group) keeps
@@ -26,12 +28,16 @@ type samples struct {
 	sketch *ddsketch.DDSketch
 }
 
+// newSketch is a DDSketch of SketchAccuracy whose bins are found without a logarithm (the
+// cubically interpolated mapping: the same accuracy guarantee, with a few more bins than the
+// logarithmic one), since merging a day of cached cells adds every exact sample of each into
+// the merged sketch.
 func newSketch() *ddsketch.DDSketch {
-	s, err := ddsketch.LogUnboundedDenseDDSketch(SketchAccuracy)
+	m, err := mapping.NewCubicallyInterpolatedMapping(SketchAccuracy)
 	if err != nil { // only for an accuracy outside (0, 1)
 		panic(err)
 	}
-	return s
+	return ddsketch.NewDDSketch(m, store.NewDenseStore(), store.NewDenseStore())
 }
 
 // add records one latency (seconds, ≥ 0).
