@@ -558,30 +558,56 @@ func (d *Detector) Finish() ([]Finding, []string) {
 
 // sortNewestFirst orders findings newest first, then by rule and auditID, ties in the order
 // they came (a stable sort, done as an unstable one on places whose last key is the place:
-// far fewer comparisons, and a Finding is large, so it moves once).
+// far fewer comparisons, and a Finding is large, so it moves once, in place). The times are taken out
+// into small keys first: most comparisons end on the time, and a key compares two integers
+// where Time.Compare would reach into two large Findings.
 func sortNewestFirst(fs []Finding) {
-	order := make([]int32, len(fs))
-	for i := range order {
-		order[i] = int32(i)
+	type key struct {
+		sec  int64
+		nsec int32
+		i    int32
 	}
-	slices.SortFunc(order, func(i, j int32) int {
-		a, b := &fs[i], &fs[j]
-		if c := b.Time.Compare(a.Time); c != 0 {
-			return c
+	keys := make([]key, len(fs))
+	for i := range fs {
+		t := fs[i].Time
+		keys[i] = key{sec: t.Unix(), nsec: int32(t.Nanosecond()), i: int32(i)}
+	}
+	slices.SortFunc(keys, func(x, y key) int {
+		if x.sec != y.sec {
+			return cmp.Compare(y.sec, x.sec)
 		}
+		if x.nsec != y.nsec {
+			return cmp.Compare(y.nsec, x.nsec)
+		}
+		a, b := &fs[x.i], &fs[y.i]
 		if c := strings.Compare(a.RuleID, b.RuleID); c != 0 {
 			return c
 		}
 		if c := strings.Compare(a.AuditID, b.AuditID); c != 0 {
 			return c
 		}
-		return cmp.Compare(i, j)
+		return cmp.Compare(x.i, y.i)
 	})
-	sorted := make([]Finding, len(fs))
-	for i, j := range order {
-		sorted[i] = fs[j]
+	// Move each Finding once, following the permutation's cycles in place: no second slice
+	// of Findings to allocate and copy back (a Finding holds pointers, so every move is a
+	// barriered write while the collector runs). A place that is done is marked with -1.
+	for start := range keys {
+		if keys[start].i < 0 || int(keys[start].i) == start {
+			continue
+		}
+		held := fs[start]
+		dst := start
+		for {
+			src := int(keys[dst].i)
+			keys[dst].i = -1
+			if src == start {
+				fs[dst] = held
+				break
+			}
+			fs[dst] = fs[src]
+			dst = src
+		}
 	}
-	copy(fs, sorted)
 }
 
 // startedNotice says which rules miss what when the data holds completed long-running requests
