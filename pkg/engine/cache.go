@@ -30,9 +30,10 @@ type Cache struct {
 }
 
 type cacheEntry struct {
-	key  string
-	p    *partial
-	cost int64
+	key    string
+	p      *partial     // a segment's partial aggregate
+	shared *sharedEntry // or a finished result that queries share (shared.go)
+	cost   int64
 }
 
 // partial is what one query's aggregator computed over bytes [0, end) of a segment, counting
@@ -128,17 +129,21 @@ func (c *Cache) get(key string) *partial {
 // put keeps p under key, replacing an older version, and evicts the least recently used
 // entries past the bound. An entry larger than a quarter of the bound is not kept.
 func (c *Cache) put(key string, p *partial) {
-	cost := int64(p.agg.cost()) + 256 + int64(len(key))
+	c.keep(&cacheEntry{key: key, p: p, cost: int64(p.agg.cost()) + 256 + int64(len(key))})
+}
+
+// keep keeps e under its key, as put does.
+func (c *Cache) keep(e *cacheEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.entries[key]; ok {
+	if el, ok := c.entries[e.key]; ok {
 		c.remove(el)
 	}
-	if cost > c.max/4 {
+	if e.cost > c.max/4 {
 		return
 	}
-	c.entries[key] = c.lru.PushFront(&cacheEntry{key: key, p: p, cost: cost})
-	c.used += cost
+	c.entries[e.key] = c.lru.PushFront(e)
+	c.used += e.cost
 	for c.used > c.max {
 		c.remove(c.lru.Back())
 		c.evicted++

@@ -1,10 +1,15 @@
 package engine
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/detect"
@@ -22,7 +27,71 @@ type detections struct {
 	q   *query.Query
 	b   *buckets // timeseries format only
 	det *detect.Detector
+	// share is the share key of the query's finished findings (shareKey); done, when set,
+	// holds them, finished by this query or by another with the same key (shared.go).
+	share string
+	done  *finishedDetections
 }
+
+// finishedDetections is what a detector's Finish returned, shared by the queries that differ
+// only in format and limit; the findings folded for tables are made once, by the first table.
+type finishedDetections struct {
+	findings []detect.Finding
+	problems []string
+	once     sync.Once
+	grouped  []detect.Finding
+}
+
+func (f *finishedDetections) group() []detect.Finding {
+	f.once.Do(func() { f.grouped = detect.Group(f.findings) })
+	return f.grouped
+}
+
+// cost counts both lists of findings, folded or not, as if the folded one were made, and the
+// strings once (the folded findings share them).
+func (f *finishedDetections) cost() int {
+	c := 2 * len(f.findings) * int(unsafe.Sizeof(detect.Finding{}))
+	for i := range f.findings {
+		x := &f.findings[i]
+		c += len(x.RuleID) + len(x.Title) + len(x.User) + len(x.SourceIP) + len(x.UserAgent) + len(x.Verb) +
+			len(x.Resource) + len(x.Namespace) + len(x.Name) + len(x.Detail) + len(x.AuditID)
+		for _, im := range x.Images {
+			c += len(im) + 16
+		}
+	}
+	for _, p := range f.problems {
+		c += len(p) + 16
+	}
+	return c
+}
+
+// detectionsShareKey is what the findings of q depend on besides the range and the segments:
+// the query but for its format, limit and groupBy (which only shape the frames of the
+// findings: the table's length, the labels of the counts per interval), and
+// the RBAC look-back history the plan read before the range.
+func detectionsShareKey(q *query.Query, cfg detect.Config) string {
+	k := *q
+	k.Format, k.Limit, k.GroupBy = "", 0, nil
+	j, err := json.Marshal(&k)
+	if err != nil {
+		return ""
+	}
+	h := sha256.New()
+	_, _ = fmt.Fprintf(h, "%d\x00%d\x00", cfg.RoleLookback, len(cfg.RoleHistory))
+	for _, w := range cfg.RoleHistory {
+		_, _ = fmt.Fprintf(h, "%s\x00%d\x00%t\x00%t\x00", w.Key, w.Time.UnixNano(), w.Wild, w.Deleted)
+	}
+	return "detections\x00" + string(j) + "\x00" + hex.EncodeToString(h.Sum(nil))
+}
+
+func (d *detections) shareKey() string { return d.share }
+
+func (d *detections) finishShared() sharedResult {
+	findings, problems := d.det.Finish()
+	return &finishedDetections{findings: findings, problems: problems}
+}
+
+func (d *detections) useShared(r sharedResult) { d.done = r.(*finishedDetections) }
 
 // detectionRules selects the query's rules; an id pattern matching no rule is an error.
 func detectionRules(q *query.Query) ([]*detect.Rule, error) {
@@ -92,8 +161,8 @@ func detectionsSourceFilter(q *query.Query) *query.Filter {
 	return &f
 }
 
-func newDetections(q *query.Query, rules []*detect.Rule, cfg detect.Config, b *buckets) *detections {
-	return &detections{q: q, b: b, det: detect.New(rules, cfg)}
+func newDetections(q *query.Query, rules []*detect.Rule, cfg detect.Config, b *buckets, share string) *detections {
+	return &detections{q: q, b: b, det: detect.New(rules, cfg), share: share}
 }
 
 func (d *detections) needs() audit.Fields { return detect.Needs }
@@ -107,7 +176,13 @@ func (d *detections) merge(other aggregator) { d.det.Merge(other.(*detections).d
 func (d *detections) severalStreams() { d.det.DecideAtFinish() }
 
 func (d *detections) finish(res *Result) {
-	findings, problems := d.det.Finish()
+	var findings []detect.Finding
+	var problems []string
+	if d.done != nil {
+		findings, problems = d.done.findings, d.done.problems
+	} else {
+		findings, problems = d.det.Finish()
+	}
 	for _, p := range problems {
 		res.Notices = append(res.Notices, Notice{Warning, p})
 	}
@@ -149,7 +224,11 @@ func (d *detections) finish(res *Result) {
 		res.Series = out
 		return
 	}
-	findings = detect.Group(findings)
+	if d.done != nil {
+		findings = d.done.group()
+	} else {
+		findings = detect.Group(findings)
+	}
 	out := &DetectionsResult{Total: len(findings)}
 	if len(findings) > d.q.Limit {
 		res.Notices = append(res.Notices, truncNotice("findings", d.q.Limit, len(findings)))

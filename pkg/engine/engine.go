@@ -104,6 +104,12 @@ type SegmentStats struct {
 	Extended int // answered from the cache plus the bytes appended since
 	Scanned  int // read whole
 	Indexed  int // answered from the segment's column index (plus what was appended since)
+	// Changed counts segments that changed while they were read: answered from a plain read,
+	// and nothing of them kept.
+	Changed int
+	// Shared counts the segments answered by the finished result of another query that
+	// asked the same question and shows it otherwise (shared.go); they are also in Cached.
+	Shared int
 	// BytesCached is how many bytes of log the cached and indexed answers stand for (not read).
 	BytesCached int64
 	// IndexBytes is how many bytes of column index were decoded.

@@ -219,6 +219,25 @@ func BenchmarkScaleRefresh(b *testing.B) {
 		b.ReportMetric(float64(info.Evicted), "cache-evictions")
 		report(b, lb, ib, cpu0)
 	})
+	b.Run("warm-moved", func(b *testing.B) { // a dashboard over the last 24 h: the range moves
+		// Each refresh asks a minute later than the one before: the oldest segment is cut
+		// at another time and answered again (from its index), and each question's findings
+		// are finished again, once per refresh, for all its panels.
+		st := openStore(b)
+		cache := engine.NewCache(scaleCacheBytes())
+		s.refresh(b, day[0], day[1], cache, st)
+		var lb, ib int64
+		cpu0 := cpuSeconds()
+		moved := 0
+		for b.Loop() {
+			moved++
+			shift := time.Duration(moved) * time.Minute
+			lb, ib = s.refresh(b, day[0].Add(shift), day[1].Add(shift), cache, st)
+		}
+		info := cache.Info()
+		b.ReportMetric(float64(info.Bytes)/(1<<20), "cache-MiB")
+		report(b, lb, ib, cpu0)
+	})
 	b.Run("warm-index-off", func(b *testing.B) { // file.index: false, the cache on
 		cache := engine.NewCache(0)
 		s.refresh(b, day[0], day[1], cache, nil)

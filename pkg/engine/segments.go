@@ -73,8 +73,10 @@ func runSegments(ctx context.Context, ss source.SegmentScanner, req Request, new
 	if err != nil {
 		return nil, st, err
 	}
+	several := false
 	if severalStreams(segs) {
 		if _, ok := newAgg().(streamsAware); ok {
+			several = true
 			// Segments that may hold the same time: aggregators that decide within a
 			// segment (detections' windows) wait for all of them, and their partials are
 			// kept apart from those of a single stream.
@@ -88,6 +90,24 @@ func runSegments(ctx context.Context, ss source.SegmentScanner, req Request, new
 		}
 	}
 	final := newAgg().(partialAgg)
+	// A finished result another query of the same question kept, or the key to keep this
+	// one's under (shared.go).
+	var share, keepAs string
+	if sh, ok := final.(sharer); ok {
+		if k := sh.shareKey(); k != "" {
+			key := sharedKey(k, req, several, segs)
+			e, release, err := req.Cache.sharedAnswer(ctx, k, key)
+			if err != nil {
+				return nil, st, err
+			}
+			defer release()
+			if e != nil {
+				sh.useShared(e.r)
+				return final, sharedStats(e.st), nil
+			}
+			share, keepAs = k, key
+		}
+	}
 	saves := newIndexSaves()
 	defer saves.wait(nil) // no save outlives the query
 	order := make([]int, len(segs))
@@ -117,6 +137,12 @@ func runSegments(ctx context.Context, ss source.SegmentScanner, req Request, new
 	st.Source.Problems = append(st.Source.Problems, slices.Concat(problems...)...)
 	saves.wait(&st)
 	st.Segments.Total = len(segs)
+	if keepAs != "" && st.Segments.Changed == 0 {
+		sh := final.(sharer)
+		r := sh.finishShared()
+		sh.useShared(r)
+		req.Cache.putShared(share, &sharedEntry{key: keepAs, r: r, st: st})
+	}
 	return final, st, nil
 }
 
@@ -247,6 +273,7 @@ func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Seg
 			st.Source.BytesRead += scanned.BytesRead
 		}
 		st.Segments.Scanned++
+		st.Segments.Changed++
 		addPartial(ss, seg, final, part, nil, st)
 		return nil
 	}
@@ -703,6 +730,6 @@ func addPartial(ss source.SegmentScanner, seg source.Segment, final partialAgg, 
 
 // String describes segment stats for logs and notices.
 func (s SegmentStats) String() string {
-	return fmt.Sprintf("%d segments: %d from cache, %d extended, %d from the index, %d read; %d index files written, %d discarded",
-		s.Total, s.Cached, s.Extended, s.Indexed, s.Scanned, s.IndexWritten, s.IndexDiscarded)
+	return fmt.Sprintf("%d segments: %d from cache (%d shared), %d extended, %d from the index, %d read (%d changed while read); %d index files written, %d discarded",
+		s.Total, s.Cached, s.Shared, s.Extended, s.Indexed, s.Scanned, s.Changed, s.IndexWritten, s.IndexDiscarded)
 }

@@ -72,5 +72,6 @@ func planDetections(ctx context.Context, src source.Source, req Request) (func()
 			preNotices = append(preNotices, Notice{n.Severity, "RBAC look-back: " + n.Text})
 		}
 	}
-	return func() aggregator { return newDetections(q, rules, cfg, b) }, preNotices, nil
+	share := detectionsShareKey(q, cfg)
+	return func() aggregator { return newDetections(q, rules, cfg, b, share) }, preNotices, nil
 }

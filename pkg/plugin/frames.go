@@ -51,6 +51,8 @@ func queryStats(st engine.Stats) []data.QueryStat {
 		out = append(out,
 			stat("Segments", "short", float64(s.Total)),
 			stat("Segments from cache", "short", float64(s.Cached)),
+			// Of those, answered by what another query of the same question finished.
+			stat("Segments shared", "short", float64(s.Shared)),
 			stat("Segments extended", "short", float64(s.Extended)),
 			stat("Segments from index", "short", float64(s.Indexed)),
 			stat("Segments read", "short", float64(s.Scanned)),
