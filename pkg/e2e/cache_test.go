@@ -85,7 +85,8 @@ func stats(f *data.Frame) map[string]float64 {
 // dashboards over the bundled sample data (12 rotated files, most gzipped, and audit.log)
 // twice through the plugin binary, as two refreshes of the same dashboards. The second
 // refresh reads nothing: every file-backed answer comes from the segment cache (the frames'
-// query stats say so) and its frames are the first refresh's.
+// query stats say so) and its frames are the first refresh's. The detections panels finish
+// their findings once.
 func TestDashboardRefreshFromCache(t *testing.T) {
 	h := startPlugin(t)
 	_, self, _, _ := runtime.Caller(0)
@@ -98,12 +99,28 @@ func TestDashboardRefreshFromCache(t *testing.T) {
 	}
 	first := h.queryData(t, ds, from, to, queries...)
 	second := h.queryData(t, ds, from, to, queries...)
-	cached := 0
+	cached, detections, finished := 0, 0, 0
 	var bytesRead float64
 	for _, q := range queries {
 		f1, f2 := frames(t, first[q.refID]), frames(t, second[q.refID])
 		s1, s2 := stats(f1[0]), stats(f2[0])
 		bytesRead += s1["Bytes read"]
+		if q.model["queryType"] == "detections" {
+			// The security dashboard's detections panels ask one question and show it
+			// differently: one finishes the findings, the others present them, and the
+			// second refresh finishes nothing.
+			detections++
+			switch s1["Segments shared"] {
+			case 0:
+				finished++
+			case s1["Segments"]:
+			default:
+				t.Errorf("%s: first refresh shared some segments only: %v", q.refID, s1)
+			}
+			if s2["Segments shared"] != s2["Segments"] || s2["Segments"] == 0 {
+				t.Errorf("%s: second refresh did not present the kept findings: %v", q.refID, s2)
+			}
+		}
 		if s1["Segments"] > 0 {
 			cached++
 			// The first refresh reads each segment, or answers from the index or the cache that
@@ -120,6 +137,9 @@ func TestDashboardRefreshFromCache(t *testing.T) {
 	}
 	if bytesRead == 0 {
 		t.Error("the first refresh read nothing")
+	}
+	if detections < 2 || finished != 1 {
+		t.Errorf("%d of %d detections targets finished their findings on the first refresh: want one", finished, detections)
 	}
 	if cached < len(queries)/2 {
 		t.Errorf("only %d of %d targets went through the segment cache", cached, len(queries))
