@@ -558,9 +558,9 @@ func (d *Detector) Finish() ([]Finding, []string) {
 
 // sortNewestFirst orders findings newest first, then by rule and auditID, ties in the order
 // they came (a stable sort, done as an unstable one on places whose last key is the place:
-// far fewer comparisons, and a Finding is large, so it moves once, in place). The times are taken out
-// into small keys first: most comparisons end on the time, and a key compares two integers
-// where Time.Compare would reach into two large Findings.
+// far fewer comparisons, and a Finding is large, so it moves once, in place). The times are
+// taken out into small keys first: most comparisons end on the time, and a key compares two
+// integers where Time.Compare would reach into two large Findings.
 func sortNewestFirst(fs []Finding) {
 	type key struct {
 		sec  int64

@@ -176,14 +176,11 @@ func (d *detections) merge(other aggregator) { d.det.Merge(other.(*detections).d
 func (d *detections) severalStreams() { d.det.DecideAtFinish() }
 
 func (d *detections) finish(res *Result) {
-	var findings []detect.Finding
-	var problems []string
-	if d.done != nil {
-		findings, problems = d.done.findings, d.done.problems
-	} else {
-		findings, problems = d.det.Finish()
+	if d.done == nil { // not shared: finished here, for this query alone
+		d.useShared(d.finishShared())
 	}
-	for _, p := range problems {
+	findings := d.done.findings
+	for _, p := range d.done.problems {
 		res.Notices = append(res.Notices, Notice{Warning, p})
 	}
 	if d.b != nil {
@@ -224,11 +221,7 @@ func (d *detections) finish(res *Result) {
 		res.Series = out
 		return
 	}
-	if d.done != nil {
-		findings = d.done.group()
-	} else {
-		findings = detect.Group(findings)
-	}
+	findings = d.done.group()
 	out := &DetectionsResult{Total: len(findings)}
 	if len(findings) > d.q.Limit {
 		res.Notices = append(res.Notices, truncNotice("findings", d.q.Limit, len(findings)))
