@@ -114,6 +114,9 @@ type SegmentStats struct {
 	BytesCached int64
 	// IndexBytes is how many bytes of column index were decoded.
 	IndexBytes int64
+	// BlocksCached counts the index blocks of segments the range cuts that were answered by
+	// the partials kept of them (blocks.go), not decoded.
+	BlocksCached int
 	// LinesReadBack counts the lines a table query read back from files at the offsets the
 	// index found (they are also in Source.LinesRead and BytesRead).
 	LinesReadBack int64
@@ -299,7 +302,7 @@ func scanAllIndexing(ctx context.Context, req Request, newAgg func() aggregator,
 		aggs[i] = newAgg()
 		adds[i] = aggs[i].add
 		if build {
-			builders = append(builders, index.NewBuilder())
+			builders = append(builders, req.Index.NewBuilder())
 		}
 	}
 	needs := aggs[0].needs()

@@ -222,7 +222,7 @@ func answerSegment(ctx context.Context, ss source.SegmentScanner, seg source.Seg
 		var read int64
 		var err error
 		if plan.index == indexColumns {
-			p, read, err = aggregateIndex(ix, req, newAgg)
+			p, read, err = aggregateIndex(ix, req, newAgg, key, st)
 		} else {
 			p, read, err = readBack(ctx, ss, seg, ix, req, plan, newAgg, st)
 		}
@@ -488,27 +488,40 @@ const maxReadBack = 0.25
 // matching events per worker and the index bytes decoded.
 // With a nil filter every event in the range is passed.
 func eachIndexed(ix *index.Index, req Request, m *query.Matcher, needs audit.Fields, offsets bool, nw int, fn func(w int, r *audit.Record, b *index.Block, i int)) ([]int64, int64, error) {
-	if m != nil {
-		needs |= m.Needs()
-	}
-	needs = (needs | audit.Fields(0).With(audit.FieldStage, audit.FieldStageTimestamp)) & audit.IndexedFields
+	needs = indexNeeds(m, needs)
 	matched := make([]int64, nw)
 	from, to := req.From.UnixNano(), req.To.UnixNano()
 	read, err := ix.Each(req.From, req.To, nw, index.Columns{Fields: needs, Offsets: offsets}, func(w int, b *index.Block) {
 		var rec audit.Record
-		for i := range b.Rows {
-			if t := b.UnixNano(i); t < from || t > to {
-				continue
-			}
-			b.Fill(i, &rec, needs)
-			if m != nil && !m.Match(&rec) {
-				continue
-			}
-			matched[w]++
-			fn(w, &rec, b, i)
-		}
+		matched[w] += indexRows(b, from, to, m, needs, &rec, func(r *audit.Record, i int) { fn(w, r, b, i) })
 	})
 	return matched, read, err
+}
+
+// indexNeeds is the columns to decode for a filter m and an aggregator's needs.
+func indexNeeds(m *query.Matcher, needs audit.Fields) audit.Fields {
+	if m != nil {
+		needs |= m.Needs()
+	}
+	return (needs | audit.Fields(0).With(audit.FieldStage, audit.FieldStageTimestamp)) & audit.IndexedFields
+}
+
+// indexRows calls fn with every event of b in [from, to] (Unix ns) that matches m (nil: every
+// event), filled into rec with the fields of needs, and its row; it returns how many.
+func indexRows(b *index.Block, from, to int64, m *query.Matcher, needs audit.Fields, rec *audit.Record, fn func(r *audit.Record, i int)) int64 {
+	var n int64
+	for i := range b.Rows {
+		if t := b.UnixNano(i); t < from || t > to {
+			continue
+		}
+		b.Fill(i, rec, needs)
+		if m != nil && !m.Match(rec) {
+			continue
+		}
+		n++
+		fn(rec, i)
+	}
+	return n
 }
 
 // indexPartial is agg as the partial of the segment ix describes: what the index's build
@@ -619,25 +632,6 @@ func newestRows(rows []indexRow, limit int) []indexRow {
 		n++
 	}
 	return rows[:n]
-}
-
-// aggregateIndex answers req over the events of ix into a new partial; read is the compressed
-// bytes decoded.
-func aggregateIndex(ix *index.Index, req Request, newAgg func() aggregator) (*partial, int64, error) {
-	aggs := make([]aggregator, workers(req.Workers))
-	for i := range aggs {
-		aggs[i] = newAgg()
-	}
-	matched, read, err := eachIndexed(ix, req, req.Query.Filter.Compile(), aggs[0].needs(), false, len(aggs), func(w int, r *audit.Record, _ *index.Block, _ int) {
-		aggs[w].add(r)
-	})
-	if err != nil {
-		return nil, read, err
-	}
-	for _, o := range aggs[1:] {
-		aggs[0].merge(o)
-	}
-	return indexPartial(ix, req, aggs[0], matched), read, nil
 }
 
 // scanSegment reads seg from offset from into a new partial; with build, it also fills column

@@ -80,7 +80,7 @@ func sharedStats(st Stats) Stats {
 	s.BytesCached = st.Segments.BytesCached + st.Source.BytesRead
 	s.Cached, s.Extended, s.Indexed, s.Scanned, s.Changed = s.Total, 0, 0, 0, 0
 	s.Shared = s.Total
-	s.IndexBytes, s.LinesReadBack, s.IndexWritten, s.IndexDiscarded, s.IndexProblem = 0, 0, 0, 0, ""
+	s.IndexBytes, s.BlocksCached, s.LinesReadBack, s.IndexWritten, s.IndexDiscarded, s.IndexProblem = 0, 0, 0, 0, 0, ""
 	return out
 }
 

@@ -65,7 +65,8 @@ type rawBlock struct {
 // Builder collects events into blocks. It is not safe for concurrent use: give each scanning
 // goroutine its own and join them with Index.Append.
 type Builder struct {
-	rows int // pending events
+	rows  int // pending events
+	limit int // rows per block (at most BlockRows)
 	// The pending events' fixed columns, as the varints the block holds, appended as events
 	// come: the stageTimestamps (deltas), the gaps to requestReceivedTimestamp, the codes, and
 	// where each event's line starts in its segment (deltas).
@@ -137,8 +138,11 @@ func (c *dictColumn) reset() {
 }
 
 // NewBuilder returns an empty builder.
-func NewBuilder() *Builder {
-	b := &Builder{cols: new([numColumns]dictColumn)}
+func NewBuilder() *Builder { return newBuilder(BlockRows) }
+
+// newBuilder returns an empty builder of blocks of at most rows events.
+func newBuilder(rows int) *Builder {
+	b := &Builder{cols: new([numColumns]dictColumn), limit: rows}
 	for i := range b.cols {
 		b.cols[i].seen = map[string]uint16{}
 		b.cols[i].ids = new([BlockRows]uint16)
@@ -192,7 +196,7 @@ func (b *Builder) Add(r *audit.Record, off int64) {
 		}
 	}
 	b.rows++
-	if b.rows == BlockRows {
+	if b.rows == b.limit {
 		b.flush()
 	}
 }

@@ -121,32 +121,58 @@ func (ix *Index) Size() int64 {
 // check out.
 func (ix *Index) Each(from, to time.Time, workers int, want Columns, fn func(w int, b *Block)) (int64, error) {
 	var todo []int
-	var read int64
 	for i := range ix.blocks {
 		if ix.overlaps(i, from, to) {
 			todo = append(todo, i)
-			read += int64(ix.blocks[i].size)
 		}
 	}
-	workers = max(1, min(workers, len(todo)))
+	return ix.EachOf(todo, workers, want, func(w, _ int, b *Block) { fn(w, b) })
+}
+
+// BlockSpan is what the index says of one block without decoding it: its rows, the range of
+// their stageTimestamps (Unix ns), and its checksum, which tells one block's content from
+// another's.
+type BlockSpan struct {
+	Rows     int
+	Min, Max int64
+	Sum      uint32
+}
+
+// Spans lists the index's blocks, in order.
+func (ix *Index) Spans() []BlockSpan {
+	s := make([]BlockSpan, len(ix.blocks))
+	for i, rb := range ix.blocks {
+		s[i] = BlockSpan{Rows: rb.rows, Min: rb.min, Max: rb.max, Sum: rb.sum}
+	}
+	return s
+}
+
+// EachOf decodes the columns want of the blocks numbered in blocks (as Spans lists them) and
+// calls fn with each and its position k in blocks, from workers goroutines, as Each does.
+func (ix *Index) EachOf(blocks []int, workers int, want Columns, fn func(w, k int, b *Block)) (int64, error) {
+	var read int64
+	for _, i := range blocks {
+		read += int64(ix.blocks[i].size)
+	}
+	workers = max(1, min(workers, len(blocks)))
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for k := w; k < len(todo); k += workers {
-				data, err := ix.payload(todo[k])
+			for k := w; k < len(blocks); k += workers {
+				data, err := ix.payload(blocks[k])
 				if err != nil {
 					errs[w] = err
 					return
 				}
-				b, err := ix.blocks[todo[k]].decode(data, want)
+				b, err := ix.blocks[blocks[k]].decode(data, want)
 				if err != nil {
 					errs[w] = err
 					return
 				}
-				fn(w, b)
+				fn(w, k, b)
 			}
 		}()
 	}
@@ -158,10 +184,14 @@ func (ix *Index) Each(from, to time.Time, workers int, want Columns, fn func(w i
 // go first. It is safe for concurrent use, across processes too (files are replaced by
 // rename, never written in place).
 type Store struct {
-	dir  string
-	max  int64
-	salt string
-	mu   sync.Mutex
+	// BlockRows is how many events the blocks of the indexes it builds hold (0, or more than
+	// BlockRows: BlockRows). Smaller blocks let a range that cuts a segment decode less of
+	// it, and keep more partials of blocks (package engine), for a larger index.
+	BlockRows int
+	dir       string
+	max       int64
+	salt      string
+	mu        sync.Mutex
 }
 
 // Open prepares dir (created 0700 if missing) for a store of at most maxBytes. salt is part of
@@ -180,6 +210,14 @@ func Open(dir string, maxBytes int64, salt string) (*Store, error) {
 	s := &Store{dir: dir, max: maxBytes, salt: salt}
 	s.removeStaleTemp()
 	return s, nil
+}
+
+// NewBuilder returns an empty builder of blocks of s.BlockRows events.
+func (s *Store) NewBuilder() *Builder {
+	if s.BlockRows <= 0 || s.BlockRows > BlockRows {
+		return NewBuilder()
+	}
+	return newBuilder(s.BlockRows)
 }
 
 // Dir is the store's directory.

@@ -58,6 +58,8 @@ func queryStats(st engine.Stats) []data.QueryStat {
 			stat("Segments read", "short", float64(s.Scanned)),
 			stat("Bytes answered from cache", "decbytes", float64(s.BytesCached)),
 			stat("Index bytes read", "decbytes", float64(s.IndexBytes)),
+			// Of the segments the range cuts, the index blocks answered by kept partials.
+			stat("Index blocks from cache", "short", float64(s.BlocksCached)),
 			stat("Lines read back", "short", float64(s.LinesReadBack)),
 		)
 	}
