@@ -6,7 +6,6 @@ import (
 
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/audit"
 	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/index"
-	"github.com/k8saudit/grafana-auditlogs-datasource/pkg/query"
 )
 
 // Aggregates from a segment's column index, and the partials of its blocks.
@@ -25,23 +24,74 @@ import (
 // their kept partials are counted in st.
 func aggregateIndex(ix *index.Index, req Request, newAgg func() aggregator, key string, st *Stats) (*partial, int64, error) {
 	m := req.Query.Filter.Compile()
-	if req.Cache != nil && key != "" && cutsIndex(ix, req) {
-		return aggregateBlocks(ix, req, newAgg, m, key, st)
+	from, to := req.From.UnixNano(), req.To.UnixNano()
+	keep := req.Cache != nil && key != "" && cutsIndex(ix, req)
+	final := newAgg()
+	absorber := final.(partialAgg)
+	var matched int64
+	// The blocks to aggregate over the range (all of them, or those the range cuts), and those
+	// the range holds whole whose partials are not kept yet, with their keys.
+	var rest, whole []int
+	var keys []string
+	spans := ix.Spans()
+	for i, s := range spans {
+		switch {
+		case s.Max < from || s.Min > to:
+		case keep && s.Min >= from && s.Max <= to:
+			k := blockKey(key, i, s)
+			if p := req.Cache.get(k); p != nil {
+				absorber.absorb(p.agg)
+				matched += p.matched
+				st.Segments.BlocksCached++
+				continue
+			}
+			whole, keys = append(whole, i), append(keys, k)
+		default:
+			rest = append(rest, i)
+		}
 	}
-	aggs := make([]aggregator, workers(req.Workers))
-	for i := range aggs {
-		aggs[i] = newAgg()
-	}
-	matched, read, err := eachIndexed(ix, req, m, aggs[0].needs(), false, len(aggs), func(w int, r *audit.Record, _ *index.Block, _ int) {
-		aggs[w].add(r)
+	needs := indexNeeds(m, final.needs())
+	cols := index.Columns{Fields: needs}
+	nw := workers(req.Workers)
+
+	// The whole blocks not kept yet: a partial each, then kept.
+	blockAggs := make([]aggregator, len(whole))
+	blockMatched := make([]int64, len(whole))
+	read, err := ix.EachOf(whole, nw, cols, func(_, k int, b *index.Block) {
+		a := newAgg()
+		var rec audit.Record
+		blockMatched[k] = indexRows(b, from, to, m, needs, &rec, func(r *audit.Record, _ int) { a.add(r) })
+		blockAggs[k] = a
 	})
 	if err != nil {
 		return nil, read, err
 	}
-	for _, o := range aggs[1:] {
-		aggs[0].merge(o)
+	// The other blocks, over the range: one aggregator per worker.
+	aggs := make([]aggregator, nw)
+	restMatched := make([]int64, nw)
+	for i := range aggs {
+		aggs[i] = newAgg()
 	}
-	return indexPartial(ix, req, aggs[0], matched), read, nil
+	readRest, err := ix.EachOf(rest, nw, cols, func(w, _ int, b *index.Block) {
+		var rec audit.Record
+		restMatched[w] += indexRows(b, from, to, m, needs, &rec, func(r *audit.Record, _ int) { aggs[w].add(r) })
+	})
+	read += readRest
+	if err != nil {
+		return nil, read, err
+	}
+	for k, a := range blockAggs {
+		settle(a)
+		s := spans[whole[k]]
+		req.Cache.put(keys[k], &partial{agg: a.(partialAgg), end: ix.End, first: time.Unix(0, s.Min).UTC(), last: time.Unix(0, s.Max).UTC(), from: req.From, to: req.To, matched: blockMatched[k]})
+		absorber.absorb(a)
+		matched += blockMatched[k]
+	}
+	for w, a := range aggs {
+		final.merge(a)
+		matched += restMatched[w]
+	}
+	return indexPartial(ix, req, final, []int64{matched}), read, nil
 }
 
 // cutsIndex reports whether req's range holds some of ix's events but not all.
@@ -55,76 +105,4 @@ func cutsIndex(ix *index.Index, req Request) bool {
 // blockKey is the cache key of the partial of block i (span s) of the segment under key.
 func blockKey(key string, i int, s index.BlockSpan) string {
 	return key + "\x00block\x00" + strconv.Itoa(i) + "\x00" + strconv.FormatUint(uint64(s.Sum), 16) + "\x00" + strconv.FormatInt(s.Min, 10)
-}
-
-// aggregateBlocks is aggregateIndex for a range that cuts the segment: the blocks it holds
-// whole are answered by their kept partials, or aggregated into partials that are then kept;
-// the blocks it cuts are aggregated over the range.
-func aggregateBlocks(ix *index.Index, req Request, newAgg func() aggregator, m *query.Matcher, key string, st *Stats) (*partial, int64, error) {
-	from, to := req.From.UnixNano(), req.To.UnixNano()
-	final := newAgg()
-	absorber := final.(partialAgg)
-	var matched int64
-	var whole, cut []int
-	var keys []string
-	spans := ix.Spans()
-	for i, s := range spans {
-		switch {
-		case s.Max < from || s.Min > to:
-		case s.Min >= from && s.Max <= to:
-			k := blockKey(key, i, s)
-			if p := req.Cache.get(k); p != nil {
-				absorber.absorb(p.agg)
-				matched += p.matched
-				st.Segments.BlocksCached++
-				continue
-			}
-			whole, keys = append(whole, i), append(keys, k)
-		default:
-			cut = append(cut, i)
-		}
-	}
-	needs := indexNeeds(m, final.needs())
-	cols := index.Columns{Fields: needs}
-	nw := workers(req.Workers)
-
-	// The whole blocks not kept yet: a partial each.
-	blockAggs := make([]aggregator, len(whole))
-	blockMatched := make([]int64, len(whole))
-	read, err := ix.EachOf(whole, nw, cols, func(_, k int, b *index.Block) {
-		a := newAgg()
-		var rec audit.Record
-		blockMatched[k] = indexRows(b, from, to, m, needs, &rec, func(r *audit.Record, _ int) { a.add(r) })
-		blockAggs[k] = a
-	})
-	if err != nil {
-		return nil, read, err
-	}
-	// The cut blocks, over the range: one aggregator per worker.
-	aggs := make([]aggregator, nw)
-	cutMatched := make([]int64, nw)
-	for i := range aggs {
-		aggs[i] = newAgg()
-	}
-	readCut, err := ix.EachOf(cut, nw, cols, func(w, _ int, b *index.Block) {
-		var rec audit.Record
-		cutMatched[w] += indexRows(b, from, to, m, needs, &rec, func(r *audit.Record, _ int) { aggs[w].add(r) })
-	})
-	read += readCut
-	if err != nil {
-		return nil, read, err
-	}
-	for k, a := range blockAggs {
-		settle(a)
-		s := spans[whole[k]]
-		p := &partial{agg: a.(partialAgg), end: ix.End, first: time.Unix(0, s.Min).UTC(), last: time.Unix(0, s.Max).UTC(), from: req.From, to: req.To, matched: blockMatched[k]}
-		req.Cache.put(keys[k], p)
-		absorber.absorb(a)
-		matched += blockMatched[k]
-	}
-	for w, a := range aggs {
-		final.merge(a)
-		matched += cutMatched[w]
-	}
-	return indexPartial(ix, req, final, []int64{matched}), read, nil
 }

@@ -129,11 +129,10 @@ func (ix *Index) Each(from, to time.Time, workers int, want Columns, fn func(w i
 	return ix.EachOf(todo, workers, want, func(w, _ int, b *Block) { fn(w, b) })
 }
 
-// BlockSpan is what the index says of one block without decoding it: its rows, the range of
-// their stageTimestamps (Unix ns), and its checksum, which tells one block's content from
+// BlockSpan is what the index says of one block without decoding it: the range of its
+// events' stageTimestamps (Unix ns), and its checksum, which tells one block's content from
 // another's.
 type BlockSpan struct {
-	Rows     int
 	Min, Max int64
 	Sum      uint32
 }
@@ -142,7 +141,7 @@ type BlockSpan struct {
 func (ix *Index) Spans() []BlockSpan {
 	s := make([]BlockSpan, len(ix.blocks))
 	for i, rb := range ix.blocks {
-		s[i] = BlockSpan{Rows: rb.rows, Min: rb.min, Max: rb.max, Sum: rb.sum}
+		s[i] = BlockSpan{Min: rb.min, Max: rb.max, Sum: rb.sum}
 	}
 	return s
 }
